@@ -1,0 +1,118 @@
+"""The envelope every message travels in, and the base classes of payloads.
+
+On the wire a message is one JSON object: the envelope fields plus
+``payload``. ``type``, ``idempotency-key``, ``correlation-id`` and
+``message-id`` are repeated as Kafka headers so ``kcat`` shows them without
+decoding the value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+HEADER_TYPE = "type"
+HEADER_IDEMPOTENCY_KEY = "idempotency-key"
+HEADER_CORRELATION_ID = "correlation-id"
+HEADER_MESSAGE_ID = "message-id"
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"),
+]
+"""An id chosen by a client: letters, digits and ``_ . : @ -``, at most 128."""
+
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ActorKind(StrEnum):
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+    SERVICE = "service"
+    SYSTEM = "system"
+
+
+class Actor(BaseModel):
+    """Who asked: a customer acts for themself, an admin or a service for others."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ActorKind = Field(description="customer, admin, service or system")
+    id: Identifier = Field(description="The customer id, admin user id or service name.")
+
+
+class Message(BaseModel):
+    """Base of every payload. Subclasses set ``message_type``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+
+class Command(Message):
+    """Something a client asks a service to do; it gets exactly one result."""
+
+
+class Event(Message):
+    """Something that happened; never answered."""
+
+
+PayloadT = TypeVar("PayloadT")
+
+
+class Envelope(BaseModel, Generic[PayloadT]):
+    """Metadata shared by all messages, around a typed payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: UUID = Field(description="Unique per message; a redelivery keeps it.")
+    idempotency_key: IdempotencyKey = Field(
+        description=(
+            "One key, one effect: a repeat with the same key and payload changes "
+            "nothing; the same key with another payload is rejected."
+        )
+    )
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The message type, such as OpenLedgerAccount."
+    )
+    schema_version: int = Field(ge=1, description="Version of the payload schema.")
+    correlation_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Ties together every message of one business flow."
+    )
+    causation_id: str | None = Field(
+        default=None, max_length=200, description="The message id of the message that caused this."
+    )
+    occurred_at: AwareDatetime = Field(description="When the message was created (with zone).")
+    actor: Actor
+    payload: PayloadT
+
+
+RawEnvelope = Envelope[dict[str, Any]]
+
+
+def new_envelope(
+    payload: Message,
+    *,
+    actor: Actor,
+    idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> Envelope[Message]:
+    """Wrap a payload in a fresh envelope (new message id, now as time)."""
+    message_id = uuid4()
+    return Envelope[Message](
+        message_id=message_id,
+        idempotency_key=idempotency_key or str(message_id),
+        type=payload.message_type,
+        schema_version=payload.schema_version,
+        correlation_id=correlation_id or str(message_id),
+        causation_id=causation_id,
+        occurred_at=datetime.now(UTC),
+        actor=actor,
+        payload=payload,
+    )

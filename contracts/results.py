@@ -1,0 +1,51 @@
+"""Command results: every command gets exactly one, accepted or rejected."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from contracts.envelope import Event
+
+
+class ResultStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class CommandResult(Event):
+    """The answer to one command, published on the service's results topic.
+
+    Keyed like the command, with the command's correlation id, and with
+    ``causation_id`` set to the command's message id.
+    """
+
+    message_type: ClassVar[str] = "CommandResult"
+
+    command_id: UUID = Field(description="The message id of the command answered.")
+    command_type: str = Field(description="The type of the command answered.")
+    idempotency_key: str = Field(description="The command's idempotency key.")
+    status: ResultStatus
+    code: str | None = Field(
+        default=None,
+        description="Machine-readable rejection code, such as insufficient_funds.",
+        examples=["insufficient_funds"],
+    )
+    reason: str | None = Field(
+        default=None, description="A sentence for people explaining a rejection."
+    )
+    produced: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What an accepted command produced: ids, balances.",
+    )
+
+
+class RejectionCode(StrEnum):
+    """Codes shared by every service; services add their own."""
+
+    FORBIDDEN = "forbidden"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    INVALID_COMMAND = "invalid_command"

@@ -1,0 +1,170 @@
+"""The topic registry: every topic the platform reads or writes.
+
+Partition counts are explicit so ordering per key is predictable; the key
+column says what a producer must use as the Kafka message key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str
+    description: str
+    compacted: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+
+    def kafka_config(self) -> dict[str, str]:
+        config = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        config.update(self.config)
+        return config
+
+
+LEDGER_COMMANDS = TopicSpec(
+    "ledger.commands",
+    partitions=6,
+    key="ledger account id",
+    description="Commands to the ledger service.",
+)
+LEDGER_COMMAND_RESULTS = TopicSpec(
+    "ledger.command-results",
+    partitions=6,
+    key="ledger account id (the key of the command)",
+    description="Exactly one result per ledger command: accepted or rejected.",
+)
+LEDGER_EVENTS = TopicSpec(
+    "ledger.events",
+    partitions=6,
+    key="ledger account id",
+    description="Lifecycle events of ledger accounts and point transactions.",
+)
+LEDGER_BALANCES = TopicSpec(
+    "ledger.balances",
+    partitions=6,
+    key="ledger account id",
+    description=(
+        "BalanceChanged, log-compacted: the latest record per key is the "
+        "account's current balance, so a new subscriber rebuilds every balance."
+    ),
+    compacted=True,
+    config={"min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"},
+)
+LEDGER_DEAD_LETTERS = TopicSpec(
+    "ledger.dead-letters",
+    partitions=1,
+    key="the original message key",
+    description="Messages the ledger could not decode or validate, original bytes kept.",
+)
+
+STORE_CREDIT_COMMANDS = TopicSpec(
+    "store-credit.commands",
+    partitions=6,
+    key="customer id, or store credit id when it has no customer",
+    description="Commands to the store-credit service.",
+)
+STORE_CREDIT_COMMAND_RESULTS = TopicSpec(
+    "store-credit.command-results",
+    partitions=6,
+    key="the key of the command",
+    description="Exactly one result per store-credit command.",
+)
+STORE_CREDIT_EVENTS = TopicSpec(
+    "store-credit.events",
+    partitions=6,
+    key="customer id, or store credit id",
+    description="Template, point-account and store-credit events.",
+)
+STORE_CREDIT_DEAD_LETTERS = TopicSpec(
+    "store-credit.dead-letters",
+    partitions=1,
+    key="the original message key",
+    description="Messages the store-credit service could not decode or validate.",
+)
+CUSTOMERS_EVENTS = TopicSpec(
+    "customers.events",
+    partitions=6,
+    key="customer id",
+    description="Upstream customer events (CustomerCreated), published by the shop.",
+)
+
+ORDER_COMMANDS = TopicSpec(
+    "order.commands",
+    partitions=6,
+    key="order id",
+    description="Commands to the order service.",
+)
+ORDER_COMMAND_RESULTS = TopicSpec(
+    "order.command-results",
+    partitions=6,
+    key="order id",
+    description="Exactly one result per order command.",
+)
+ORDER_EVENTS = TopicSpec(
+    "order.events",
+    partitions=6,
+    key="order id",
+    description="Order events, among them OrderCheckedOut.",
+)
+ORDER_DEAD_LETTERS = TopicSpec(
+    "order.dead-letters",
+    partitions=1,
+    key="the original message key",
+    description="Messages the order service could not decode or validate.",
+)
+
+FULFILLMENT_COMMANDS = TopicSpec(
+    "fulfillment.commands",
+    partitions=6,
+    key="order id",
+    description="Commands to the fulfillment service.",
+)
+FULFILLMENT_COMMAND_RESULTS = TopicSpec(
+    "fulfillment.command-results",
+    partitions=6,
+    key="order id",
+    description="Exactly one result per fulfillment command.",
+)
+FULFILLMENT_EVENTS = TopicSpec(
+    "fulfillment.events",
+    partitions=6,
+    key="order id",
+    description="Fulfillment item events.",
+)
+FULFILLMENT_DEAD_LETTERS = TopicSpec(
+    "fulfillment.dead-letters",
+    partitions=1,
+    key="the original message key",
+    description="Messages the fulfillment service could not decode or validate.",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    LEDGER_COMMANDS,
+    LEDGER_COMMAND_RESULTS,
+    LEDGER_EVENTS,
+    LEDGER_BALANCES,
+    LEDGER_DEAD_LETTERS,
+    STORE_CREDIT_COMMANDS,
+    STORE_CREDIT_COMMAND_RESULTS,
+    STORE_CREDIT_EVENTS,
+    STORE_CREDIT_DEAD_LETTERS,
+    CUSTOMERS_EVENTS,
+    ORDER_COMMANDS,
+    ORDER_COMMAND_RESULTS,
+    ORDER_EVENTS,
+    ORDER_DEAD_LETTERS,
+    FULFILLMENT_COMMANDS,
+    FULFILLMENT_COMMAND_RESULTS,
+    FULFILLMENT_EVENTS,
+    FULFILLMENT_DEAD_LETTERS,
+)
+
+
+def topic_by_name(name: str) -> TopicSpec:
+    for spec in ALL_TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)

@@ -1,0 +1,1 @@
+"""The fulfillment service: auto-fulfillment commits, returns and reversals."""

@@ -1,0 +1,3 @@
+from shared.main import run_service
+
+run_service("fulfillment")

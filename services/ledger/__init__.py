@@ -1,0 +1,1 @@
+"""The ledger: balances, point transactions and double-entry postings."""

@@ -1,0 +1,5 @@
+from services.ledger.db import metadata
+from shared.alembic_env import run_migrations
+from shared.tables import messaging_metadata
+
+run_migrations("ledger", [metadata, messaging_metadata])

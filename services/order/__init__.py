@@ -1,0 +1,1 @@
+"""The order service: carts, line items, applied store credit, checkout."""

@@ -1,0 +1,26 @@
+"""The order service: carts, line items, applied store credit, checkout.
+
+It consumes its command topic with the shared pipeline. It has no command
+types yet: every command is answered with a rejected result
+(``invalid_command``) and parked on its dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from faststream import FastStream
+
+from contracts.topics import ORDER_COMMAND_RESULTS, ORDER_COMMANDS, ORDER_DEAD_LETTERS
+from shared.service import ServiceDefinition, create_app
+from shared.settings import Settings
+
+definition = ServiceDefinition(
+    name="order",
+    commands=ORDER_COMMANDS,
+    results=ORDER_COMMAND_RESULTS,
+    dead_letters=ORDER_DEAD_LETTERS,
+    routes={},
+)
+
+
+def create(settings: Settings | None = None) -> FastStream:
+    return create_app(definition, settings)

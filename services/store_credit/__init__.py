@@ -1,0 +1,1 @@
+"""The store-credit service: templates, point accounts, store-credit instruments."""

@@ -1,0 +1,1 @@
+"""What every service uses: settings, envelope codec, inbox, outbox, relay, dead letters."""

@@ -1,0 +1,105 @@
+"""The ``storecredit`` command line.
+
+storecredit stack up|down|status [--profile dev|test]
+storecredit setup          databases, migrations, topics (for the configured servers)
+storecredit run            stack up, setup, then the four services (Ctrl-C stops them)
+storecredit service NAME   one service in the foreground
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from shared.settings import SERVICES, Settings
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from shared import stack
+
+    profile = stack.PROFILES[args.profile]
+    if args.action == "up":
+        endpoints = stack.up(profile)
+        print(f"kafka       {endpoints.bootstrap_servers}")
+        print(f"postgresql  {endpoints.database_server_url}")
+    elif args.action == "down":
+        for line in stack.down(profile):
+            print(line)
+    else:
+        for line in stack.status(profile):
+            print(line)
+    return 0
+
+
+def _local_environment() -> dict[str, str]:
+    """Bring up the dev stack unless the environment names other servers."""
+    from shared import stack
+
+    env = dict(os.environ)
+    if "KAFKA_BOOTSTRAP_SERVERS" in env and "DATABASE_URL" in env:
+        return env
+    endpoints = stack.up(stack.PROFILES["dev"])
+    env.setdefault("KAFKA_BOOTSTRAP_SERVERS", endpoints.bootstrap_servers)
+    env.setdefault("DATABASE_URL", endpoints.database_server_url)
+    return env
+
+
+def _setup(_: argparse.Namespace) -> int:
+    from shared.setup import prepare
+
+    prepare(Settings())
+    return 0
+
+
+def _run(_: argparse.Namespace) -> int:
+    from shared.runner import run_services
+    from shared.setup import prepare
+
+    env = _local_environment()
+    os.environ.update(env)
+    prepare(Settings())
+    return run_services(env)
+
+
+def _service(args: argparse.Namespace) -> int:
+    from shared.main import run_service
+
+    run_service(args.name)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storecredit", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    stack_parser = commands.add_parser("stack", help="local Kafka and PostgreSQL without Docker")
+    stack_parser.add_argument("action", choices=("up", "down", "status"))
+    stack_parser.add_argument("--profile", choices=("dev", "test"), default="dev")
+    stack_parser.set_defaults(func=_stack)
+    commands.add_parser("setup", help="databases, migrations, topics").set_defaults(func=_setup)
+    commands.add_parser("run", help="everything, then the four services").set_defaults(func=_run)
+    service_parser = commands.add_parser("service", help="run one service")
+    service_parser.add_argument("name", choices=SERVICES)
+    service_parser.set_defaults(func=_service)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        from shared.stack import StackError
+
+        if isinstance(error, StackError):
+            print(f"storecredit: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Envelope to bytes and back, with the reason when bytes are not a message."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from contracts.envelope import (
+    HEADER_CORRELATION_ID,
+    HEADER_IDEMPOTENCY_KEY,
+    HEADER_MESSAGE_ID,
+    HEADER_TYPE,
+    Envelope,
+    Message,
+    RawEnvelope,
+)
+
+P = TypeVar("P", bound=Message)
+
+
+class DecodeError(Exception):
+    """Bytes that are not a valid message; ``code`` says why, for the dead-letter topic."""
+
+    def __init__(self, code: str, detail: str, envelope: RawEnvelope | None = None) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.envelope = envelope
+
+
+@dataclass(frozen=True)
+class Incoming(Generic[P]):
+    """A decoded message: the envelope's metadata and the typed payload."""
+
+    envelope: RawEnvelope
+    payload: P
+
+
+def encode(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json(serialize_as_any=True).encode()
+
+
+def headers_for(envelope: Envelope[Any]) -> dict[str, str]:
+    return {
+        HEADER_TYPE: envelope.type,
+        HEADER_IDEMPOTENCY_KEY: envelope.idempotency_key,
+        HEADER_CORRELATION_ID: envelope.correlation_id,
+        HEADER_MESSAGE_ID: str(envelope.message_id),
+    }
+
+
+def _summary(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "(message)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def decode(value: bytes | None, known: Mapping[str, type[Message]]) -> Incoming[Message]:
+    """Decode bytes into an envelope and its payload, or raise DecodeError."""
+    if not value:
+        raise DecodeError("undecodable", "empty message value")
+    try:
+        raw = RawEnvelope.model_validate_json(value)
+    except ValidationError as error:
+        invalid_json = any(e["type"] == "json_invalid" for e in error.errors())
+        if invalid_json:
+            raise DecodeError("undecodable", "value is not UTF-8 JSON") from error
+        raise DecodeError("invalid_envelope", _summary(error)) from error
+    model = known.get(raw.type)
+    if model is None:
+        raise DecodeError("unknown_type", f"no handler for message type {raw.type!r}", raw)
+    if raw.schema_version != model.schema_version:
+        raise DecodeError(
+            "unsupported_schema_version",
+            f"{raw.type} version {raw.schema_version} is not {model.schema_version}",
+            raw,
+        )
+    try:
+        payload = model.model_validate(raw.payload)
+    except ValidationError as error:
+        raise DecodeError("invalid_payload", _summary(error), raw) from error
+    return Incoming(envelope=raw, payload=payload)
+
+
+def payload_fingerprint(incoming: Incoming[Message]) -> str:
+    """What makes two commands with one idempotency key "the same": type, actor, payload.
+
+    The validated payload is used, so omitting a field that has a default and
+    sending the default are the same command.
+    """
+    canonical = json.dumps(
+        {
+            "type": incoming.envelope.type,
+            "actor": incoming.envelope.actor.model_dump(mode="json"),
+            "payload": incoming.payload.model_dump(mode="json"),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

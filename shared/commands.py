@@ -1,0 +1,199 @@
+"""Command handling: inbox, handler, result and outbox in one transaction.
+
+Every command gets exactly one result. A handler returns ``Accepted`` (what
+it produced and the messages to publish) or raises ``Rejected`` (a code and a
+sentence); its database changes are rolled back on rejection, while the inbox
+row and the result are kept, so a retry with the same key gets the same
+answer without being evaluated again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import Actor, ActorKind, Command, Envelope, Message, RawEnvelope
+from contracts.results import CommandResult, RejectionCode, ResultStatus
+from contracts.topics import TopicSpec
+from shared import inbox, outbox
+from shared.codec import Incoming, payload_fingerprint
+from shared.db import SessionFactory
+from shared.faults import crash_point
+from shared.outbox import Outgoing
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_NAMESPACE = uuid.UUID("6f1c2a52-8f0e-4c61-9d55-1f4b8f7c2d10")
+
+
+class Rejected(Exception):
+    """A command that is refused: ``code`` for machines, ``reason`` for people."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Accepted:
+    produced: dict[str, Any] = field(default_factory=dict)
+    messages: list[Outgoing] = field(default_factory=list)
+
+
+Handler = Callable[[AsyncSession, Incoming[Any]], Awaitable[Accepted]]
+
+
+@dataclass(frozen=True)
+class CommandRoute:
+    model: type[Command]
+    handle: Handler
+
+
+def derived_envelope(
+    payload: Message, cause: RawEnvelope, index: int, service: str
+) -> Envelope[Message]:
+    """The envelope of the ``index``-th message caused by ``cause``.
+
+    Its message id is derived from the cause, so handling the cause twice could
+    never produce two different messages (the outbox keeps one per id).
+    """
+    message_id = uuid.uuid5(_NAMESPACE, f"{cause.message_id}:{index}")
+    return Envelope[Message](
+        message_id=message_id,
+        idempotency_key=str(message_id),
+        type=payload.message_type,
+        schema_version=payload.schema_version,
+        correlation_id=cause.correlation_id,
+        causation_id=str(cause.message_id),
+        occurred_at=datetime.now(UTC),
+        actor=Actor(kind=ActorKind.SERVICE, id=service),
+        payload=payload,
+    )
+
+
+def result_for(
+    command: RawEnvelope,
+    *,
+    code: str | None = None,
+    reason: str | None = None,
+    produced: dict[str, Any] | None = None,
+) -> CommandResult:
+    return CommandResult(
+        command_id=command.message_id,
+        command_type=command.type,
+        idempotency_key=command.idempotency_key,
+        status=ResultStatus.ACCEPTED if code is None else ResultStatus.REJECTED,
+        code=code,
+        reason=reason,
+        produced=produced or {},
+    )
+
+
+class CommandProcessor:
+    def __init__(
+        self,
+        *,
+        service: str,
+        settings: Settings,
+        sessions: SessionFactory,
+        routes: Mapping[str, CommandRoute],
+        results_topic: TopicSpec,
+        after_commit: Callable[[], None],
+    ) -> None:
+        self.service = service
+        self.consumer = f"{service}.commands"
+        self._settings = settings
+        self._sessions = sessions
+        self._routes = routes
+        self._results_topic = results_topic
+        self._after_commit = after_commit
+
+    @property
+    def known_types(self) -> dict[str, type[Message]]:
+        return {name: route.model for name, route in self._routes.items()}
+
+    async def process(self, incoming: Incoming[Any], key: str) -> None:
+        envelope = incoming.envelope
+        async with self._sessions() as session, session.begin():
+            claim = await inbox.claim(
+                session, self.consumer, envelope, payload_fingerprint(incoming)
+            )
+            if isinstance(claim, inbox.Duplicate):
+                await self._answer_duplicate(session, envelope, key, claim)
+            elif isinstance(claim, inbox.KeyReused):
+                result = result_for(
+                    envelope,
+                    code=RejectionCode.IDEMPOTENCY_KEY_REUSED,
+                    reason=(
+                        f"The idempotency key was already used by message "
+                        f"{claim.first_message_id} ({claim.first_type}) with another payload."
+                    ),
+                )
+                await self._write(session, envelope, key, result, [])
+            else:
+                result, messages = await self._handle(session, incoming)
+                await inbox.record_result(
+                    session, self.consumer, envelope.idempotency_key, result.model_dump(mode="json")
+                )
+                await self._write(session, envelope, key, result, messages)
+        crash_point("after_commit")
+        self._after_commit()
+
+    async def _answer_duplicate(
+        self, session: AsyncSession, envelope: RawEnvelope, key: str, claim: inbox.Duplicate
+    ) -> None:
+        """A redelivery (same message id) is ignored; a client's retry (a new
+        message with the same key and payload) gets the first result again."""
+        if claim.first_message_id == str(envelope.message_id) or claim.first_result is None:
+            log.info("redelivered command ignored", extra={"type": envelope.type})
+            return
+        log.info("command replayed, first result sent again", extra={"type": envelope.type})
+        first = CommandResult.model_validate(claim.first_result)
+        await self._write(session, envelope, key, first, [])
+
+    async def _handle(
+        self, session: AsyncSession, incoming: Incoming[Any]
+    ) -> tuple[CommandResult, list[Outgoing]]:
+        envelope = incoming.envelope
+        route = self._routes[envelope.type]
+        try:
+            async with session.begin_nested():
+                accepted = await route.handle(session, incoming)
+        except Rejected as rejection:
+            log.info("command rejected", extra={"type": envelope.type, "code": rejection.code})
+            return result_for(envelope, code=rejection.code, reason=rejection.reason), []
+        log.info("command accepted", extra={"type": envelope.type})
+        return result_for(envelope, produced=accepted.produced), accepted.messages
+
+    async def reject_undeliverable(
+        self, envelope: RawEnvelope, key: str, code: str, reason: str
+    ) -> None:
+        """Answer a command that could not be handled at all (bad payload, unknown type)."""
+        async with self._sessions() as session, session.begin():
+            await self._write(
+                session, envelope, key, result_for(envelope, code=code, reason=reason), []
+            )
+        self._after_commit()
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        cause: RawEnvelope,
+        key: str,
+        result: CommandResult,
+        messages: list[Outgoing],
+    ) -> None:
+        topic = self._settings.topic
+        result_envelope = derived_envelope(result, cause, 0, self.service)
+        await outbox.add(session, topic(self._results_topic), key, result_envelope)
+        for index, message in enumerate(messages, start=1):
+            envelope = derived_envelope(message.payload, cause, index, self.service)
+            await outbox.add(session, topic(message.topic), message.key, envelope)

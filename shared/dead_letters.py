@@ -1,0 +1,54 @@
+"""Dead letters: a message that cannot be handled is parked, never dropped.
+
+The original key and value bytes are kept as they were; the reason, the
+original topic, partition and offset are added as headers, so an operator can
+read it with kcat and re-publish it once fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+log = logging.getLogger(__name__)
+
+HEADER_REASON = "dlt-reason"
+HEADER_DETAIL = "dlt-detail"
+
+
+async def send_to_dead_letters(
+    broker: KafkaBroker,
+    topic: str,
+    record: Any,
+    *,
+    reason: str,
+    detail: str,
+    consumer_group: str,
+) -> None:
+    """Publish ``record`` (an aiokafka ConsumerRecord) to ``topic`` and wait for Kafka."""
+    headers = {name: value.decode("utf-8", "replace") for name, value in record.headers or ()}
+    headers.update(
+        {
+            HEADER_REASON: reason,
+            HEADER_DETAIL: detail[:2000],
+            "dlt-original-topic": record.topic,
+            "dlt-original-partition": str(record.partition),
+            "dlt-original-offset": str(record.offset),
+            "dlt-consumer-group": consumer_group,
+            "dlt-failed-at": datetime.now(UTC).isoformat(),
+        }
+    )
+    await broker.publish(record.value or b"", topic, key=record.key, headers=headers)
+    log.warning(
+        "message dead-lettered",
+        extra={
+            "reason": reason,
+            "detail": detail[:300],
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+        },
+    )

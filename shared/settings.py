@@ -1,0 +1,99 @@
+"""Settings from the environment (pydantic-settings). Secrets never live in code.
+
+Environment variables:
+
+- ``KAFKA_BOOTSTRAP_SERVERS`` (default ``127.0.0.1:9092``)
+- ``KAFKA_SECURITY_PROTOCOL``: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+- ``KAFKA_SASL_MECHANISM``: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+- ``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD``
+- ``DATABASE_URL``: a PostgreSQL server URL; each service uses its own
+  database on it, ``storecredit_<service>``, unless
+- ``LEDGER_DATABASE_URL``, ``STORE_CREDIT_DATABASE_URL``, ``ORDER_DATABASE_URL``,
+  ``FULFILLMENT_DATABASE_URL`` name a service's database exactly.
+- ``STORECREDIT_TOPIC_PREFIX``: prepended to every topic name (default none).
+- ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
+- ``STORECREDIT_OUTBOX_POLL_MS``: how often the outbox relay looks for rows
+  when nothing woke it (default 500).
+- ``STORECREDIT_CRASH_AT``: fault injection for tests; a crash point name
+  (``after_commit``) makes the process exit there once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from contracts.topics import TopicSpec
+
+SERVICES = ("ledger", "store_credit", "order", "fulfillment")
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_USERNAME")
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_PASSWORD")
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr(DEFAULT_DATABASE_URL), validation_alias=_env("DATABASE_URL")
+    )
+    ledger_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("LEDGER_DATABASE_URL")
+    )
+    store_credit_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORE_CREDIT_DATABASE_URL")
+    )
+    order_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("ORDER_DATABASE_URL")
+    )
+    fulfillment_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("FULFILLMENT_DATABASE_URL")
+    )
+    topic_prefix: str = Field(default="", validation_alias=_env("STORECREDIT_TOPIC_PREFIX"))
+    log_level: str = Field(default="INFO", validation_alias=_env("STORECREDIT_LOG_LEVEL"))
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias=_env("STORECREDIT_LOG_FORMAT")
+    )
+    outbox_poll_ms: int = Field(
+        default=500, ge=10, le=60_000, validation_alias=_env("STORECREDIT_OUTBOX_POLL_MS")
+    )
+    crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
+
+    def database_url_for(self, service: str) -> str:
+        """The database URL of one service (its own database)."""
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}")
+        explicit: SecretStr | None = getattr(self, f"{service}_database_url")
+        if explicit is not None:
+            return explicit.get_secret_value()
+        url = make_url(self.database_url.get_secret_value())
+        return url.set(database=database_name_for(service)).render_as_string(hide_password=False)
+
+    def topic(self, spec: TopicSpec) -> str:
+        """The real topic name of a registry entry, with the prefix."""
+        return f"{self.topic_prefix}{spec.name}"
+
+
+def database_name_for(service: str) -> str:
+    return f"storecredit_{service}"

@@ -1,0 +1,34 @@
+"""Prepare a deployment: databases, migrations and topics. Safe to run again."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.engine import make_url
+
+from contracts.topics import ALL_TOPICS
+from shared.migrations import upgrade
+from shared.settings import SERVICES, Settings
+from shared.stack import ensure_databases, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def prepare(settings: Settings) -> None:
+    """Create each service's database if missing, migrate it to head, create topics."""
+    by_server: dict[str, list[str]] = {}
+    for service in SERVICES:
+        url = make_url(settings.database_url_for(service))
+        server = url.set(database="postgres").render_as_string(hide_password=False)
+        by_server.setdefault(server, []).append(str(url.database))
+    for server, names in by_server.items():
+        created = ensure_databases(server, names)
+        if created:
+            log.info("databases created", extra={"databases": ",".join(created)})
+    for service in SERVICES:
+        upgrade(service, settings.database_url_for(service))
+    log.info("migrations applied", extra={"services": ",".join(SERVICES)})
+    created_topics = ensure_topics(
+        settings.kafka_bootstrap_servers, ALL_TOPICS, prefix=settings.topic_prefix
+    )
+    log.info("topics ready", extra={"created": ",".join(created_topics) or "none"})

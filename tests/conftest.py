@@ -1,0 +1,121 @@
+"""Session fixtures: one Kafka broker and one PostgreSQL server per test session.
+
+Where they come from, in this order:
+1. ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` when both are set;
+2. testcontainers, when a Docker engine answers;
+3. otherwise the native stack's "test" profile (its own ports and data
+   directories, so a running ``make run`` is never disturbed), started here
+   and stopped at the end unless ``STORECREDIT_KEEP_TEST_STACK=1``.
+If none can start, every test that needs them errors: the run fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.settings import SERVICES, Settings
+from shared.setup import prepare
+from tests.kafka_tools import TopicWatcher
+
+
+@dataclass(frozen=True)
+class Servers:
+    bootstrap_servers: str
+    database_server_url: str
+    source: str
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database = os.environ.get("DATABASE_URL")
+    if bootstrap and database:
+        yield Servers(bootstrap, database, "environment")
+    elif _docker_answers():
+        yield from _containers()
+    else:
+        yield from _native()
+
+
+def _containers() -> Iterator[Servers]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    with (
+        KafkaContainer("apache/kafka:4.1.0").with_kraft() as kafka,
+        PostgresContainer("postgres:15", driver="asyncpg") as postgres,
+    ):
+        yield Servers(kafka.get_bootstrap_server(), postgres.get_connection_url(), "testcontainers")
+
+
+def _native() -> Iterator[Servers]:
+    from shared import stack
+
+    profile = stack.PROFILES["test"]
+    endpoints = stack.up(profile)
+    try:
+        yield Servers(endpoints.bootstrap_servers, endpoints.database_server_url, "native")
+    finally:
+        if os.environ.get("STORECREDIT_KEEP_TEST_STACK") != "1":
+            stack.down(profile)
+
+
+@pytest.fixture(scope="session")
+def settings(servers: Servers) -> Settings:
+    """Settings for the services under test: their own test databases."""
+    from sqlalchemy.engine import make_url
+
+    server = make_url(servers.database_server_url)
+    urls = {
+        f"{service}_database_url": server.set(database=f"storecredit_test_{service}").render_as_string(
+            hide_password=False
+        )
+        for service in SERVICES
+    }
+    configured = Settings(
+        kafka_bootstrap_servers=servers.bootstrap_servers,
+        database_url=servers.database_server_url,
+        outbox_poll_ms=200,
+        **urls,
+    )
+    prepare(configured)
+    return configured
+
+
+@pytest.fixture(scope="session")
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await client.start()
+    yield client
+    await client.stop()
+
+
+@pytest.fixture
+async def watch(settings: Settings) -> AsyncIterator[object]:
+    """``await watch(topic, ...)`` returns a TopicWatcher positioned at the topics' end."""
+    watchers: list[TopicWatcher] = []
+
+    async def start(*topics: str) -> TopicWatcher:
+        watcher = await TopicWatcher(settings.kafka_bootstrap_servers, topics).start()
+        watchers.append(watcher)
+        return watcher
+
+    yield start
+    await asyncio.gather(*(w.stop() for w in watchers))

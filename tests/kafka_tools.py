@@ -1,0 +1,151 @@
+"""Test helpers that talk to the real broker: send messages, watch topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
+from shared.codec import encode, headers_for
+
+ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-1")
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+async def send(
+    producer: AIOKafkaProducer, topic: str, key: str | None, value: bytes, headers: dict[str, str]
+) -> None:
+    await producer.send_and_wait(
+        topic,
+        value,
+        key=key.encode() if key is not None else None,
+        headers=[(k, v.encode()) for k, v in headers.items()],
+    )
+
+
+async def send_envelope(
+    producer: AIOKafkaProducer, topic: str, key: str, envelope: Envelope[Message]
+) -> None:
+    await send(producer, topic, key, encode(envelope), headers_for(envelope))
+
+
+def command(payload: Message, *, actor: Actor = ADMIN, key: str | None = None) -> Envelope[Message]:
+    return new_envelope(payload, actor=actor, idempotency_key=key)
+
+
+class TopicWatcher:
+    """Reads topics from their end at creation time onwards; waits on conditions."""
+
+    def __init__(self, bootstrap_servers: str, topics: Iterable[str]) -> None:
+        self._topics = list(topics)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+        )
+        self.records: list[Record] = []
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> TopicWatcher:
+        await self._consumer.start()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self._topics
+            for p in sorted(self._consumer.partitions_for_topic(topic) or await self._partitions(topic))
+        ]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._pump())
+        return self
+
+    async def _partitions(self, topic: str) -> set[int]:
+        await self._consumer._client.force_metadata_update()
+        found = self._consumer.partitions_for_topic(topic)
+        if not found:
+            raise AssertionError(f"topic {topic} does not exist")
+        return set(found)
+
+    async def _pump(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            fresh = [
+                Record(
+                    topic=m.topic,
+                    partition=m.partition,
+                    offset=m.offset,
+                    key=m.key,
+                    value=m.value or b"",
+                    headers={k: v.decode("utf-8", "replace") for k, v in m.headers or ()},
+                )
+                for messages in batches.values()
+                for m in messages
+            ]
+            if fresh:
+                async with self._changed:
+                    self.records.extend(fresh)
+                    self._changed.notify_all()
+
+    def matching(self, predicate: Callable[[Record], bool]) -> list[Record]:
+        return [r for r in self.records if predicate(r)]
+
+    async def wait_for(
+        self, predicate: Callable[[Record], bool], *, count: int = 1, timeout: float = 60.0
+    ) -> list[Record]:
+        """Wait until ``count`` records match; fail after ``timeout`` seconds."""
+
+        async def enough() -> list[Record]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.matching(predicate)) >= count)
+                return self.matching(predicate)
+
+        try:
+            return await asyncio.wait_for(enough(), timeout)
+        except TimeoutError:
+            seen = [(r.topic, r.headers.get("type"), r.value[:200]) for r in self.records[-10:]]
+            raise AssertionError(f"no {count} matching records in {timeout}s; last seen: {seen}") from None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._consumer.stop()
+
+
+def is_result_of(envelope: Envelope[Message]) -> Callable[[Record], bool]:
+    def check(record: Record) -> bool:
+        if record.headers.get("type") != "CommandResult":
+            return False
+        return bool(record.json()["payload"]["command_id"] == str(envelope.message_id))
+
+    return check
+
+
+def has_type(message_type: str, **payload: Any) -> Callable[[Record], bool]:
+    def check(record: Record) -> bool:
+        if record.headers.get("type") != message_type:
+            return False
+        body = record.json()["payload"]
+        return all(body.get(k) == v for k, v in payload.items())
+
+    return check
