@@ -20,7 +20,11 @@ class CommandResult(Event):
     """The answer to one command, published on the service's results topic.
 
     Keyed like the command, with the command's correlation id, and with
-    ``causation_id`` set to the command's message id.
+    ``causation_id`` set to the message id of the command it answers: match
+    results to commands on that. A retry (a new message with the same
+    idempotency key and payload) is answered with the first result again:
+    its ``command_id`` is the first message's id, its envelope's
+    ``causation_id`` the retry's.
     """
 
     message_type: ClassVar[str] = "CommandResult"

@@ -50,6 +50,45 @@ def command(payload: Message, *, actor: Actor = ADMIN, key: str | None = None) -
     return new_envelope(payload, actor=actor, idempotency_key=key)
 
 
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    found = consumer.partitions_for_topic(topic)
+    if not found:
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(topic)
+    if not found:
+        raise AssertionError(f"topic {topic} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(found)]
+
+
+async def read_all(bootstrap_servers: str, topic: str) -> list[Record]:
+    """Every record of a topic, from its beginning to its end at the time of the call."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, topic)
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[Record] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batches = await consumer.getmany(timeout_ms=500)
+            records += [_record(m) for messages in batches.values() for m in messages]
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _record(m: Any) -> Record:
+    return Record(
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        key=m.key,
+        value=m.value or b"",
+        headers={k: v.decode("utf-8", "replace") for k, v in m.headers or ()},
+    )
+
+
 class TopicWatcher:
     """Reads topics from their end at creation time onwards; waits on conditions."""
 
@@ -64,11 +103,7 @@ class TopicWatcher:
 
     async def start(self) -> TopicWatcher:
         await self._consumer.start()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in self._topics
-            for p in sorted(self._consumer.partitions_for_topic(topic) or await self._partitions(topic))
-        ]
+        partitions = [tp for topic in self._topics for tp in await partitions_of(self._consumer, topic)]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
         for tp in partitions:
@@ -76,28 +111,10 @@ class TopicWatcher:
         self._task = asyncio.create_task(self._pump())
         return self
 
-    async def _partitions(self, topic: str) -> set[int]:
-        await self._consumer._client.force_metadata_update()
-        found = self._consumer.partitions_for_topic(topic)
-        if not found:
-            raise AssertionError(f"topic {topic} does not exist")
-        return set(found)
-
     async def _pump(self) -> None:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
-            fresh = [
-                Record(
-                    topic=m.topic,
-                    partition=m.partition,
-                    offset=m.offset,
-                    key=m.key,
-                    value=m.value or b"",
-                    headers={k: v.decode("utf-8", "replace") for k, v in m.headers or ()},
-                )
-                for messages in batches.values()
-                for m in messages
-            ]
+            fresh = [_record(m) for messages in batches.values() for m in messages]
             if fresh:
                 async with self._changed:
                     self.records.extend(fresh)
@@ -136,7 +153,9 @@ def is_result_of(envelope: Envelope[Message]) -> Callable[[Record], bool]:
     def check(record: Record) -> bool:
         if record.headers.get("type") != "CommandResult":
             return False
-        return bool(record.json()["payload"]["command_id"] == str(envelope.message_id))
+        # A result names the message it answers as its causation id; a replayed
+        # first result keeps the original command_id in its payload.
+        return bool(record.json()["causation_id"] == str(envelope.message_id))
 
     return check
 

@@ -1,0 +1,153 @@
+"""The process dies between commit and publish: after a restart the result and
+the events appear exactly once, and the redelivered command changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from contracts.ledger import OpenLedgerAccount
+from contracts.topics import ALL_TOPICS, LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_EVENTS
+from shared.db import create_engine, create_session_factory
+from shared.faults import CRASH_EXIT_CODE
+from shared.migrations import upgrade
+from shared.settings import Settings
+from shared.stack import ensure_databases, ensure_topics
+from shared.tables import inbox, outbox
+from tests.kafka_tools import Record, command, is_result_of, read_all, send_envelope
+from tests.random_refs import random_id
+
+
+@pytest.fixture
+async def isolated(settings: Settings) -> AsyncIterator[Settings]:
+    """Settings with topics and a ledger database of this test's own."""
+    name = random_id("crash").replace("-", "_")
+    server = make_url(settings.database_url_for("ledger")).set(database="postgres")
+    await asyncio.to_thread(
+        ensure_databases, server.render_as_string(hide_password=False), [name]
+    )
+    url = server.set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, "ledger", url)
+    prefix = f"{name}."
+    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap_servers, ALL_TOPICS, prefix)
+    yield settings.model_copy(update={"topic_prefix": prefix, "ledger_database_url": SecretStr(url)})
+    await drop_database(server.render_as_string(hide_password=False), name)
+    await delete_topics(settings.kafka_bootstrap_servers, [f"{prefix}{t.name}" for t in ALL_TOPICS])
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    connection = await asyncpg.connect(server_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+def start_ledger(settings: Settings, *, crash_at: str | None = None) -> subprocess.Popen[bytes]:
+    assert settings.ledger_database_url is not None
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        LEDGER_DATABASE_URL=settings.ledger_database_url.get_secret_value(),
+        STORECREDIT_TOPIC_PREFIX=settings.topic_prefix,
+        STORECREDIT_OUTBOX_POLL_MS="200",
+    )
+    env.pop("STORECREDIT_CRASH_AT", None)
+    if crash_at:
+        env["STORECREDIT_CRASH_AT"] = crash_at
+    return subprocess.Popen([sys.executable, "-m", "services.ledger"], env=env)
+
+
+async def wait_for_exit(process: subprocess.Popen[bytes], timeout: float = 90.0) -> int:
+    async def poll() -> int:
+        while (code := process.poll()) is None:
+            await asyncio.sleep(0.1)
+        return code
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
+async def everything_on(settings: Settings, topic: str) -> list[Record]:
+    return await read_all(settings.kafka_bootstrap_servers, topic)
+
+
+async def test_crash_between_commit_and_publish_loses_nothing_and_doubles_nothing(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    settings = isolated
+    assert settings.ledger_database_url is not None
+    engine = create_engine(settings.ledger_database_url.get_secret_value())
+    sessions = create_session_factory(engine)
+    watcher = await watch(settings.topic(LEDGER_COMMAND_RESULTS))
+    account_id = random_id("acct")
+    opening = command(OpenLedgerAccount(account_id=account_id, unit="points:loyalty"))
+
+    doomed = start_ledger(settings, crash_at="after_commit")
+    try:
+        await send_envelope(producer, settings.topic(LEDGER_COMMANDS), account_id, opening)
+        assert await wait_for_exit(doomed) == CRASH_EXIT_CODE
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+
+    async with sessions() as session:
+        handled = await session.scalar(select(func.count()).select_from(inbox))
+        waiting = await session.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        )
+    assert handled == 1  # the effect is committed...
+    assert waiting == 3  # ...and its result and two events wait in the outbox
+    assert await everything_on(settings, settings.topic(LEDGER_COMMAND_RESULTS)) == []
+
+    restarted = start_ledger(settings)
+    try:
+        [result] = await watcher.wait_for(is_result_of(opening), timeout=90)
+        assert result.json()["payload"]["status"] == "accepted"
+
+        async def drained() -> None:
+            while True:
+                async with sessions() as session:
+                    left = await session.scalar(
+                        select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+                    )
+                if left == 0:
+                    return
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(drained(), 60)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        await wait_for_exit(restarted, timeout=60)
+
+    results = await everything_on(settings, settings.topic(LEDGER_COMMAND_RESULTS))
+    events = await everything_on(settings, settings.topic(LEDGER_EVENTS))
+    balances = await everything_on(settings, settings.topic(LEDGER_BALANCES))
+    assert len(results) == 1
+    assert [e.headers["type"] for e in events] == ["LedgerAccountOpened"]
+    assert len(balances) == 1
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(inbox)) == 1
+    await engine.dispose()
