@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from contracts import dead_letters
 from contracts.envelope import (
     HEADER_CORRELATION_ID,
     HEADER_IDEMPOTENCY_KEY,
@@ -44,19 +45,7 @@ PLATFORM_SERVICES = ("ledger", "store-credit", "order", "fulfillment")
 """Topic owners (the part of a topic name before the dot) that are platform services."""
 
 DEAD_LETTER = "DeadLetter"
-DEAD_LETTER_HEADERS: dict[str, str] = {
-    "dlt-reason": (
-        "Why the message was parked, machine-readable: undecodable, invalid_envelope, "
-        "unknown_type, unsupported_schema_version, invalid_payload or handler_failed."
-    ),
-    "dlt-detail": "A sentence for people saying what was wrong (at most 2000 characters).",
-    "dlt-original-topic": "The topic the message was read from.",
-    "dlt-original-partition": "Its partition there, as a decimal string.",
-    "dlt-original-offset": "Its offset there, as a decimal string.",
-    "dlt-consumer-group": "The consumer group that could not handle it.",
-    "dlt-failed-at": "When it was parked, ISO 8601 with zone.",
-}
-"""Headers a dead letter carries besides the original ones (see shared/dead_letters.py)."""
+DEAD_LETTER_HEADERS = dead_letters.HEADERS
 
 ROLE_SENTENCES = {
     "command": (
@@ -264,9 +253,9 @@ def dead_letter_schemas() -> JsonObject:
 
 def _dead_letter_header(name: str, description: str) -> JsonObject:
     header: JsonObject = {"type": "string", "description": description}
-    if name in ("dlt-original-partition", "dlt-original-offset"):
+    if name in (dead_letters.ORIGINAL_PARTITION, dead_letters.ORIGINAL_OFFSET):
         header["pattern"] = "^[0-9]+$"
-    if name == "dlt-failed-at":
+    if name == dead_letters.FAILED_AT:
         header["format"] = "date-time"
     return header
 

@@ -19,7 +19,7 @@ INT64_MAX = 2**63 - 1
 Unit = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
-Amount = Annotated[int, Field(ge=-INT64_MAX, le=INT64_MAX)]
+Amount = Annotated[int, Field(strict=True, ge=-INT64_MAX, le=INT64_MAX)]
 
 
 class PointTransactionKind(StrEnum):
@@ -51,7 +51,7 @@ class OpenLedgerAccount(Command):
     allow_negative: bool = Field(
         default=False, description="Whether the balance may go below zero."
     )
-    negative_limit: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = Field(
+    negative_limit: Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)] | None = Field(
         default=None,
         description="With allow_negative: how far below zero, at most (none: no limit).",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 
 from faststream.kafka import KafkaBroker
@@ -41,4 +42,5 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         security=security_from(settings),
         graceful_timeout=15.0,
+        logger=logging.getLogger("faststream"),  # our handlers and format, not FastStream's own
     )

@@ -74,7 +74,7 @@ def register_command_consumer(
         title=f"{processor.service}:commands",
     )
     async def consume_command(msg: KafkaMessage) -> None:
-        record = msg.raw_message
+        record: Any = msg.raw_message
         try:
             incoming = decode(record.value, known)
         except DecodeError as error:

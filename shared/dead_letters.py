@@ -13,10 +13,9 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-log = logging.getLogger(__name__)
+from contracts import dead_letters as headers_of
 
-HEADER_REASON = "dlt-reason"
-HEADER_DETAIL = "dlt-detail"
+log = logging.getLogger(__name__)
 
 
 async def send_to_dead_letters(
@@ -32,13 +31,13 @@ async def send_to_dead_letters(
     headers = {name: value.decode("utf-8", "replace") for name, value in record.headers or ()}
     headers.update(
         {
-            HEADER_REASON: reason,
-            HEADER_DETAIL: detail[:2000],
-            "dlt-original-topic": record.topic,
-            "dlt-original-partition": str(record.partition),
-            "dlt-original-offset": str(record.offset),
-            "dlt-consumer-group": consumer_group,
-            "dlt-failed-at": datetime.now(UTC).isoformat(),
+            headers_of.REASON: reason,
+            headers_of.DETAIL: detail[:2000],
+            headers_of.ORIGINAL_TOPIC: record.topic,
+            headers_of.ORIGINAL_PARTITION: str(record.partition),
+            headers_of.ORIGINAL_OFFSET: str(record.offset),
+            headers_of.CONSUMER_GROUP: consumer_group,
+            headers_of.FAILED_AT: datetime.now(UTC).isoformat(),
         }
     )
     await broker.publish(record.value or b"", topic, key=record.key, headers=headers)

@@ -72,5 +72,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "text") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "sqlalchemy.engine", "faststream.access"):
+    for noisy in ("aiokafka", "kafka", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A broker's first start creates its offsets topic; until then aiokafka logs
+    # every coordinator lookup as an error. It retries by itself.
+    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.CRITICAL)

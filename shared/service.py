@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import logging
+
 from faststream import FastStream
 
 from contracts.topics import TopicSpec
@@ -81,6 +83,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     runtime = ServiceRuntime(definition, settings or Settings())
     return FastStream(
         runtime.broker,
+        logger=logging.getLogger("storecredit.app"),
         after_startup=[runtime.start_relay],
         on_shutdown=[runtime.stop_relay],
         after_shutdown=[runtime.dispose],

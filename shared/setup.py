@@ -24,11 +24,11 @@ def prepare(settings: Settings) -> None:
     for server, names in by_server.items():
         created = ensure_databases(server, names)
         if created:
-            log.info("databases created", extra={"databases": ",".join(created)})
+            log.info("databases created: %s", ", ".join(created))
     for service in SERVICES:
         upgrade(service, settings.database_url_for(service))
-    log.info("migrations applied", extra={"services": ",".join(SERVICES)})
+    log.info("migrations applied: %s", ", ".join(SERVICES))
     created_topics = ensure_topics(
         settings.kafka_bootstrap_servers, ALL_TOPICS, prefix=settings.topic_prefix
     )
-    log.info("topics ready", extra={"created": ",".join(created_topics) or "none"})
+    log.info("topics ready (%d created)", len(created_topics))

@@ -84,9 +84,9 @@ def settings(servers: Servers) -> Settings:
 
     server = make_url(servers.database_server_url)
     urls = {
-        f"{service}_database_url": server.set(database=f"storecredit_test_{service}").render_as_string(
-            hide_password=False
-        )
+        f"{service}_database_url": server.set(
+            database=f"storecredit_test_{service}"
+        ).render_as_string(hide_password=False)
         for service in SERVICES
     }
     configured = Settings(
@@ -119,3 +119,20 @@ async def watch(settings: Settings) -> AsyncIterator[object]:
 
     yield start
     await asyncio.gather(*(w.stop() for w in watchers))
+
+
+_skipped_integration: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "integration" in report.keywords:
+        _skipped_integration.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped integration test proves nothing: it fails the run."""
+    if _skipped_integration:
+        print(f"\n{len(_skipped_integration)} integration test(s) skipped; that is a failure:")
+        for nodeid in _skipped_integration:
+            print(f"  {nodeid}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

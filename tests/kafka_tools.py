@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -103,7 +104,9 @@ class TopicWatcher:
 
     async def start(self) -> TopicWatcher:
         await self._consumer.start()
-        partitions = [tp for topic in self._topics for tp in await partitions_of(self._consumer, topic)]
+        partitions = [
+            tp for topic in self._topics for tp in await partitions_of(self._consumer, topic)
+        ]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
         for tp in partitions:
@@ -137,15 +140,15 @@ class TopicWatcher:
             return await asyncio.wait_for(enough(), timeout)
         except TimeoutError:
             seen = [(r.topic, r.headers.get("type"), r.value[:200]) for r in self.records[-10:]]
-            raise AssertionError(f"no {count} matching records in {timeout}s; last seen: {seen}") from None
+            raise AssertionError(
+                f"no {count} matching records in {timeout}s; last seen: {seen}"
+            ) from None
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         await self._consumer.stop()
 
 

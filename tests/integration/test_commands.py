@@ -37,11 +37,15 @@ class Ledger:
     async def open(self, **terms: Any) -> str:
         account_id = random_id("acct")
         terms.setdefault("unit", "points:loyalty")
-        result = await self.ask(account_id, command(OpenLedgerAccount(account_id=account_id, **terms)))
+        result = await self.ask(
+            account_id, command(OpenLedgerAccount(account_id=account_id, **terms))
+        )
         assert result["status"] == "accepted", result
         return account_id
 
-    def post(self, account_id: str, amount: int, kind: str = "deposit", **extra: Any) -> CreatePointTransaction:
+    def post(
+        self, account_id: str, amount: int, kind: str = "deposit", **extra: Any
+    ) -> CreatePointTransaction:
         return CreatePointTransaction(
             account_id=account_id,
             transaction_id=extra.pop("transaction_id", random_id("tx")),
@@ -69,13 +73,17 @@ async def test_a_retry_with_the_same_key_gets_the_first_result_and_changes_nothi
 
     assert first["status"] == retry["status"] == "accepted"
     assert retry["command_id"] == first["command_id"]
-    assert retry["produced"] == first["produced"] == {
-        "transaction_id": deposit.transaction_id,
-        "account_id": account_id,
-        "balance": 300,
-        "holds": 0,
-        "available": 300,
-    }
+    assert (
+        retry["produced"]
+        == first["produced"]
+        == {
+            "transaction_id": deposit.transaction_id,
+            "account_id": account_id,
+            "balance": 300,
+            "holds": 0,
+            "available": 300,
+        }
+    )
     async with ledger.sessions() as session:
         count = await session.scalar(
             select(func.count()).where(point_transactions.c.account_id == account_id)
@@ -164,7 +172,9 @@ async def test_opening_an_account_twice_with_the_same_terms_is_accepted_once(
 ) -> None:
     client = await make_ledger(producer, settings, watch)
     account_id = await client.open(unit="USD")
-    again = await client.ask(account_id, command(OpenLedgerAccount(account_id=account_id, unit="USD")))
+    again = await client.ask(
+        account_id, command(OpenLedgerAccount(account_id=account_id, unit="USD"))
+    )
     assert again["status"] == "accepted"
     assert again["produced"] == {"account_id": account_id, "already_open": True}
     opened = client.watcher.matching(has_type("BalanceChanged", account_id=account_id))

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from contracts import dead_letters as dead_letter_headers
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
 from shared.codec import encode
@@ -23,19 +24,24 @@ def dead_letter_for(key: str) -> Any:
 async def test_garbage_bytes_are_dead_lettered_and_the_next_command_is_handled(
     ledger: ServiceRuntime, producer: AIOKafkaProducer, settings: Settings, watch: Any
 ) -> None:
-    watcher = await watch(settings.topic(LEDGER_DEAD_LETTERS), settings.topic(LEDGER_COMMAND_RESULTS))
+    watcher = await watch(
+        settings.topic(LEDGER_DEAD_LETTERS), settings.topic(LEDGER_COMMAND_RESULTS)
+    )
     key = random_id("acct")
     garbage = b"\xff\xfe not json \x00\x01"
     await send(producer, settings.topic(LEDGER_COMMANDS), key, garbage, {"type": "Nonsense"})
     opening = command(OpenLedgerAccount(account_id=key, unit="points:loyalty"))
     await send_envelope(producer, settings.topic(LEDGER_COMMANDS), key, opening)
 
-    [parked] = await watcher.wait_for(lambda r: r.topic.endswith("dead-letters") and r.key == key.encode())
+    [parked] = await watcher.wait_for(
+        lambda r: r.topic.endswith("dead-letters") and r.key == key.encode()
+    )
     assert parked.value == garbage  # the original bytes, untouched
     assert parked.headers["dlt-reason"] == "undecodable"
     assert parked.headers["dlt-original-topic"] == settings.topic(LEDGER_COMMANDS)
     assert parked.headers["type"] == "Nonsense"  # original headers kept
     assert int(parked.headers["dlt-original-offset"]) >= 0
+    assert set(dead_letter_headers.HEADERS) <= set(parked.headers)  # as documented
     [result] = await watcher.wait_for(is_result_of(opening))
     assert result.json()["payload"]["status"] == "accepted"
 
@@ -43,11 +49,16 @@ async def test_garbage_bytes_are_dead_lettered_and_the_next_command_is_handled(
 async def test_schema_invalid_json_is_dead_lettered_and_answered_with_a_rejection(
     ledger: ServiceRuntime, producer: AIOKafkaProducer, settings: Settings, watch: Any
 ) -> None:
-    watcher = await watch(settings.topic(LEDGER_DEAD_LETTERS), settings.topic(LEDGER_COMMAND_RESULTS))
+    watcher = await watch(
+        settings.topic(LEDGER_DEAD_LETTERS), settings.topic(LEDGER_COMMAND_RESULTS)
+    )
     key = random_id("acct")
     valid = command(
         CreatePointTransaction(
-            account_id=key, transaction_id=random_id("tx"), amount=5, kind=PointTransactionKind.DEPOSIT
+            account_id=key,
+            transaction_id=random_id("tx"),
+            amount=5,
+            kind=PointTransactionKind.DEPOSIT,
         )
     )
     body = json.loads(encode(valid))

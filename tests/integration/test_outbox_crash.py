@@ -12,14 +12,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from contracts.ledger import OpenLedgerAccount
-from contracts.topics import ALL_TOPICS, LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_EVENTS
+from contracts.topics import (
+    ALL_TOPICS,
+    LEDGER_BALANCES,
+    LEDGER_COMMAND_RESULTS,
+    LEDGER_COMMANDS,
+    LEDGER_EVENTS,
+)
 from shared.db import create_engine, create_session_factory
 from shared.faults import CRASH_EXIT_CODE
 from shared.migrations import upgrade
@@ -35,14 +41,14 @@ async def isolated(settings: Settings) -> AsyncIterator[Settings]:
     """Settings with topics and a ledger database of this test's own."""
     name = random_id("crash").replace("-", "_")
     server = make_url(settings.database_url_for("ledger")).set(database="postgres")
-    await asyncio.to_thread(
-        ensure_databases, server.render_as_string(hide_password=False), [name]
-    )
+    await asyncio.to_thread(ensure_databases, server.render_as_string(hide_password=False), [name])
     url = server.set(database=name).render_as_string(hide_password=False)
     await asyncio.to_thread(upgrade, "ledger", url)
     prefix = f"{name}."
     await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap_servers, ALL_TOPICS, prefix)
-    yield settings.model_copy(update={"topic_prefix": prefix, "ledger_database_url": SecretStr(url)})
+    yield settings.model_copy(
+        update={"topic_prefix": prefix, "ledger_database_url": SecretStr(url)}
+    )
     await drop_database(server.render_as_string(hide_password=False), name)
     await delete_topics(settings.kafka_bootstrap_servers, [f"{prefix}{t.name}" for t in ALL_TOPICS])
 
@@ -131,7 +137,9 @@ async def test_crash_between_commit_and_publish_loses_nothing_and_doubles_nothin
             while True:
                 async with sessions() as session:
                     left = await session.scalar(
-                        select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+                        select(func.count())
+                        .select_from(outbox)
+                        .where(outbox.c.published_at.is_(None))
                     )
                 if left == 0:
                     return

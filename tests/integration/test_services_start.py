@@ -33,13 +33,17 @@ async def test_service_starts_and_answers_an_unknown_command(
         envelope = command(OpenLedgerAccount(account_id=key, unit="USD"))
         body = json.loads(encode(envelope))
         body["type"] = "DoSomethingNew"
-        await send(producer, settings.topic(definition.commands), key, json.dumps(body).encode(), {})
+        await send(
+            producer, settings.topic(definition.commands), key, json.dumps(body).encode(), {}
+        )
 
         [result] = await watcher.wait_for(is_result_of(envelope))
         answer = result.json()["payload"]
         assert (answer["status"], answer["code"]) == ("rejected", "invalid_command")
         assert "DoSomethingNew" in answer["reason"]
-        [parked] = await watcher.wait_for(lambda r: r.topic == settings.topic(definition.dead_letters) and r.key == key.encode())
+        [parked] = await watcher.wait_for(
+            lambda r: r.topic == settings.topic(definition.dead_letters) and r.key == key.encode()
+        )
         assert parked.headers["dlt-reason"] == "unknown_type"
     finally:
         await runtime.stop()

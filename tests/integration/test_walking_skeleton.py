@@ -85,7 +85,9 @@ async def test_command_published_twice_is_applied_and_answered_once(
         balance = await session.scalar(
             select(ledger_accounts.c.balance).where(ledger_accounts.c.id == account_id)
         )
-        unit_sum = await session.scalar(select(func.sum(postings.c.amount)).where(postings.c.unit == unit))
+        unit_sum = await session.scalar(
+            select(func.sum(postings.c.amount)).where(postings.c.unit == unit)
+        )
         account_sum = await session.scalar(
             select(func.sum(postings.c.amount)).where(postings.c.account_id == account_id)
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from datetime import datetime
@@ -249,8 +248,9 @@ def test_schema_rejects_wrong_messages() -> None:
         assert validate(schema, schema, message), message
 
 
-def test_schemas_validate_with_jsonschema_when_installed() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+def test_schemas_are_valid_and_accept_real_messages() -> None:
+    import jsonschema
+
     for payload in _examples():
         schema = _schema_file(payload.message_type)
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -328,7 +328,8 @@ def test_message_components(document: dict[str, Any]) -> None:
         assert message["bindings"]["kafka"]["key"]["type"] == "string"
         envelope = _resolve(document, message["payload"]["$ref"])
         assert envelope["properties"]["type"]["const"] == name
-        assert _resolve(document, envelope["properties"]["payload"]["$ref"]) is schemas[name]
+        payload = _resolve(document, envelope["properties"]["payload"]["$ref"])
+        assert payload is schemas[spec.model.__name__]
 
 
 def test_dead_letter_message(document: dict[str, Any]) -> None:
@@ -336,11 +337,6 @@ def test_dead_letter_message(document: dict[str, Any]) -> None:
     headers = _resolve(document, message["headers"]["$ref"])
     assert set(headers["required"]) == set(asyncapi.DEAD_LETTER_HEADERS)
     assert _resolve(document, message["payload"]["$ref"])["type"] == "string"
-    import shared.dead_letters
-
-    source = inspect.getsource(shared.dead_letters)
-    for name in asyncapi.DEAD_LETTER_HEADERS:
-        assert f'"{name}"' in source, f"{name} is not a header shared/dead_letters.py writes"
 
 
 def test_operations(document: dict[str, Any]) -> None:

@@ -1,0 +1,51 @@
+# Two commands matter: `make run` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
+
+$(STAMP): pyproject.toml
+	bash deploy/local/prerequisites.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+## Kafka + PostgreSQL (native, or those named by KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL),
+## migrations, topics, then the four services. Ctrl-C stops the services.
+run: venv
+	$(BIN)/storecredit run
+
+## Lint, format check, types, then every test against real Kafka and PostgreSQL.
+test: venv lint
+	$(PY) -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Regenerate JSON Schema and AsyncAPI documents in contracts/.
+contracts: venv
+	$(PY) -m contracts.generate
+
+check-contracts: venv
+	$(PY) -m contracts.generate --check
+
+stack-up: venv
+	$(BIN)/storecredit stack up
+stack-down: venv
+	$(BIN)/storecredit stack down
+stack-status: venv
+	$(BIN)/storecredit stack status
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

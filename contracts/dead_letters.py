@@ -1,0 +1,24 @@
+"""The headers a dead letter carries besides the original message's own."""
+
+from __future__ import annotations
+
+REASON = "dlt-reason"
+DETAIL = "dlt-detail"
+ORIGINAL_TOPIC = "dlt-original-topic"
+ORIGINAL_PARTITION = "dlt-original-partition"
+ORIGINAL_OFFSET = "dlt-original-offset"
+CONSUMER_GROUP = "dlt-consumer-group"
+FAILED_AT = "dlt-failed-at"
+
+HEADERS: dict[str, str] = {
+    REASON: (
+        "Why the message was parked, machine-readable: undecodable, invalid_envelope, "
+        "unknown_type, unsupported_schema_version, invalid_payload or handler_failed."
+    ),
+    DETAIL: "A sentence for people saying what was wrong (at most 2000 characters).",
+    ORIGINAL_TOPIC: "The topic the message was read from.",
+    ORIGINAL_PARTITION: "Its partition there, as a decimal string.",
+    ORIGINAL_OFFSET: "Its offset there, as a decimal string.",
+    CONSUMER_GROUP: "The consumer group that could not handle it.",
+    FAILED_AT: "When it was parked, ISO 8601 with zone.",
+}
