@@ -57,7 +57,7 @@ def register_command_consumer(
     commands: TopicSpec,
     dead_letters: TopicSpec,
 ) -> None:
-    group = f"storecredit-{processor.service}"
+    group = f"{settings.topic_prefix}storecredit-{processor.service}"
     dead_letter_topic = settings.topic(dead_letters)
     known = processor.known_types
 

@@ -10,7 +10,8 @@ Environment variables:
   database on it, ``storecredit_<service>``, unless
 - ``LEDGER_DATABASE_URL``, ``STORE_CREDIT_DATABASE_URL``, ``ORDER_DATABASE_URL``,
   ``FULFILLMENT_DATABASE_URL`` name a service's database exactly.
-- ``STORECREDIT_TOPIC_PREFIX``: prepended to every topic name (default none).
+- ``STORECREDIT_TOPIC_PREFIX``: prepended to every topic name and consumer group
+  id (default none), so several environments can share one Kafka cluster.
 - ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
 - ``STORECREDIT_OUTBOX_POLL_MS``: how often the outbox relay looks for rows
   when nothing woke it (default 500).

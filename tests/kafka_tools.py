@@ -63,13 +63,16 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
 
 async def read_all(bootstrap_servers: str, topic: str) -> list[Record]:
     """Every record of a topic, from its beginning to its end at the time of the call."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    # "earliest" as the default: assign() starts its own offset reset, and a
+    # seek_to_beginning() racing with a "latest" default sometimes lost.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, topic)
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
         records: list[Record] = []
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             batches = await consumer.getmany(timeout_ms=500)
@@ -96,7 +99,10 @@ class TopicWatcher:
     def __init__(self, bootstrap_servers: str, topics: Iterable[str]) -> None:
         self._topics = list(topics)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="latest",
         )
         self.records: list[Record] = []
         self._changed = asyncio.Condition()
