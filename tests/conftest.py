@@ -69,7 +69,10 @@ def _native() -> Iterator[Servers]:
     from shared import stack
 
     profile = stack.PROFILES["test"]
-    endpoints = stack.up(profile)
+    try:
+        endpoints = stack.up(profile)
+    except stack.StackError as error:
+        pytest.exit(f"Kafka or PostgreSQL could not start, nothing can be tested:\n{error}", 3)
     try:
         yield Servers(endpoints.bootstrap_servers, endpoints.database_server_url, "native")
     finally:

@@ -1,0 +1,93 @@
+"""The relay publishes committed rows in order per key, and retries a row Kafka refused."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy import insert, select
+
+from contracts.topics import LEDGER_EVENTS
+from shared.relay import OutboxRelay
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from shared.tables import outbox
+from tests.kafka_tools import read_all
+from tests.random_refs import random_id
+
+
+class RefusesOnce:
+    """The real broker, except that it refuses one chosen message the first time."""
+
+    def __init__(self, broker: KafkaBroker, refuse: bytes) -> None:
+        self._broker = broker
+        self._refuse: bytes | None = refuse
+
+    async def publish(self, value: bytes, *args: Any, **kwargs: Any) -> Any:
+        if value == self._refuse:
+            self._refuse = None
+            raise ConnectionError("simulated: Kafka unreachable for this record")
+        return await self._broker.publish(value, *args, **kwargs)
+
+
+async def test_relay_keeps_per_key_order_and_retries_what_failed(
+    ledger: ServiceRuntime, settings: Settings
+) -> None:
+    topic = settings.topic(LEDGER_EVENTS)
+    keys = [random_id("k"), random_id("k")]
+    values = {key: [f"{key}:{n}".encode() for n in range(5)] for key in keys}
+    rows = [
+        {
+            "message_id": uuid4(),
+            "topic": topic,
+            "key": key,
+            "headers": {"type": "Test"},
+            "value": value,
+        }
+        for n in range(5)
+        for key in keys
+        for value in [values[key][n]]
+    ]
+    relay = OutboxRelay(
+        random_id("relay"),
+        ledger.sessions,
+        RefusesOnce(ledger.broker, values[keys[0]][2]),  # type: ignore[arg-type]
+        batch_size=1000,
+    )
+    await ledger.stop_relay()  # the service's own relay must not publish these rows
+    try:
+        async with ledger.sessions() as session, session.begin():
+            await session.execute(insert(outbox), rows)
+        ids = [r["message_id"] for r in rows]
+
+        first_pass = await relay.publish_pending()
+        async with ledger.sessions() as session:
+            failed = (
+                await session.execute(
+                    select(outbox.c.value, outbox.c.attempts, outbox.c.last_error).where(
+                        outbox.c.message_id.in_(ids), outbox.c.published_at.is_(None)
+                    )
+                )
+            ).all()
+        while await relay.publish_pending():
+            pass
+        async with ledger.sessions() as session:
+            left = (
+                await session.execute(
+                    select(outbox.c.id).where(
+                        outbox.c.message_id.in_(ids), outbox.c.published_at.is_(None)
+                    )
+                )
+            ).all()
+    finally:
+        await ledger.start_relay()
+
+    assert first_pass == 4  # stopped at the refused row: nothing after it overtook it
+    assert failed[0].value == values[keys[0]][2]
+    assert failed[0].attempts == 1 and "unreachable" in failed[0].last_error
+    assert left == []
+    records = await read_all(settings.kafka_bootstrap_servers, topic)
+    for key in keys:
+        seen = [r.value for r in records if r.key == key.encode()]
+        assert seen == values[key]  # each exactly once, in order
