@@ -58,7 +58,7 @@ class CommandRoute:
 
 
 def derived_envelope(
-    payload: Message, cause: RawEnvelope, index: int, service: str
+    payload: Message, cause: RawEnvelope, index: int | str, service: str
 ) -> Envelope[Message]:
     """The envelope of the ``index``-th message caused by ``cause``.
 
@@ -176,10 +176,20 @@ class CommandProcessor:
     async def reject_undeliverable(
         self, envelope: RawEnvelope, key: str, code: str, reason: str
     ) -> None:
-        """Answer a command that could not be handled at all (bad payload, unknown type)."""
+        """Answer a command that could not be handled at all (bad payload, unknown type).
+
+        Its result gets an id of its own ("undeliverable"), so if the message is
+        fixed and replayed from the dead-letter topic, the real result is not
+        mistaken for this one and dropped by the outbox.
+        """
         async with self._sessions() as session, session.begin():
             await self._write(
-                session, envelope, key, result_for(envelope, code=code, reason=reason), []
+                session,
+                envelope,
+                key,
+                result_for(envelope, code=code, reason=reason),
+                [],
+                result_slot="undeliverable",
             )
         self._after_commit()
 
@@ -190,9 +200,11 @@ class CommandProcessor:
         key: str,
         result: CommandResult,
         messages: list[Outgoing],
+        *,
+        result_slot: int | str = 0,
     ) -> None:
         topic = self._settings.topic
-        result_envelope = derived_envelope(result, cause, 0, self.service)
+        result_envelope = derived_envelope(result, cause, result_slot, self.service)
         await outbox.add(session, topic(self._results_topic), key, result_envelope)
         for index, message in enumerate(messages, start=1):
             envelope = derived_envelope(message.payload, cause, index, self.service)
