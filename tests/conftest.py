@@ -55,11 +55,13 @@ def servers() -> Iterator[Servers]:
 
 
 def _containers() -> Iterator[Servers]:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
+    # Not runnable on the project's own machines (no Docker engine): kept for
+    # users with Docker. testcontainers' Kafka module drives Confluent's image.
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.postgres import PostgresContainer
 
     with (
-        KafkaContainer("apache/kafka:4.1.0").with_kraft() as kafka,
+        KafkaContainer().with_kraft() as kafka,
         PostgresContainer("postgres:15", driver="asyncpg") as postgres,
     ):
         yield Servers(kafka.get_bootstrap_server(), postgres.get_connection_url(), "testcontainers")
