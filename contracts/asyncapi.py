@@ -54,6 +54,12 @@ ROLE_SENTENCES = {
     ),
     "event": "An event the platform publishes; it is never answered.",
     "result": "The one answer to a command, published by the platform.",
+    "query": (
+        "A question: publish it with a reply_to header naming the topic for the answer "
+        "(ledger.query-replies, or a topic of your own) and a correlation-id header; "
+        "the answer carries the same correlation id. It changes nothing."
+    ),
+    "reply": "The answer to a query, published on the topic its reply_to header named.",
 }
 
 KNOWN_TOPIC_CONFIG_INTEGERS = (
@@ -132,7 +138,7 @@ def channel_id(topic: TopicSpec) -> str:
 def topic_action(topic: TopicSpec) -> Action:
     """What the platform does on a topic: receive commands and upstream events, send the rest."""
     owner, _, kind = topic.name.partition(".")
-    if kind == "commands" or owner not in PLATFORM_SERVICES:
+    if kind in ("commands", "queries") or owner not in PLATFORM_SERVICES:
         return "receive"
     return "send"
 
@@ -149,7 +155,7 @@ def own_docstring(model: type[Message]) -> str:
 
 def schema_mode(spec: MessageSpec) -> JsonSchemaMode:
     """Commands are described as the platform accepts them, the rest as it writes them."""
-    return "validation" if spec.role == "command" else "serialization"
+    return "validation" if spec.role in ("command", "query") else "serialization"
 
 
 def envelope_model(spec: MessageSpec) -> type[BaseModel]:

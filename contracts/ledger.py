@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from contracts.envelope import Command, Event, Identifier
+from contracts.envelope import Command, Event, Identifier, Message
 
 INT64_MAX = 2**63 - 1
 
@@ -20,6 +27,7 @@ Unit = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
 Amount = Annotated[int, Field(strict=True, ge=-INT64_MAX, le=INT64_MAX)]
+Magnitude = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
 
 
 class PointTransactionKind(StrEnum):
@@ -38,8 +46,16 @@ class PointTransactionStatus(StrEnum):
     VOIDED = "voided"
 
 
+class VoidReason(StrEnum):
+    REQUESTED = "requested"
+    EXPIRED = "expired"
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
 class OpenLedgerAccount(Command):
-    """Open a customer ledger account. Key: ``account_id``."""
+    """Open a customer ledger account. Key: ``account_id``. Admin or service only."""
 
     message_type: ClassVar[str] = "OpenLedgerAccount"
 
@@ -63,8 +79,22 @@ class OpenLedgerAccount(Command):
         return self
 
 
+class CloseLedgerAccount(Command):
+    """Close an account whose balance and holds are zero. Key: ``account_id``."""
+
+    message_type: ClassVar[str] = "CloseLedgerAccount"
+
+    account_id: Identifier
+
+
 class CreatePointTransaction(Command):
-    """Post a committed point transaction to an account. Key: ``account_id``."""
+    """Create a pending or committed point transaction. Key: ``account_id``.
+
+    A customer may only create a pending spend (negative amount) on their own
+    account; everything else needs an admin or a service. A pending negative
+    amount holds funds (``available`` drops, ``balance`` does not) until it is
+    committed, voided, or expires at ``expires_at``.
+    """
 
     message_type: ClassVar[str] = "CreatePointTransaction"
 
@@ -72,6 +102,14 @@ class CreatePointTransaction(Command):
     transaction_id: Identifier = Field(description="Chosen by the caller, unique in the ledger.")
     amount: Amount = Field(description="Points or minor units; positive credits the account.")
     kind: PointTransactionKind
+    status: Literal[PointTransactionStatus.PENDING, PointTransactionStatus.COMMITTED] = Field(
+        default=PointTransactionStatus.COMMITTED,
+        description="pending (a hold, for a later commit) or committed (final).",
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="Pending only: when the hold is voided automatically if not committed.",
+    )
     description: str = Field(default="", max_length=500)
     references: dict[str, Identifier] = Field(
         default_factory=dict,
@@ -80,10 +118,64 @@ class CreatePointTransaction(Command):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _not_zero(self) -> CreatePointTransaction:
+    def _check(self) -> CreatePointTransaction:
+        if self.amount == 0:
+            raise ValueError("amount must not be zero")
+        if self.expires_at is not None and self.status != PointTransactionStatus.PENDING:
+            raise ValueError("expires_at is only for pending transactions")
+        return self
+
+
+class CommitPointTransaction(Command):
+    """Commit a pending transaction, in full or in part. Key: ``account_id``.
+
+    ``amount`` (same sign as the pending amount, not larger) commits part of it
+    and releases the rest; without it the whole amount is committed.
+    """
+
+    message_type: ClassVar[str] = "CommitPointTransaction"
+
+    account_id: Identifier
+    transaction_id: Identifier
+    amount: Amount | None = Field(default=None, description="Part to commit; default: all.")
+
+    @model_validator(mode="after")
+    def _not_zero(self) -> CommitPointTransaction:
         if self.amount == 0:
             raise ValueError("amount must not be zero")
         return self
+
+
+class VoidPointTransaction(Command):
+    """Void a pending transaction and release its hold. Key: ``account_id``."""
+
+    message_type: ClassVar[str] = "VoidPointTransaction"
+
+    account_id: Identifier
+    transaction_id: Identifier
+    reason: str = Field(default="", max_length=500)
+
+
+class ReversePointTransaction(Command):
+    """Reverse a committed transaction, in full or in part, by a new committed one.
+
+    Key: ``account_id``. The reversals of one transaction never add up to more
+    than its committed amount.
+    """
+
+    message_type: ClassVar[str] = "ReversePointTransaction"
+
+    account_id: Identifier
+    transaction_id: Identifier = Field(description="The committed transaction to reverse.")
+    reversal_transaction_id: Identifier = Field(description="The id of the new transaction.")
+    amount: Magnitude | None = Field(
+        default=None, description="How much to reverse, as a positive number; default: the rest."
+    )
+    description: str = Field(default="", max_length=500)
+    references: dict[str, Identifier] = Field(default_factory=dict)
+
+
+# --- events --------------------------------------------------------------------------------
 
 
 class LedgerAccountOpened(Event):
@@ -96,7 +188,16 @@ class LedgerAccountOpened(Event):
     negative_limit: int | None
 
 
+class LedgerAccountClosed(Event):
+    message_type: ClassVar[str] = "LedgerAccountClosed"
+
+    account_id: str
+    unit: str
+
+
 class PointTransactionCreated(Event):
+    """A transaction was created, pending (a hold) or directly committed."""
+
     message_type: ClassVar[str] = "PointTransactionCreated"
 
     transaction_id: str
@@ -105,9 +206,55 @@ class PointTransactionCreated(Event):
     amount: int
     kind: PointTransactionKind
     status: PointTransactionStatus
+    expires_at: datetime | None = None
     description: str
     references: dict[str, str]
+    reverses: str | None = Field(default=None, description="For a reversal: the original.")
     created_at: datetime
+
+
+class PointTransactionCommitted(Event):
+    """A pending transaction was committed; ``released`` is the part not committed."""
+
+    message_type: ClassVar[str] = "PointTransactionCommitted"
+
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int = Field(description="The committed amount.")
+    released: int = Field(description="Pending amount - committed amount (0 for a full commit).")
+    kind: PointTransactionKind
+    references: dict[str, str]
+    committed_at: datetime
+
+
+class PointTransactionVoided(Event):
+    message_type: ClassVar[str] = "PointTransactionVoided"
+
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    reason: VoidReason
+    note: str = ""
+    references: dict[str, str]
+    voided_at: datetime
+
+
+class PointTransactionReversed(Event):
+    """A committed transaction was (partly) reversed by a new committed one."""
+
+    message_type: ClassVar[str] = "PointTransactionReversed"
+
+    transaction_id: str = Field(description="The original transaction.")
+    reversal_transaction_id: str
+    account_id: str
+    unit: str
+    amount: int = Field(description="The reversal's amount (opposite sign to the original).")
+    reversed_total: int = Field(description="All reversals of the original so far, positive.")
+    reversible_rest: int = Field(description="What may still be reversed, positive.")
+    references: dict[str, str]
+    reversed_at: datetime
 
 
 class BalanceChanged(Event):
@@ -123,3 +270,72 @@ class BalanceChanged(Event):
     version: int = Field(description="Increases by one with every change of this account.")
     transaction_id: str | None = Field(description="The transaction that changed it, if any.")
     changed_at: datetime
+
+
+# --- queries (request/reply) ---------------------------------------------------------------
+
+
+class GetAccountBalances(Message):
+    """Ask for an account's balances. Publish with a ``reply_to`` header."""
+
+    message_type: ClassVar[str] = "GetAccountBalances"
+
+    account_id: Identifier
+
+
+class GetTransactionHistory(Message):
+    """Ask for an account's transactions, newest first, one page at a time."""
+
+    message_type: ClassVar[str] = "GetTransactionHistory"
+
+    account_id: Identifier
+    page_size: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(
+        default=None, max_length=100, description="next_cursor of the previous page."
+    )
+
+
+class AccountBalances(Message):
+    message_type: ClassVar[str] = "AccountBalances"
+
+    account_id: str
+    unit: str
+    customer_id: str | None
+    status: str
+    balance: int
+    holds: int
+    available: int
+    version: int
+
+
+class TransactionEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transaction_id: str
+    amount: int
+    kind: PointTransactionKind
+    status: PointTransactionStatus
+    committed_amount: int | None
+    reversed_amount: int
+    reverses: str | None
+    description: str
+    references: dict[str, str]
+    created_at: datetime
+    committed_at: datetime | None
+    voided_at: datetime | None
+    expires_at: datetime | None
+
+
+class TransactionHistory(Message):
+    message_type: ClassVar[str] = "TransactionHistory"
+
+    account_id: str
+    transactions: list[TransactionEntry]
+    next_cursor: str | None = Field(description="Pass it to get the next page; none at the end.")
+
+
+class QueryFailed(Message):
+    message_type: ClassVar[str] = "QueryFailed"
+
+    code: str = Field(examples=["account_not_found"])
+    reason: str

@@ -13,15 +13,35 @@ from contracts.results import CommandResult
 class MessageSpec:
     model: type[Message]
     topics: tuple[topics.TopicSpec, ...]
-    role: str  # "command", "event" or "result"
+    role: str  # "command", "event", "result", "query" or "reply"
 
+
+_LEDGER_COMMANDS = (
+    ledger.OpenLedgerAccount,
+    ledger.CloseLedgerAccount,
+    ledger.CreatePointTransaction,
+    ledger.CommitPointTransaction,
+    ledger.VoidPointTransaction,
+    ledger.ReversePointTransaction,
+)
+_LEDGER_EVENTS = (
+    ledger.LedgerAccountOpened,
+    ledger.LedgerAccountClosed,
+    ledger.PointTransactionCreated,
+    ledger.PointTransactionCommitted,
+    ledger.PointTransactionVoided,
+    ledger.PointTransactionReversed,
+)
 
 MESSAGES: tuple[MessageSpec, ...] = (
-    MessageSpec(ledger.OpenLedgerAccount, (topics.LEDGER_COMMANDS,), "command"),
-    MessageSpec(ledger.CreatePointTransaction, (topics.LEDGER_COMMANDS,), "command"),
-    MessageSpec(ledger.LedgerAccountOpened, (topics.LEDGER_EVENTS,), "event"),
-    MessageSpec(ledger.PointTransactionCreated, (topics.LEDGER_EVENTS,), "event"),
+    *(MessageSpec(model, (topics.LEDGER_COMMANDS,), "command") for model in _LEDGER_COMMANDS),
+    *(MessageSpec(model, (topics.LEDGER_EVENTS,), "event") for model in _LEDGER_EVENTS),
     MessageSpec(ledger.BalanceChanged, (topics.LEDGER_BALANCES,), "event"),
+    MessageSpec(ledger.GetAccountBalances, (topics.LEDGER_QUERIES,), "query"),
+    MessageSpec(ledger.GetTransactionHistory, (topics.LEDGER_QUERIES,), "query"),
+    MessageSpec(ledger.AccountBalances, (topics.LEDGER_QUERY_REPLIES,), "reply"),
+    MessageSpec(ledger.TransactionHistory, (topics.LEDGER_QUERY_REPLIES,), "reply"),
+    MessageSpec(ledger.QueryFailed, (topics.LEDGER_QUERY_REPLIES,), "reply"),
     MessageSpec(
         CommandResult,
         (

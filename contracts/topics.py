@@ -53,6 +53,25 @@ LEDGER_BALANCES = TopicSpec(
     compacted=True,
     config={"min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"},
 )
+LEDGER_QUERIES = TopicSpec(
+    "ledger.queries",
+    partitions=6,
+    key="ledger account id",
+    description=(
+        "Questions to the ledger (balances, transaction history). Publish with a "
+        "reply_to header naming the topic for the answer, and a correlation-id header."
+    ),
+)
+LEDGER_QUERY_REPLIES = TopicSpec(
+    "ledger.query-replies",
+    partitions=6,
+    key="the correlation id of the question",
+    description=(
+        "Answers to ledger queries for clients without a reply topic of their own; "
+        "match them by the correlation-id header."
+    ),
+    config={"retention.ms": "3600000"},
+)
 LEDGER_DEAD_LETTERS = TopicSpec(
     "ledger.dead-letters",
     partitions=1,
@@ -146,6 +165,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     LEDGER_COMMAND_RESULTS,
     LEDGER_EVENTS,
     LEDGER_BALANCES,
+    LEDGER_QUERIES,
+    LEDGER_QUERY_REPLIES,
     LEDGER_DEAD_LETTERS,
     STORE_CREDIT_COMMANDS,
     STORE_CREDIT_COMMAND_RESULTS,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from faststream import FastStream
 
@@ -14,6 +15,7 @@ from shared.commands import CommandProcessor, CommandRoute
 from shared.consumer import register_command_consumer
 from shared.db import create_engine, create_session_factory
 from shared.faults import arm
+from shared.jobs import JobContext, JobRunner, PeriodicJob
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 
@@ -25,6 +27,9 @@ class ServiceDefinition:
     results: TopicSpec
     dead_letters: TopicSpec
     routes: Mapping[str, CommandRoute]
+    queries: TopicSpec | None = None
+    query_routes: Mapping[str, Any] = field(default_factory=dict)  # QueryRoute by type
+    jobs: tuple[PeriodicJob, ...] = ()
 
 
 class ServiceRuntime:
@@ -57,12 +62,32 @@ class ServiceRuntime:
             commands=definition.commands,
             dead_letters=definition.dead_letters,
         )
+        if definition.queries is not None:
+            from shared.queries import register_query_consumer
+
+            register_query_consumer(
+                self.broker,
+                settings,
+                service=definition.name,
+                sessions=self.sessions,
+                queries=definition.queries,
+                dead_letters=definition.dead_letters,
+                routes=definition.query_routes,
+            )
+        self.jobs = JobRunner(
+            definition.jobs,
+            JobContext(definition.name, settings, self.sessions),
+            after_work=self.relay.wake,
+        )
         arm(settings.crash_at)
 
-    async def start_relay(self) -> None:
+    async def start_background(self) -> None:
+        """The outbox relay and the periodic jobs."""
         self.relay.start()
+        self.jobs.start()
 
-    async def stop_relay(self) -> None:
+    async def stop_background(self) -> None:
+        await self.jobs.stop()
         await self.relay.stop()
 
     async def dispose(self) -> None:
@@ -70,10 +95,10 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await self.broker.start()
-        await self.start_relay()
+        await self.start_background()
 
     async def stop(self) -> None:
-        await self.stop_relay()
+        await self.stop_background()
         await self.broker.stop()
         await self.dispose()
 
@@ -83,7 +108,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     return FastStream(
         runtime.broker,
         logger=logging.getLogger("storecredit.app"),
-        after_startup=[runtime.start_relay],
-        on_shutdown=[runtime.stop_relay],
+        after_startup=[runtime.start_background],
+        on_shutdown=[runtime.stop_background],
         after_shutdown=[runtime.dispose],
     )

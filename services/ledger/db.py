@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     MetaData,
     Table,
@@ -48,7 +49,9 @@ ledger_accounts = Table(
     Column("version", BigInteger, nullable=False, server_default=text("0")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("kind IN ('customer', 'system')", name="ledger_accounts_kind"),
+    CheckConstraint("status IN ('open', 'closed')", name="ledger_accounts_status"),
     CheckConstraint("holds >= 0", name="ledger_accounts_holds_not_negative"),
 )
 
@@ -66,8 +69,27 @@ point_transactions = Table(
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("committed_at", DateTime(timezone=True), nullable=True),
+    Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+    Column("committed_amount", BigInteger, nullable=True),
+    Column("reversed_amount", BigInteger, nullable=False, server_default=text("0")),
+    Column("reverses", Text, ForeignKey("point_transactions.id"), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("voided_at", DateTime(timezone=True), nullable=True),
+    Column("void_reason", Text, nullable=True),
+    Column("created_by", Text, nullable=True),  # actor kind:id, for the audit trail
+    Column("correlation_id", Text, nullable=True),
     CheckConstraint("amount <> 0", name="point_transactions_amount_not_zero"),
+    CheckConstraint(
+        "status IN ('pending', 'committed', 'voided')", name="point_transactions_status"
+    ),
+    CheckConstraint("reversed_amount >= 0", name="point_transactions_reversed_not_negative"),
     Index("point_transactions_account", "account_id", "created_at"),
+    Index("point_transactions_account_seq", "account_id", "seq"),
+    Index(
+        "point_transactions_expiring",
+        "expires_at",
+        postgresql_where=text("status = 'pending' AND expires_at IS NOT NULL"),
+    ),
 )
 
 postings = Table(

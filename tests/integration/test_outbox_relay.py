@@ -55,7 +55,7 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
         RefusesOnce(ledger.broker, values[keys[0]][2]),  # type: ignore[arg-type]
         batch_size=1000,
     )
-    await ledger.stop_relay()  # the service's own relay must not publish these rows
+    await ledger.stop_background()  # the service's own relay must not publish these rows
     try:
         async with ledger.sessions() as session, session.begin():
             await session.execute(insert(outbox), rows)
@@ -81,7 +81,7 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
                 )
             ).all()
     finally:
-        await ledger.start_relay()
+        await ledger.start_background()
 
     assert first_pass == 4  # stopped at the refused row: nothing after it overtook it
     assert failed[0].value == values[keys[0]][2]

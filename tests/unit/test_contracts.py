@@ -346,7 +346,8 @@ def test_operations(document: dict[str, Any]) -> None:
     for channel_id, channel in document["channels"].items():
         op = by_channel[f"#/channels/{channel_id}"]
         address = channel["address"]
-        commands = address.endswith(".commands") or address == "customers.events"
+        received = (".commands", ".queries")
+        commands = address.endswith(received) or address == "customers.events"
         assert op["action"] == ("receive" if commands else "send"), address
         expected = [{"$ref": f"#/channels/{channel_id}/messages/{m}"} for m in channel["messages"]]
         assert sorted(op["messages"], key=str) == sorted(expected, key=str)
