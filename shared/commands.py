@@ -10,10 +10,8 @@ answer without being evaluated again.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,8 +27,6 @@ from shared.outbox import Outgoing
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-_NAMESPACE = uuid.UUID("6f1c2a52-8f0e-4c61-9d55-1f4b8f7c2d10")
 
 
 class Rejected(Exception):
@@ -65,17 +61,12 @@ def derived_envelope(
     Its message id is derived from the cause, so handling the cause twice could
     never produce two different messages (the outbox keeps one per id).
     """
-    message_id = uuid.uuid5(_NAMESPACE, f"{cause.message_id}:{index}")
-    return Envelope[Message](
-        message_id=message_id,
-        idempotency_key=str(message_id),
-        type=payload.message_type,
-        schema_version=payload.schema_version,
+    return outbox.envelope_for(
+        payload,
+        message_id=outbox.stable_message_id(str(cause.message_id), index),
+        actor=Actor(kind=ActorKind.SERVICE, id=service),
         correlation_id=cause.correlation_id,
         causation_id=str(cause.message_id),
-        occurred_at=datetime.now(UTC),
-        actor=Actor(kind=ActorKind.SERVICE, id=service),
-        payload=payload,
     )
 
 

@@ -15,6 +15,8 @@ Environment variables:
 - ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
 - ``STORECREDIT_OUTBOX_POLL_MS``: how often the outbox relay looks for rows
   when nothing woke it (default 500).
+- ``STORECREDIT_HOLD_SWEEP_MS``: how often the ledger looks for expired holds
+  to void (default 1000).
 - ``STORECREDIT_CRASH_AT``: fault injection for tests; a crash point name
   (``after_commit``) makes the process exit there once.
 """
@@ -78,6 +80,9 @@ class Settings(BaseSettings):
     )
     outbox_poll_ms: int = Field(
         default=500, ge=10, le=60_000, validation_alias=_env("STORECREDIT_OUTBOX_POLL_MS")
+    )
+    hold_sweep_ms: int = Field(
+        default=1000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_HOLD_SWEEP_MS")
     )
     crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
 

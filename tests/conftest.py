@@ -98,6 +98,7 @@ def settings(servers: Servers) -> Settings:
         kafka_bootstrap_servers=servers.bootstrap_servers,
         database_url=servers.database_server_url,
         outbox_poll_ms=200,
+        hold_sweep_ms=200,
         **urls,
     )
     prepare(configured)

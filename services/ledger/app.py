@@ -1,27 +1,43 @@
-"""The ledger service: its commands, wired to the shared runtime."""
+"""The ledger service: its commands, queries and hold expiry, wired to the shared runtime."""
 
 from __future__ import annotations
 
 from faststream import FastStream
 
-from contracts.ledger import CreatePointTransaction, OpenLedgerAccount
+from contracts.ledger import (
+    CloseLedgerAccount,
+    CommitPointTransaction,
+    CreatePointTransaction,
+    OpenLedgerAccount,
+    ReversePointTransaction,
+    VoidPointTransaction,
+)
 from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
 from services.ledger import handlers
+from services.ledger.expiry import hold_expiry
 from shared.commands import CommandRoute
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
+
+routes = {
+    route.model.message_type: route
+    for route in (
+        CommandRoute(OpenLedgerAccount, handlers.open_account),
+        CommandRoute(CloseLedgerAccount, handlers.close_account),
+        CommandRoute(CreatePointTransaction, handlers.create_point_transaction),
+        CommandRoute(CommitPointTransaction, handlers.commit_point_transaction),
+        CommandRoute(VoidPointTransaction, handlers.void_point_transaction),
+        CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction),
+    )
+}
 
 definition = ServiceDefinition(
     name="ledger",
     commands=LEDGER_COMMANDS,
     results=LEDGER_COMMAND_RESULTS,
     dead_letters=LEDGER_DEAD_LETTERS,
-    routes={
-        OpenLedgerAccount.message_type: CommandRoute(OpenLedgerAccount, handlers.open_account),
-        CreatePointTransaction.message_type: CommandRoute(
-            CreatePointTransaction, handlers.create_point_transaction
-        ),
-    },
+    routes=routes,
+    jobs=(hold_expiry,),
 )
 
 

@@ -8,6 +8,8 @@ every transaction's hot spot): theirs is the sum of their postings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,7 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.domain import Account
+from contracts.ledger import PointTransactionKind, PointTransactionStatus
+from services.ledger.domain import Account, Transaction
 
 metadata = MetaData()
 
@@ -175,33 +178,49 @@ async def transaction_exists(session: AsyncSession, transaction_id: str) -> bool
     return found is not None
 
 
-async def insert_committed_transaction(
-    session: AsyncSession,
-    *,
-    transaction_id: str,
-    account: Account,
-    counterparty_id: str,
-    amount: int,
-    kind: str,
-    description: str,
-    references: dict[str, str],
-    metadata_: dict[str, Any],
-) -> None:
-    """The transaction and its two balanced postings."""
+@dataclass(frozen=True)
+class NewTransaction:
+    transaction_id: str
+    amount: int
+    kind: str
+    status: str
+    description: str = ""
+    references: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
+    reverses: str | None = None
+    created_by: str | None = None
+    correlation_id: str | None = None
+
+
+async def insert_transaction(session: AsyncSession, account: Account, new: NewTransaction) -> None:
+    committed = new.status == "committed"
     await session.execute(
         insert(point_transactions).values(
-            id=transaction_id,
+            id=new.transaction_id,
             account_id=account.account_id,
             unit=account.unit,
-            amount=amount,
-            kind=kind,
-            status="committed",
-            description=description,
-            references=references,
-            metadata=metadata_,
-            committed_at=func.now(),
+            amount=new.amount,
+            kind=new.kind,
+            status=new.status,
+            committed_amount=new.amount if committed else None,
+            committed_at=func.now() if committed else None,
+            description=new.description,
+            references=new.references,
+            metadata=new.metadata,
+            expires_at=new.expires_at,
+            reverses=new.reverses,
+            created_by=new.created_by,
+            correlation_id=new.correlation_id,
         )
     )
+
+
+async def insert_postings(
+    session: AsyncSession, transaction_id: str, account: Account, counterparty_id: str, amount: int
+) -> None:
+    """Two postings that sum to zero: the customer account and a system account."""
+    await ensure_system_account(session, counterparty_id, account.unit)
     await session.execute(
         insert(postings),
         [
@@ -221,16 +240,96 @@ async def insert_committed_transaction(
     )
 
 
-async def set_balance(session: AsyncSession, account: Account, balance: int) -> Account:
-    """Store a new balance; the version check refuses a lost update."""
+def _transaction(row: Any) -> Transaction:
+    return Transaction(
+        transaction_id=row.id,
+        account_id=row.account_id,
+        unit=row.unit,
+        amount=row.amount,
+        kind=PointTransactionKind(row.kind),
+        status=PointTransactionStatus(row.status),
+        committed_amount=row.committed_amount,
+        reversed_amount=row.reversed_amount,
+        reverses=row.reverses,
+        expires_at=row.expires_at,
+        references=row.references,
+        correlation_id=row.correlation_id,
+    )
+
+
+async def lock_transaction(
+    session: AsyncSession, account_id: str, transaction_id: str
+) -> Transaction | None:
+    """A transaction of this account, locked (lock its account first: one lock order)."""
+    row = (
+        await session.execute(
+            select(point_transactions)
+            .where(point_transactions.c.id == transaction_id)
+            .where(point_transactions.c.account_id == account_id)
+            .with_for_update()
+        )
+    ).first()
+    return _transaction(row) if row is not None else None
+
+
+async def mark_committed(session: AsyncSession, transaction_id: str, committed: int) -> None:
+    await session.execute(
+        update(point_transactions)
+        .where(point_transactions.c.id == transaction_id)
+        .where(point_transactions.c.status == "pending")
+        .values(status="committed", committed_amount=committed, committed_at=func.now())
+    )
+
+
+async def mark_voided(session: AsyncSession, transaction_id: str, reason: str) -> None:
+    await session.execute(
+        update(point_transactions)
+        .where(point_transactions.c.id == transaction_id)
+        .where(point_transactions.c.status == "pending")
+        .values(status="voided", voided_at=func.now(), void_reason=reason)
+    )
+
+
+async def add_reversed(session: AsyncSession, transaction_id: str, magnitude: int) -> None:
+    await session.execute(
+        update(point_transactions)
+        .where(point_transactions.c.id == transaction_id)
+        .values(reversed_amount=point_transactions.c.reversed_amount + magnitude)
+    )
+
+
+async def set_balances(
+    session: AsyncSession, account: Account, balance: int, holds: int
+) -> Account:
+    """Store new balances; the version check refuses a lost update."""
     result = await session.execute(
         update(ledger_accounts)
         .where(ledger_accounts.c.id == account.account_id)
         .where(ledger_accounts.c.version == account.version)
-        .values(balance=balance, version=account.version + 1, updated_at=func.now())
+        .values(balance=balance, holds=holds, version=account.version + 1, updated_at=func.now())
         .returning(ledger_accounts)
     )
     row = result.first()
     if row is None:
         raise RuntimeError(f"lost update on ledger account {account.account_id}")
     return _account(row)
+
+
+async def close_account(session: AsyncSession, account: Account) -> None:
+    await session.execute(
+        update(ledger_accounts)
+        .where(ledger_accounts.c.id == account.account_id)
+        .values(status="closed", closed_at=func.now(), updated_at=func.now())
+    )
+
+
+async def expired_holds(session: AsyncSession, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(account id, transaction id) of pending transactions past their expiry."""
+    rows = await session.execute(
+        select(point_transactions.c.account_id, point_transactions.c.id)
+        .where(point_transactions.c.status == "pending")
+        .where(point_transactions.c.expires_at <= now)
+        .order_by(point_transactions.c.expires_at)
+        .limit(limit)
+    )
+    return [(row.account_id, row.id) for row in rows]

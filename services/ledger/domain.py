@@ -8,9 +8,10 @@ same unit, so the balances of one unit always sum to zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from contracts.envelope import Actor, ActorKind
-from contracts.ledger import INT64_MAX, PointTransactionKind
+from contracts.ledger import INT64_MAX, PointTransactionKind, PointTransactionStatus
 
 
 class LedgerError(Exception):
@@ -53,6 +54,38 @@ class UseReverseCommand(LedgerError):
     code = "use_reverse_command"
 
 
+class AccountNotEmpty(LedgerError):
+    code = "account_not_empty"
+
+
+class TransactionNotFound(LedgerError):
+    code = "transaction_not_found"
+
+
+class NotPending(LedgerError):
+    code = "not_pending"
+
+
+class NotCommitted(LedgerError):
+    code = "not_committed"
+
+
+class HoldExpired(LedgerError):
+    code = "hold_expired"
+
+
+class InvalidExpiry(LedgerError):
+    code = "invalid_expiry"
+
+
+class NotReversible(LedgerError):
+    code = "not_reversible"
+
+
+class ReversalExceedsOriginal(LedgerError):
+    code = "reversal_exceeds_original"
+
+
 @dataclass(frozen=True)
 class Account:
     account_id: str
@@ -69,6 +102,42 @@ class Account:
     def available(self) -> int:
         return self.balance - self.holds
 
+    @property
+    def floor(self) -> int:
+        """The lowest ``available`` may go: 0, minus the limit, or unbounded."""
+        if not self.allow_negative:
+            return 0
+        return -self.negative_limit if self.negative_limit is not None else -INT64_MAX
+
+
+@dataclass(frozen=True)
+class Transaction:
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    kind: PointTransactionKind
+    status: PointTransactionStatus
+    committed_amount: int | None
+    reversed_amount: int
+    reverses: str | None
+    expires_at: datetime | None
+    references: dict[str, str]
+    correlation_id: str | None = None
+
+    @property
+    def hold(self) -> int:
+        """What a pending transaction holds: its size if it spends, else nothing."""
+        if self.status is PointTransactionStatus.PENDING and self.amount < 0:
+            return -self.amount
+        return 0
+
+
+@dataclass(frozen=True)
+class Balances:
+    balance: int
+    holds: int
+
 
 OPERATOR_KINDS = frozenset({ActorKind.ADMIN, ActorKind.SERVICE, ActorKind.SYSTEM})
 POSITIVE_KINDS = frozenset(
@@ -77,17 +146,30 @@ POSITIVE_KINDS = frozenset(
 NEGATIVE_KINDS = frozenset({PointTransactionKind.SPEND, PointTransactionKind.EXPIRY})
 
 
-def check_may_open_account(actor: Actor) -> None:
+def check_operator(actor: Actor, action: str) -> None:
     if actor.kind not in OPERATOR_KINDS:
-        raise Forbidden("Only an admin or a service may open ledger accounts.")
+        raise Forbidden(f"Only an admin or a service may {action}.")
 
 
-def check_may_post_committed(actor: Actor) -> None:
-    if actor.kind not in OPERATOR_KINDS:
+def check_may_create(
+    actor: Actor,
+    account: Account,
+    status: PointTransactionStatus,
+    amount: int,
+    kind: PointTransactionKind,
+) -> None:
+    """Operators may create anything; a customer only a pending spend on their own account."""
+    if actor.kind in OPERATOR_KINDS:
+        return
+    if actor.kind is not ActorKind.CUSTOMER or account.customer_id != actor.id:
+        raise Forbidden("A customer may only use their own account.")
+    if status is not PointTransactionStatus.PENDING or amount >= 0:
         raise Forbidden(
-            "Only an admin or a service may create a committed point transaction; "
-            "a customer may only create pending spends on their own account."
+            "A customer may only create pending transactions with a negative amount; "
+            "committed ones need an admin or a service."
         )
+    if kind is not PointTransactionKind.SPEND:
+        raise Forbidden("A customer may only create spends.")
 
 
 def check_amount(kind: PointTransactionKind, amount: int) -> None:
@@ -106,21 +188,109 @@ def check_usable(account: Account) -> None:
         raise AccountClosed(f"Ledger account {account.account_id} is {account.status}.")
 
 
-def balance_after(account: Account, amount: int) -> int:
-    """The committed balance after ``amount``; refuses overspending and overflow."""
-    new_balance = account.balance + amount
-    if abs(new_balance) > INT64_MAX or abs(new_balance - account.holds) > INT64_MAX:
+def _in_range(*values: int) -> None:
+    if any(abs(v) > INT64_MAX for v in values):
         raise InvalidAmount("The balance would leave the 64-bit range.")
-    if amount < 0:
-        floor = 0
-        if account.allow_negative:
-            floor = -account.negative_limit if account.negative_limit is not None else -INT64_MAX
-        if new_balance - account.holds < floor:
-            raise InsufficientFunds(
-                f"Account {account.account_id} has {account.available} available; "
-                f"{-amount} was asked."
-            )
+
+
+def _insufficient(account: Account, asked: int) -> InsufficientFunds:
+    return InsufficientFunds(
+        f"Account {account.account_id} has {account.available} available; {asked} was asked."
+    )
+
+
+def balance_after(account: Account, amount: int) -> int:
+    """The committed balance after posting ``amount``; refuses overspending and overflow."""
+    new_balance = account.balance + amount
+    _in_range(new_balance, new_balance - account.holds)
+    if amount < 0 and new_balance - account.holds < account.floor:
+        raise _insufficient(account, -amount)
     return new_balance
+
+
+def after_create(
+    account: Account,
+    amount: int,
+    status: PointTransactionStatus,
+    expires_at: datetime | None,
+    now: datetime,
+) -> Balances:
+    """Balances after creating a transaction: committed moves the balance, a pending
+    spend adds a hold (and needs the funds available now), a pending credit waits."""
+    if expires_at is not None and expires_at <= now:
+        raise InvalidExpiry("expires_at must be in the future.")
+    if status is PointTransactionStatus.COMMITTED:
+        return Balances(balance_after(account, amount), account.holds)
+    if amount > 0:
+        return Balances(account.balance, account.holds)
+    holds = account.holds - amount
+    _in_range(holds, account.balance - holds)
+    if account.balance - holds < account.floor:
+        raise _insufficient(account, -amount)
+    return Balances(account.balance, holds)
+
+
+def amount_to_commit(transaction: Transaction, requested: int | None, now: datetime) -> int:
+    """The committed amount: all of a pending transaction, or a part of the same sign."""
+    if transaction.status is not PointTransactionStatus.PENDING:
+        raise NotPending(f"Point transaction {transaction.transaction_id} is {transaction.status}.")
+    if transaction.expires_at is not None and transaction.expires_at <= now:
+        raise HoldExpired(
+            f"Point transaction {transaction.transaction_id} expired at "
+            f"{transaction.expires_at.isoformat()}; it can no longer be committed."
+        )
+    if requested is None:
+        return transaction.amount
+    same_sign = (requested > 0) == (transaction.amount > 0) and requested != 0
+    if not same_sign or abs(requested) > abs(transaction.amount):
+        raise InvalidAmount(
+            f"A commit of {transaction.transaction_id} must have the sign of its pending amount "
+            f"{transaction.amount} and may not exceed it."
+        )
+    return requested
+
+
+def after_commit(account: Account, transaction: Transaction, committed: int) -> Balances:
+    """The hold goes, the committed part moves the balance. A committed spend never
+    exceeds its hold, so it needs no new funds check; a credit only raises the balance."""
+    balance = account.balance + committed
+    holds = account.holds - transaction.hold
+    _in_range(balance, balance - holds)
+    return Balances(balance, holds)
+
+
+def after_void(account: Account, transaction: Transaction) -> Balances:
+    if transaction.status is not PointTransactionStatus.PENDING:
+        raise NotPending(f"Point transaction {transaction.transaction_id} is {transaction.status}.")
+    return Balances(account.balance, account.holds - transaction.hold)
+
+
+def reversal_amount(transaction: Transaction, requested: int | None) -> int:
+    """The signed amount of a reversal: opposite to the original, at most what is left."""
+    if transaction.status is not PointTransactionStatus.COMMITTED:
+        raise NotCommitted(
+            f"Point transaction {transaction.transaction_id} is {transaction.status}; "
+            "only committed transactions can be reversed."
+        )
+    if transaction.reverses is not None:
+        raise NotReversible(f"{transaction.transaction_id} is itself a reversal.")
+    committed = transaction.committed_amount or 0
+    rest = abs(committed) - transaction.reversed_amount
+    magnitude = rest if requested is None else requested
+    if rest == 0 or magnitude > rest:
+        raise ReversalExceedsOriginal(
+            f"Point transaction {transaction.transaction_id} has {rest} left to reverse; "
+            f"{magnitude} was asked."
+        )
+    return -magnitude if committed > 0 else magnitude
+
+
+def check_closable(account: Account) -> None:
+    if account.balance != 0 or account.holds != 0:
+        raise AccountNotEmpty(
+            f"Ledger account {account.account_id} has balance {account.balance} and holds "
+            f"{account.holds}; only an empty account can be closed."
+        )
 
 
 def counterparty_role(kind: PointTransactionKind) -> str:

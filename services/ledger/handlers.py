@@ -1,28 +1,49 @@
-"""Ledger command handlers: thin, they decode nothing and publish nothing.
-
-Each takes the session (inside the command's transaction) and the decoded
-command, applies the domain rules, writes rows, and returns what to publish.
+"""Ledger command handlers: thin. Each locks the account (always first, then the
+transaction: one lock order, no deadlocks), applies the domain rules, writes
+rows, and returns what to publish. A broken rule becomes a rejected result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.envelope import Actor
 from contracts.ledger import (
     BalanceChanged,
+    CloseLedgerAccount,
+    CommitPointTransaction,
     CreatePointTransaction,
+    LedgerAccountClosed,
     LedgerAccountOpened,
     OpenLedgerAccount,
+    PointTransactionCommitted,
     PointTransactionCreated,
+    PointTransactionKind,
+    PointTransactionReversed,
     PointTransactionStatus,
+    PointTransactionVoided,
+    ReversePointTransaction,
+    VoidPointTransaction,
+    VoidReason,
 )
 from contracts.topics import LEDGER_BALANCES, LEDGER_EVENTS
 from services.ledger import db, domain
 from shared.codec import Incoming
 from shared.commands import Accepted, Rejected
 from shared.outbox import Outgoing
+
+
+@contextmanager
+def ledger_rules() -> Iterator[None]:
+    """Turn a broken ledger rule into a rejection (its code and sentence)."""
+    try:
+        yield
+    except domain.LedgerError as error:
+        raise Rejected(error.code, error.reason) from error
 
 
 def balance_changed(account: domain.Account, transaction_id: str | None) -> Outgoing:
@@ -46,10 +67,46 @@ def _balances(account: domain.Account) -> dict[str, int]:
     return {"balance": account.balance, "holds": account.holds, "available": account.available}
 
 
+def _by(actor: Actor) -> str:
+    return f"{actor.kind.value}:{actor.id}"
+
+
+def _counterparty(unit: str, kind: PointTransactionKind) -> str:
+    return domain.system_account_id(unit, domain.counterparty_role(kind))
+
+
+async def _account(session: AsyncSession, account_id: str) -> domain.Account:
+    account = await db.lock_account(session, account_id)
+    if account is None:
+        raise domain.AccountNotFound(f"There is no ledger account {account_id}.")
+    return account
+
+
+async def _transaction(
+    session: AsyncSession, account: domain.Account, transaction_id: str
+) -> domain.Transaction:
+    transaction = await db.lock_transaction(session, account.account_id, transaction_id)
+    if transaction is None:
+        raise domain.TransactionNotFound(
+            f"Ledger account {account.account_id} has no point transaction {transaction_id}."
+        )
+    return transaction
+
+
+async def _apply(
+    session: AsyncSession, account: domain.Account, balances: domain.Balances, transaction_id: str
+) -> tuple[domain.Account, list[Outgoing]]:
+    """Store new balances and announce them, if they changed."""
+    if (balances.balance, balances.holds) == (account.balance, account.holds):
+        return account, []
+    account = await db.set_balances(session, account, balances.balance, balances.holds)
+    return account, [balance_changed(account, transaction_id)]
+
+
 async def open_account(session: AsyncSession, command: Incoming[OpenLedgerAccount]) -> Accepted:
     c = command.payload
-    try:
-        domain.check_may_open_account(command.envelope.actor)
+    with ledger_rules():
+        domain.check_operator(command.envelope.actor, "open ledger accounts")
         created = await db.insert_customer_account(
             session,
             account_id=c.account_id,
@@ -63,13 +120,12 @@ async def open_account(session: AsyncSession, command: Incoming[OpenLedgerAccoun
             raise domain.AccountExists(f"{c.account_id} is a system account id.")
         if not created:
             terms = (c.unit, c.customer_id, c.allow_negative, c.negative_limit)
-            if not domain.same_terms(account, *terms):
+            if account.status != "open" or not domain.same_terms(account, *terms):
                 raise domain.AccountExists(
-                    f"Ledger account {c.account_id} already exists with other terms."
+                    f"Ledger account {c.account_id} already exists with other terms "
+                    f"or is {account.status}."
                 )
             return Accepted(produced={"account_id": c.account_id, "already_open": True})
-    except domain.LedgerError as error:
-        raise Rejected(error.code, error.reason) from error
     opened = LedgerAccountOpened(
         account_id=c.account_id,
         unit=c.unit,
@@ -83,55 +139,222 @@ async def open_account(session: AsyncSession, command: Incoming[OpenLedgerAccoun
     )
 
 
+async def close_account(session: AsyncSession, command: Incoming[CloseLedgerAccount]) -> Accepted:
+    c = command.payload
+    with ledger_rules():
+        domain.check_operator(command.envelope.actor, "close ledger accounts")
+        account = await _account(session, c.account_id)
+        if account.status == "closed":
+            return Accepted(produced={"account_id": c.account_id, "already_closed": True})
+        domain.check_closable(account)
+    await db.close_account(session, account)
+    closed = LedgerAccountClosed(account_id=account.account_id, unit=account.unit)
+    return Accepted(
+        produced={"account_id": c.account_id, "status": "closed"},
+        messages=[Outgoing(LEDGER_EVENTS, c.account_id, closed)],
+    )
+
+
 async def create_point_transaction(
     session: AsyncSession, command: Incoming[CreatePointTransaction]
 ) -> Accepted:
     c = command.payload
-    try:
-        domain.check_may_post_committed(command.envelope.actor)
+    status = PointTransactionStatus(c.status)
+    now = datetime.now(UTC)
+    with ledger_rules():
         domain.check_amount(c.kind, c.amount)
-        account = await db.lock_account(session, c.account_id)
-        if account is None:
-            raise domain.AccountNotFound(f"There is no ledger account {c.account_id}.")
+        account = await _account(session, c.account_id)
+        domain.check_may_create(command.envelope.actor, account, status, c.amount, c.kind)
         domain.check_usable(account)
         if await db.transaction_exists(session, c.transaction_id):
             raise domain.TransactionExists(f"Point transaction {c.transaction_id} already exists.")
-        new_balance = domain.balance_after(account, c.amount)
-    except domain.LedgerError as error:
-        raise Rejected(error.code, error.reason) from error
-    counterparty = domain.system_account_id(account.unit, domain.counterparty_role(c.kind))
-    await db.ensure_system_account(session, counterparty, account.unit)
-    await db.insert_committed_transaction(
-        session,
+        balances = domain.after_create(account, c.amount, status, c.expires_at, now)
+    new = db.NewTransaction(
         transaction_id=c.transaction_id,
-        account=account,
-        counterparty_id=counterparty,
         amount=c.amount,
         kind=c.kind.value,
+        status=status.value,
         description=c.description,
         references=c.references,
-        metadata_=c.metadata,
+        metadata=c.metadata,
+        expires_at=c.expires_at,
+        created_by=_by(command.envelope.actor),
+        correlation_id=command.envelope.correlation_id,
     )
-    account = await db.set_balance(session, account, new_balance)
+    await db.insert_transaction(session, account, new)
+    if status is PointTransactionStatus.COMMITTED:
+        counterparty = _counterparty(account.unit, c.kind)
+        await db.insert_postings(session, c.transaction_id, account, counterparty, c.amount)
+    account, changes = await _apply(session, account, balances, c.transaction_id)
     created = PointTransactionCreated(
         transaction_id=c.transaction_id,
         account_id=account.account_id,
         unit=account.unit,
         amount=c.amount,
         kind=c.kind,
-        status=PointTransactionStatus.COMMITTED,
+        status=status,
+        expires_at=c.expires_at,
         description=c.description,
         references=c.references,
-        created_at=datetime.now(UTC),
+        created_at=now,
     )
     return Accepted(
         produced={
             "transaction_id": c.transaction_id,
             "account_id": c.account_id,
+            "status": status.value,
+            **_balances(account),
+        },
+        messages=[Outgoing(LEDGER_EVENTS, account.account_id, created), *changes],
+    )
+
+
+async def commit_point_transaction(
+    session: AsyncSession, command: Incoming[CommitPointTransaction]
+) -> Accepted:
+    c = command.payload
+    now = datetime.now(UTC)
+    with ledger_rules():
+        domain.check_operator(command.envelope.actor, "commit point transactions")
+        account = await _account(session, c.account_id)
+        transaction = await _transaction(session, account, c.transaction_id)
+        committed = domain.amount_to_commit(transaction, c.amount, now)
+        balances = domain.after_commit(account, transaction, committed)
+    await db.mark_committed(session, transaction.transaction_id, committed)
+    counterparty = _counterparty(account.unit, transaction.kind)
+    await db.insert_postings(session, transaction.transaction_id, account, counterparty, committed)
+    account, changes = await _apply(session, account, balances, transaction.transaction_id)
+    event = PointTransactionCommitted(
+        transaction_id=transaction.transaction_id,
+        account_id=account.account_id,
+        unit=account.unit,
+        amount=committed,
+        released=transaction.amount - committed,
+        kind=transaction.kind,
+        references=transaction.references,
+        committed_at=now,
+    )
+    return Accepted(
+        produced={
+            "transaction_id": transaction.transaction_id,
+            "committed": committed,
+            "released": transaction.amount - committed,
+            **_balances(account),
+        },
+        messages=[Outgoing(LEDGER_EVENTS, account.account_id, event), *changes],
+    )
+
+
+async def void(
+    session: AsyncSession,
+    account: domain.Account,
+    transaction: domain.Transaction,
+    reason: VoidReason,
+    note: str,
+) -> tuple[domain.Account, list[Outgoing]]:
+    """Void a pending transaction (by command or on expiry): the hold goes."""
+    balances = domain.after_void(account, transaction)
+    await db.mark_voided(session, transaction.transaction_id, reason.value)
+    account, changes = await _apply(session, account, balances, transaction.transaction_id)
+    event = PointTransactionVoided(
+        transaction_id=transaction.transaction_id,
+        account_id=account.account_id,
+        unit=account.unit,
+        amount=transaction.amount,
+        reason=reason,
+        note=note,
+        references=transaction.references,
+        voided_at=datetime.now(UTC),
+    )
+    return account, [Outgoing(LEDGER_EVENTS, account.account_id, event), *changes]
+
+
+async def void_point_transaction(
+    session: AsyncSession, command: Incoming[VoidPointTransaction]
+) -> Accepted:
+    c = command.payload
+    with ledger_rules():
+        domain.check_operator(command.envelope.actor, "void point transactions")
+        account = await _account(session, c.account_id)
+        transaction = await _transaction(session, account, c.transaction_id)
+        account, messages = await void(
+            session, account, transaction, VoidReason.REQUESTED, c.reason
+        )
+    return Accepted(
+        produced={"transaction_id": c.transaction_id, "status": "voided", **_balances(account)},
+        messages=messages,
+    )
+
+
+async def reverse_point_transaction(
+    session: AsyncSession, command: Incoming[ReversePointTransaction]
+) -> Accepted:
+    c = command.payload
+    now = datetime.now(UTC)
+    with ledger_rules():
+        domain.check_operator(command.envelope.actor, "reverse point transactions")
+        account = await _account(session, c.account_id)
+        domain.check_usable(account)
+        original = await _transaction(session, account, c.transaction_id)
+        if await db.transaction_exists(session, c.reversal_transaction_id):
+            raise domain.TransactionExists(
+                f"Point transaction {c.reversal_transaction_id} already exists."
+            )
+        amount = domain.reversal_amount(original, c.amount)
+        new_balance = domain.balance_after(account, amount)
+    references = {**original.references, **c.references}
+    reversal = db.NewTransaction(
+        transaction_id=c.reversal_transaction_id,
+        amount=amount,
+        kind=PointTransactionKind.REVERSAL.value,
+        status=PointTransactionStatus.COMMITTED.value,
+        description=c.description or f"Reversal of {original.transaction_id}",
+        references=references,
+        reverses=original.transaction_id,
+        created_by=_by(command.envelope.actor),
+        correlation_id=command.envelope.correlation_id,
+    )
+    await db.insert_transaction(session, account, reversal)
+    counterparty = _counterparty(account.unit, original.kind)
+    await db.insert_postings(session, reversal.transaction_id, account, counterparty, amount)
+    await db.add_reversed(session, original.transaction_id, abs(amount))
+    balances = domain.Balances(new_balance, account.holds)
+    account, changes = await _apply(session, account, balances, reversal.transaction_id)
+    reversed_total = original.reversed_amount + abs(amount)
+    created = PointTransactionCreated(
+        transaction_id=reversal.transaction_id,
+        account_id=account.account_id,
+        unit=account.unit,
+        amount=amount,
+        kind=PointTransactionKind.REVERSAL,
+        status=PointTransactionStatus.COMMITTED,
+        description=reversal.description,
+        references=references,
+        reverses=original.transaction_id,
+        created_at=now,
+    )
+    reversed_event = PointTransactionReversed(
+        transaction_id=original.transaction_id,
+        reversal_transaction_id=reversal.transaction_id,
+        account_id=account.account_id,
+        unit=account.unit,
+        amount=amount,
+        reversed_total=reversed_total,
+        reversible_rest=abs(original.committed_amount or 0) - reversed_total,
+        references=references,
+        reversed_at=now,
+    )
+    return Accepted(
+        produced={
+            "transaction_id": original.transaction_id,
+            "reversal_transaction_id": reversal.transaction_id,
+            "amount": amount,
+            "reversible_rest": reversed_event.reversible_rest,
             **_balances(account),
         },
         messages=[
             Outgoing(LEDGER_EVENTS, account.account_id, created),
-            balance_changed(account, c.transaction_id),
+            Outgoing(LEDGER_EVENTS, account.account_id, reversed_event),
+            *changes,
         ],
     )

@@ -7,57 +7,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
-from contracts.envelope import Actor, ActorKind, Envelope, Message
-from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
-from contracts.topics import LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS
+from contracts.envelope import Actor, ActorKind
+from contracts.ledger import OpenLedgerAccount
 from services.ledger.db import ledger_accounts, point_transactions
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.kafka_tools import TopicWatcher, command, has_type, is_result_of, send_envelope
+from tests.kafka_tools import command, has_type
+from tests.ledger_client import make_ledger
 from tests.random_refs import random_id
-
-
-class Ledger:
-    """Sends ledger commands and waits for their results."""
-
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings, watcher: TopicWatcher):
-        self.producer = producer
-        self.settings = settings
-        self.watcher = watcher
-
-    async def send(self, key: str, envelope: Envelope[Message]) -> None:
-        await send_envelope(self.producer, self.settings.topic(LEDGER_COMMANDS), key, envelope)
-
-    async def ask(self, key: str, envelope: Envelope[Message]) -> dict[str, Any]:
-        await self.send(key, envelope)
-        [result] = await self.watcher.wait_for(is_result_of(envelope))
-        payload: dict[str, Any] = result.json()["payload"]
-        return payload
-
-    async def open(self, **terms: Any) -> str:
-        account_id = random_id("acct")
-        terms.setdefault("unit", "points:loyalty")
-        result = await self.ask(
-            account_id, command(OpenLedgerAccount(account_id=account_id, **terms))
-        )
-        assert result["status"] == "accepted", result
-        return account_id
-
-    def post(
-        self, account_id: str, amount: int, kind: str = "deposit", **extra: Any
-    ) -> CreatePointTransaction:
-        return CreatePointTransaction(
-            account_id=account_id,
-            transaction_id=extra.pop("transaction_id", random_id("tx")),
-            amount=amount,
-            kind=PointTransactionKind(kind),
-            **extra,
-        )
-
-
-async def make_ledger(producer: AIOKafkaProducer, settings: Settings, watch: Any) -> Ledger:
-    watcher = await watch(settings.topic(LEDGER_COMMAND_RESULTS), settings.topic(LEDGER_BALANCES))
-    return Ledger(producer, settings, watcher)
 
 
 async def test_a_retry_with_the_same_key_gets_the_first_result_and_changes_nothing(
@@ -79,6 +36,7 @@ async def test_a_retry_with_the_same_key_gets_the_first_result_and_changes_nothi
         == {
             "transaction_id": deposit.transaction_id,
             "account_id": account_id,
+            "status": "committed",
             "balance": 300,
             "holds": 0,
             "available": 300,

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from contracts.envelope import Actor, ActorKind
-from contracts.ledger import INT64_MAX, PointTransactionKind
+from contracts.ledger import INT64_MAX, PointTransactionKind, PointTransactionStatus
 from services.ledger import domain
 
 
@@ -68,18 +70,29 @@ def test_reversals_have_their_own_command() -> None:
 
 
 @pytest.mark.parametrize("kind", [ActorKind.ADMIN, ActorKind.SERVICE, ActorKind.SYSTEM])
-def test_operators_may_open_accounts_and_post(kind: ActorKind) -> None:
+def test_operators_may_do_anything(kind: ActorKind) -> None:
     actor = Actor(kind=kind, id="x")
-    domain.check_may_open_account(actor)
-    domain.check_may_post_committed(actor)
+    domain.check_operator(actor, "open ledger accounts")
+    for status in PointTransactionStatus:
+        domain.check_may_create(actor, account(), status, 10, PointTransactionKind.DEPOSIT)
 
 
-def test_customers_may_neither_open_accounts_nor_post_committed_transactions() -> None:
-    customer = Actor(kind=ActorKind.CUSTOMER, id="cust-1")
+def test_a_customer_may_only_create_pending_spends_on_their_own_account() -> None:
+    owner = Actor(kind=ActorKind.CUSTOMER, id="cust-1")
+    stranger = Actor(kind=ActorKind.CUSTOMER, id="cust-2")
+    pending, committed = PointTransactionStatus.PENDING, PointTransactionStatus.COMMITTED
+    spend, deposit = PointTransactionKind.SPEND, PointTransactionKind.DEPOSIT
+    domain.check_may_create(owner, account(), pending, -10, spend)
+    for actor, status, amount, kind in [
+        (stranger, pending, -10, spend),
+        (owner, committed, -10, spend),
+        (owner, pending, 10, deposit),
+        (owner, pending, -10, PointTransactionKind.ADJUSTMENT),
+    ]:
+        with pytest.raises(domain.Forbidden):
+            domain.check_may_create(actor, account(), status, amount, kind)
     with pytest.raises(domain.Forbidden):
-        domain.check_may_open_account(customer)
-    with pytest.raises(domain.Forbidden):
-        domain.check_may_post_committed(customer)
+        domain.check_operator(owner, "commit point transactions")
 
 
 def test_each_kind_has_a_system_counterparty_of_the_same_unit() -> None:
@@ -88,3 +101,107 @@ def test_each_kind_has_a_system_counterparty_of_the_same_unit() -> None:
             continue
         role = domain.counterparty_role(kind)
         assert domain.system_account_id("USD", role) == f"system:{role}:USD"
+
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def pending(amount: int, **fields: object) -> domain.Transaction:
+    values: dict[str, object] = {
+        "transaction_id": "tx-1",
+        "account_id": "acct-1",
+        "unit": "points:loyalty",
+        "amount": amount,
+        "kind": PointTransactionKind.SPEND if amount < 0 else PointTransactionKind.DEPOSIT,
+        "status": PointTransactionStatus.PENDING,
+        "committed_amount": None,
+        "reversed_amount": 0,
+        "reverses": None,
+        "expires_at": None,
+        "references": {},
+    }
+    values.update(fields)
+    return domain.Transaction(**values)  # type: ignore[arg-type]
+
+
+def committed(amount: int, reversed_amount: int = 0) -> domain.Transaction:
+    return pending(
+        amount,
+        status=PointTransactionStatus.COMMITTED,
+        committed_amount=amount,
+        reversed_amount=reversed_amount,
+    )
+
+
+def test_a_pending_spend_holds_funds_without_moving_the_balance() -> None:
+    after = domain.after_create(
+        account(balance=100), -60, PointTransactionStatus.PENDING, None, NOW
+    )
+    assert (after.balance, after.holds) == (100, 60)
+    with pytest.raises(domain.InsufficientFunds):
+        domain.after_create(
+            account(balance=100, holds=60), -41, PointTransactionStatus.PENDING, None, NOW
+        )
+
+
+def test_a_pending_credit_changes_nothing_until_committed() -> None:
+    after = domain.after_create(account(balance=5), 50, PointTransactionStatus.PENDING, None, NOW)
+    assert (after.balance, after.holds) == (5, 0)
+
+
+def test_an_expiry_in_the_past_is_refused() -> None:
+    with pytest.raises(domain.InvalidExpiry):
+        domain.after_create(account(balance=9), -1, PointTransactionStatus.PENDING, NOW, NOW)
+
+
+def test_a_partial_commit_releases_the_rest_of_the_hold() -> None:
+    hold = pending(-60)
+    amount = domain.amount_to_commit(hold, -25, NOW)
+    after = domain.after_commit(account(balance=100, holds=60), hold, amount)
+    assert (amount, after.balance, after.holds) == (-25, 75, 0)
+
+
+@pytest.mark.parametrize("requested", [-61, 10, 0])
+def test_a_commit_keeps_the_sign_and_never_exceeds_the_hold(requested: int) -> None:
+    with pytest.raises(domain.InvalidAmount):
+        domain.amount_to_commit(pending(-60), requested, NOW)
+
+
+def test_only_pending_and_unexpired_transactions_commit() -> None:
+    with pytest.raises(domain.NotPending):
+        domain.amount_to_commit(committed(-60), None, NOW)
+    with pytest.raises(domain.HoldExpired):
+        domain.amount_to_commit(pending(-60, expires_at=NOW), None, NOW)
+
+
+def test_a_void_releases_the_hold_and_only_pending_can_be_voided() -> None:
+    after = domain.after_void(account(balance=100, holds=60), pending(-60))
+    assert (after.balance, after.holds) == (100, 0)
+    with pytest.raises(domain.NotPending):
+        domain.after_void(account(balance=100), committed(-60))
+
+
+def test_reversals_are_opposite_and_never_exceed_the_original() -> None:
+    assert domain.reversal_amount(committed(-60), None) == 60
+    assert domain.reversal_amount(committed(-60, reversed_amount=50), None) == 10
+    assert domain.reversal_amount(committed(80), 30) == -30
+    with pytest.raises(domain.ReversalExceedsOriginal):
+        domain.reversal_amount(committed(-60, reversed_amount=50), 11)
+    with pytest.raises(domain.ReversalExceedsOriginal):
+        domain.reversal_amount(committed(-60, reversed_amount=60), None)
+    with pytest.raises(domain.NotCommitted):
+        domain.reversal_amount(pending(-60), None)
+    with pytest.raises(domain.NotReversible):
+        domain.reversal_amount(
+            pending(
+                60, status=PointTransactionStatus.COMMITTED, committed_amount=60, reverses="tx-0"
+            ),
+            None,
+        )
+
+
+def test_only_an_empty_account_closes() -> None:
+    domain.check_closable(account())
+    for balance, holds in [(1, 0), (5, 5), (-1, 0)]:
+        with pytest.raises(domain.AccountNotEmpty):
+            domain.check_closable(account(balance=balance, holds=holds, allow_negative=True))

@@ -1,0 +1,114 @@
+"""A test client of the ledger over Kafka: send commands, wait for their results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Actor, Envelope, Message
+from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
+from contracts.topics import LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_EVENTS
+from shared.settings import Settings
+from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
+from tests.random_refs import random_id
+
+
+class Ledger:
+    """Sends ledger commands and waits for their results."""
+
+    def __init__(self, producer: AIOKafkaProducer, settings: Settings, watcher: TopicWatcher):
+        self.producer = producer
+        self.settings = settings
+        self.watcher = watcher
+
+    async def send(self, key: str, envelope: Envelope[Message]) -> None:
+        await send_envelope(self.producer, self.settings.topic(LEDGER_COMMANDS), key, envelope)
+
+    async def ask(self, key: str, envelope: Envelope[Message]) -> dict[str, Any]:
+        await self.send(key, envelope)
+        [result] = await self.watcher.wait_for(is_result_of(envelope))
+        payload: dict[str, Any] = result.json()["payload"]
+        return payload
+
+    async def do(self, key: str, payload: Message, actor: Actor = ADMIN) -> dict[str, Any]:
+        """Send one command as ``actor`` and return its result's payload."""
+        return await self.ask(key, command(payload, actor=actor))
+
+    async def open(self, **terms: Any) -> str:
+        account_id = random_id("acct")
+        terms.setdefault("unit", "points:loyalty")
+        result = await self.ask(
+            account_id, command(OpenLedgerAccount(account_id=account_id, **terms))
+        )
+        assert result["status"] == "accepted", result
+        return account_id
+
+    def post(
+        self, account_id: str, amount: int, kind: str = "deposit", **extra: Any
+    ) -> CreatePointTransaction:
+        return CreatePointTransaction(
+            account_id=account_id,
+            transaction_id=extra.pop("transaction_id", random_id("tx")),
+            amount=amount,
+            kind=PointTransactionKind(kind),
+            **extra,
+        )
+
+
+async def make_ledger(producer: AIOKafkaProducer, settings: Settings, watch: Any) -> Ledger:
+    watcher = await watch(
+        settings.topic(LEDGER_COMMAND_RESULTS),
+        settings.topic(LEDGER_BALANCES),
+        settings.topic(LEDGER_EVENTS),
+    )
+    return Ledger(producer, settings, watcher)
+
+
+async def ledger_state(sessions: Any, account_id: str) -> dict[str, int]:
+    """An account's stored balances and what its rows say they must be."""
+    from sqlalchemy import func, select
+
+    from services.ledger.db import ledger_accounts, point_transactions, postings
+
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(ledger_accounts.c.balance, ledger_accounts.c.holds).where(
+                    ledger_accounts.c.id == account_id
+                )
+            )
+        ).one()
+        posted = await session.scalar(
+            select(func.coalesce(func.sum(postings.c.amount), 0)).where(
+                postings.c.account_id == account_id
+            )
+        )
+        held = await session.scalar(
+            select(func.coalesce(func.sum(-point_transactions.c.amount), 0))
+            .where(point_transactions.c.account_id == account_id)
+            .where(point_transactions.c.status == "pending")
+            .where(point_transactions.c.amount < 0)
+        )
+    return {"balance": row.balance, "holds": row.holds, "posted": int(posted), "held": int(held)}
+
+
+async def unit_sum(sessions: Any, unit: str) -> int:
+    from sqlalchemy import func, select
+
+    from services.ledger.db import postings
+
+    async with sessions() as session:
+        total = await session.scalar(
+            select(func.coalesce(func.sum(postings.c.amount), 0)).where(postings.c.unit == unit)
+        )
+    return int(total)
+
+
+async def assert_invariants(sessions: Any, unit: str, *account_ids: str) -> None:
+    """balance = sum of committed postings, holds = open pending spends, unit sums to zero."""
+    for account_id in account_ids:
+        state = await ledger_state(sessions, account_id)
+        assert state["balance"] == state["posted"], state
+        assert state["holds"] == state["held"], state
+    assert await unit_sum(sessions, unit) == 0
