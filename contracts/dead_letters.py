@@ -13,7 +13,9 @@ FAILED_AT = "dlt-failed-at"
 HEADERS: dict[str, str] = {
     REASON: (
         "Why the message was parked, machine-readable: undecodable, invalid_envelope, "
-        "unknown_type, unsupported_schema_version, invalid_payload or handler_failed."
+        "unknown_type, unsupported_schema_version, invalid_payload, handler_failed; for "
+        "queries also no_reply_to and reply_to_not_allowed (replies go only to "
+        "*query-replies topics)."
     ),
     DETAIL: "A sentence for people saying what was wrong (at most 2000 characters).",
     ORIGINAL_TOPIC: "The topic the message was read from.",

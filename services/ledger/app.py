@@ -12,8 +12,13 @@ from contracts.ledger import (
     ReversePointTransaction,
     VoidPointTransaction,
 )
-from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
-from services.ledger import handlers
+from contracts.topics import (
+    LEDGER_COMMAND_RESULTS,
+    LEDGER_COMMANDS,
+    LEDGER_DEAD_LETTERS,
+    LEDGER_QUERIES,
+)
+from services.ledger import handlers, queries
 from services.ledger.expiry import hold_expiry
 from shared.commands import CommandRoute
 from shared.service import ServiceDefinition, create_app
@@ -37,6 +42,8 @@ definition = ServiceDefinition(
     results=LEDGER_COMMAND_RESULTS,
     dead_letters=LEDGER_DEAD_LETTERS,
     routes=routes,
+    queries=LEDGER_QUERIES,
+    query_routes=queries.query_routes,
     jobs=(hold_expiry,),
 )
 

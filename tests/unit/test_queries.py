@@ -1,0 +1,194 @@
+"""Query plumbing without servers: cursors, headers, and the responder's replies."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from contracts.envelope import Actor, ActorKind, Message, new_envelope
+from contracts.ledger import AccountBalances, GetAccountBalances
+from services.ledger.queries import decode_cursor, encode_cursor
+from shared.codec import Incoming, encode, headers_for
+from shared.queries import QueryFailure, QueryResponder, QueryRoute
+from shared.requests import correlation_id_of
+
+ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-1")
+
+
+@pytest.mark.parametrize("seq", [1, 42, 2**63 - 1])
+def test_a_cursor_survives_the_round_trip_and_is_opaque(seq: int) -> None:
+    cursor = encode_cursor(seq)
+    assert decode_cursor(cursor) == seq
+    assert str(seq) not in cursor
+    assert len(cursor) <= 100  # GetTransactionHistory.cursor's limit
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "not a cursor!",
+        "djE6NQ==x",
+        base64.urlsafe_b64encode(b"v2:5").decode(),
+        base64.urlsafe_b64encode(b"v1:-5").decode(),
+        base64.urlsafe_b64encode(b"v1:05").decode(),
+        base64.urlsafe_b64encode(b"v1:9223372036854775808").decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    ],
+)
+def test_a_foreign_cursor_is_refused(cursor: str) -> None:
+    with pytest.raises(QueryFailure) as caught:
+        decode_cursor(cursor)
+    assert caught.value.code == "invalid_cursor"
+
+
+def test_replies_are_matched_by_our_header_then_faststreams() -> None:
+    assert correlation_id_of([("correlation-id", b"a"), ("correlation_id", b"b")]) == "a"
+    assert correlation_id_of([("correlation_id", b"b")]) == "b"
+    assert correlation_id_of([("correlation-id", b"")]) is None
+    assert correlation_id_of(None) is None
+
+
+@dataclass
+class FakeRecord:
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    key: bytes | None = b"acct-1"
+    topic: str = "ledger.queries"
+    partition: int = 0
+    offset: int = 7
+
+
+@dataclass
+class FakeBroker:
+    published: list[dict[str, Any]] = field(default_factory=list)
+
+    async def publish(self, message: bytes, topic: str, **options: Any) -> None:
+        self.published.append({"value": message, "topic": topic, **options})
+
+
+class FakeSession:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[None]:
+        yield
+
+    async def execute(self, statement: Any) -> None:
+        self.statements.append(str(statement))
+
+
+def responder(handle: Any) -> tuple[QueryResponder, FakeBroker, FakeSession]:
+    broker, session = FakeBroker(), FakeSession()
+
+    @asynccontextmanager
+    async def sessions() -> AsyncIterator[FakeSession]:
+        yield session
+
+    routes = {"GetAccountBalances": QueryRoute(GetAccountBalances, handle)}
+    made = QueryResponder(
+        broker,  # type: ignore[arg-type]
+        service="ledger",
+        sessions=sessions,  # type: ignore[arg-type]
+        routes=routes,
+        dead_letter_topic="ledger.dead-letters",
+        group="storecredit-ledger-queries",
+    )
+    return made, broker, session
+
+
+def query_record(reply_to: str | None = "app.query-replies") -> tuple[FakeRecord, Any]:
+    envelope = new_envelope(GetAccountBalances(account_id="acct-1"), actor=ADMIN)
+    headers = [(k, v.encode()) for k, v in headers_for(envelope).items()]
+    if reply_to is not None:
+        headers.append(("reply_to", reply_to.encode()))
+    return FakeRecord(encode(envelope), headers), envelope
+
+
+async def balances(session: Any, incoming: Incoming[GetAccountBalances]) -> Message:
+    return AccountBalances(
+        account_id=incoming.payload.account_id,
+        unit="USD",
+        customer_id=None,
+        status="open",
+        balance=5,
+        holds=0,
+        available=5,
+        version=1,
+    )
+
+
+async def test_an_answer_goes_to_reply_to_in_an_envelope_of_the_service() -> None:
+    made, broker, session = responder(balances)
+    record, query = query_record()
+
+    await made.respond(record)
+
+    [reply] = broker.published
+    body = json.loads(reply["value"])
+    assert reply["topic"] == "app.query-replies"
+    assert reply["key"] == query.correlation_id.encode()
+    assert reply["headers"]["correlation-id"] == query.correlation_id
+    assert body["type"] == "AccountBalances" and body["payload"]["balance"] == 5
+    assert body["causation_id"] == str(query.message_id)
+    assert body["actor"] == {"kind": "service", "id": "ledger"}
+    assert session.statements == ["SET TRANSACTION READ ONLY"]
+
+
+async def test_a_refusal_becomes_query_failed() -> None:
+    async def refuse(session: Any, incoming: Any) -> Message:
+        raise QueryFailure("forbidden", "not yours")
+
+    made, broker, _ = responder(refuse)
+    await made.respond(query_record()[0])
+
+    [reply] = broker.published
+    assert json.loads(reply["value"])["payload"] == {"code": "forbidden", "reason": "not yours"}
+
+
+async def test_a_bug_is_parked_and_answered_with_internal_error() -> None:
+    async def crash(session: Any, incoming: Any) -> Message:
+        raise ZeroDivisionError
+
+    made, broker, _ = responder(crash)
+    await made.respond(query_record()[0])
+
+    parked, reply = broker.published
+    assert parked["topic"] == "ledger.dead-letters"
+    assert parked["headers"]["dlt-reason"] == "handler_failed"
+    assert json.loads(reply["value"])["payload"]["code"] == "internal_error"
+
+
+async def test_a_query_without_reply_to_is_only_parked() -> None:
+    made, broker, _ = responder(balances)
+    await made.respond(query_record(reply_to=None)[0])
+
+    [parked] = broker.published
+    assert parked["headers"]["dlt-reason"] == "no_reply_to"
+
+
+async def test_garbage_is_parked_and_answered_by_its_correlation_header() -> None:
+    made, broker, _ = responder(balances)
+    headers = [("reply_to", b"app.query-replies"), ("correlation_id", b"cid-1")]
+    await made.respond(FakeRecord(b"\xff garbage", headers))
+
+    parked, reply = broker.published
+    assert parked["headers"]["dlt-reason"] == "undecodable"
+    assert reply["key"] == b"cid-1"
+    assert json.loads(reply["value"])["payload"]["code"] == "invalid_query"
+
+
+async def test_a_reply_to_outside_the_reply_topics_is_refused() -> None:
+    made, broker, _ = responder(balances)
+    await made.respond(query_record(reply_to="ledger.events")[0])
+
+    [parked] = broker.published
+    assert parked["topic"] == "ledger.dead-letters"
+    assert parked["headers"]["dlt-reason"] == "reply_to_not_allowed"
