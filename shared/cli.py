@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from shared import ledger_cli
 from shared.settings import SERVICES, Settings
 
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     service_parser = commands.add_parser("service", help="run one service")
     service_parser.add_argument("name", choices=SERVICES)
     service_parser.set_defaults(func=_service)
+    ledger_cli.add_parser(commands)
     return parser
 
 
