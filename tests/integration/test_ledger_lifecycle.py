@@ -333,3 +333,41 @@ async def test_transactions_belong_to_their_account(client: Ledger) -> None:
     assert (await client.do(second, elsewhere))["code"] == "transaction_not_found"
     duplicate = client.post(second, 5, transaction_id=hold.transaction_id)
     assert (await client.do(second, duplicate))["code"] == "transaction_exists"
+
+
+async def test_every_command_replayed_with_its_key_gets_its_first_result(
+    client: Ledger, ledger: ServiceRuntime
+) -> None:
+    account_id, unit = await funded(client, 100)
+    hold = client.post(account_id, -30, "spend", status="pending")
+    second_hold = client.post(account_id, -10, "spend", status="pending")
+    deposit = client.post(account_id, 5)
+    commit = CommitPointTransaction(account_id=account_id, transaction_id=hold.transaction_id)
+    void = VoidPointTransaction(account_id=account_id, transaction_id=second_hold.transaction_id)
+    reverse = ReversePointTransaction(
+        account_id=account_id,
+        transaction_id=deposit.transaction_id,
+        reversal_transaction_id=random_id("rev"),
+    )
+    for payload in (hold, second_hold, deposit, commit, void, reverse):
+        key = random_id("idem")
+        first = await client.ask(account_id, command(payload, key=key))
+        retry = await client.ask(account_id, command(payload, key=key))
+        assert first["status"] == "accepted", first
+        assert retry == first, payload  # the first result, word for word
+
+    reversed_once = has_type(
+        "PointTransactionReversed", reversal_transaction_id=reverse.reversal_transaction_id
+    )
+    committed_once = has_type("PointTransactionCommitted", transaction_id=hold.transaction_id)
+    await client.watcher.wait_for(reversed_once)
+    await client.watcher.wait_for(committed_once)
+    fence = client.post(account_id, 1)  # its event follows any duplicate on the same partition
+    state = await client.do(account_id, fence)
+    assert (state["produced"]["balance"], state["produced"]["holds"]) == (100 - 30 + 1, 0)
+    await client.watcher.wait_for(
+        has_type("PointTransactionCreated", transaction_id=fence.transaction_id)
+    )
+    assert len(client.watcher.matching(reversed_once)) == 1
+    assert len(client.watcher.matching(committed_once)) == 1
+    await assert_invariants(ledger.sessions, unit, account_id)

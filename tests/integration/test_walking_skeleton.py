@@ -61,6 +61,7 @@ async def test_command_published_twice_is_applied_and_answered_once(
     )
     await send_envelope(producer, topic, account_id, fence)
     await watcher.wait_for(has_type("BalanceChanged", account_id=account_id, balance=501))
+    await watcher.wait_for(is_result_of(fence))  # the same results partition, after the deposit's
 
     [result] = watcher.matching(is_result_of(deposit))
     body = result.json()
