@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -9,6 +10,9 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import Actor, Envelope, Message
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from contracts.topics import LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_EVENTS
+from shared.codec import decode, encode
+from shared.commands import CommandProcessor
+from shared.db import create_engine, create_session_factory
 from shared.settings import Settings
 from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
 from tests.random_refs import random_id
@@ -112,3 +116,36 @@ async def assert_invariants(sessions: Any, unit: str, *account_ids: str) -> None
         assert state["balance"] == state["posted"], state
         assert state["holds"] == state["held"], state
     assert await unit_sum(sessions, unit) == 0
+
+
+@dataclass
+class LedgerInstance:
+    """One more ledger instance without Kafka: its own pool, the same database, the
+    same command pipeline the consumer uses (inbox, handler, outbox)."""
+
+    engine: Any
+    sessions: Any
+    processor: CommandProcessor
+
+    async def handle(self, key: str, envelope: Envelope[Message]) -> None:
+        incoming = decode(encode(envelope), self.processor.known_types)
+        await self.processor.process(incoming, key)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def ledger_instance(settings: Settings, *, pool_size: int = 5) -> LedgerInstance:
+    from services.ledger.app import definition
+
+    engine = create_engine(settings.database_url_for("ledger"), pool_size=pool_size)
+    sessions = create_session_factory(engine)
+    processor = CommandProcessor(
+        service="ledger",
+        settings=settings,
+        sessions=sessions,
+        routes=definition.routes,
+        results_topic=definition.results,
+        after_commit=lambda: None,
+    )
+    return LedgerInstance(engine, sessions, processor)

@@ -4,59 +4,33 @@ lock (and the version check behind it) serialises them in PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from sqlalchemy import func, select
 
 from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
-from services.ledger.app import definition
 from services.ledger.db import ledger_accounts, point_transactions
-from shared.codec import decode, encode
-from shared.commands import CommandProcessor
-from shared.db import create_engine, create_session_factory
 from shared.settings import Settings
-from tests.ledger_client import assert_invariants
+from tests.ledger_client import assert_invariants, ledger_instance
 from tests.random_refs import random_id
 
 ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-race")
 
 
-def instance(settings: Settings) -> tuple[Any, Any, CommandProcessor]:
-    """One more ledger instance: its own connection pool, the same database."""
-    engine = create_engine(settings.database_url_for("ledger"), pool_size=10)
-    sessions = create_session_factory(engine)
-    processor = CommandProcessor(
-        service="ledger",
-        settings=settings,
-        sessions=sessions,
-        routes=definition.routes,
-        results_topic=definition.results,
-        after_commit=lambda: None,
-    )
-    return engine, sessions, processor
-
-
-async def handle(processor: CommandProcessor, key: str, envelope: Envelope[Message]) -> None:
-    await processor.process(decode(encode(envelope), processor.known_types), key)
-
-
 async def test_racing_spends_on_one_account_never_overspend(settings: Settings) -> None:
-    (engine_a, sessions, first), (engine_b, _, second) = instance(settings), instance(settings)
+    first, second = ledger_instance(settings, pool_size=10), ledger_instance(settings, pool_size=10)
+    sessions = first.sessions
     unit = random_id("points")
     account_id = random_id("acct")
-    await handle(
-        first,
-        account_id,
-        new_envelope(OpenLedgerAccount(account_id=account_id, unit=unit), actor=ADMIN),
-    )
+    opening = OpenLedgerAccount(account_id=account_id, unit=unit)
+    await first.handle(account_id, new_envelope(opening, actor=ADMIN))
     deposit = CreatePointTransaction(
         account_id=account_id,
         transaction_id=random_id("tx"),
         amount=100,
         kind=PointTransactionKind.DEPOSIT,
     )
-    await handle(first, account_id, new_envelope(deposit, actor=ADMIN))
+    await first.handle(account_id, new_envelope(deposit, actor=ADMIN))
 
     def spend(status: str) -> Envelope[Message]:
         payload = CreatePointTransaction(
@@ -70,7 +44,7 @@ async def test_racing_spends_on_one_account_never_overspend(settings: Settings) 
 
     racers = [spend("committed") for _ in range(8)] + [spend("pending") for _ in range(8)]
     await asyncio.gather(
-        *(handle(first if i % 2 else second, account_id, e) for i, e in enumerate(racers))
+        *((first if i % 2 else second).handle(account_id, e) for i, e in enumerate(racers))
     )
 
     async with sessions() as session:
@@ -90,5 +64,5 @@ async def test_racing_spends_on_one_account_never_overspend(settings: Settings) 
     assert balance - holds == 10
     assert balance >= 0
     await assert_invariants(sessions, unit, account_id)
-    await engine_a.dispose()
-    await engine_b.dispose()
+    await first.dispose()
+    await second.dispose()

@@ -27,13 +27,11 @@ from contracts.ledger import (
     ReversePointTransaction,
     VoidPointTransaction,
 )
-from services.ledger.app import definition
 from services.ledger.db import ledger_accounts, point_transactions
 from shared.codec import decode, encode
 from shared.commands import CommandProcessor
-from shared.db import create_engine, create_session_factory
 from shared.settings import Settings
-from tests.ledger_client import assert_invariants
+from tests.ledger_client import assert_invariants, ledger_instance
 from tests.random_refs import random_id
 
 ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-prop")
@@ -145,18 +143,9 @@ class Run:
 
 
 async def scenario(settings: Settings, ops: list[tuple[Any, ...]]) -> None:
-    engine = create_engine(settings.database_url_for("ledger"), pool_size=2)
-    sessions = create_session_factory(engine)
-    processor = CommandProcessor(
-        service="ledger",
-        settings=settings,
-        sessions=sessions,
-        routes=definition.routes,
-        results_topic=definition.results,
-        after_commit=lambda: None,
-    )
+    instance = ledger_instance(settings, pool_size=2)
     unit = random_id("prop")
-    run = Run(processor, sessions, unit, [random_id("acct"), random_id("acct")])
+    run = Run(instance.processor, instance.sessions, unit, [random_id("acct"), random_id("acct")])
     try:
         await run.send(
             run.accounts[0],
@@ -180,7 +169,7 @@ async def scenario(settings: Settings, ops: list[tuple[Any, ...]]) -> None:
             await run.apply(op)
             await run.check()
     finally:
-        await engine.dispose()
+        await instance.dispose()
 
 
 @hypothesis_settings(
