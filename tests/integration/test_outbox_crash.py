@@ -8,19 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from pydantic import SecretStr
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from contracts.ledger import OpenLedgerAccount
 from contracts.topics import (
-    ALL_TOPICS,
     LEDGER_BALANCES,
     LEDGER_COMMAND_RESULTS,
     LEDGER_COMMANDS,
@@ -28,48 +22,10 @@ from contracts.topics import (
 )
 from shared.db import create_engine, create_session_factory
 from shared.faults import CRASH_EXIT_CODE
-from shared.migrations import upgrade
 from shared.settings import Settings
-from shared.stack import ensure_databases, ensure_topics
 from shared.tables import inbox, outbox
 from tests.kafka_tools import Record, command, is_result_of, read_all, send_envelope
 from tests.random_refs import random_id
-
-
-@pytest.fixture
-async def isolated(settings: Settings) -> AsyncIterator[Settings]:
-    """Settings with topics and a ledger database of this test's own."""
-    name = random_id("crash").replace("-", "_")
-    server = make_url(settings.database_url_for("ledger")).set(database="postgres")
-    await asyncio.to_thread(ensure_databases, server.render_as_string(hide_password=False), [name])
-    url = server.set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, "ledger", url)
-    prefix = f"{name}."
-    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap_servers, ALL_TOPICS, prefix)
-    yield settings.model_copy(
-        update={"topic_prefix": prefix, "ledger_database_url": SecretStr(url)}
-    )
-    await drop_database(server.render_as_string(hide_password=False), name)
-    await delete_topics(settings.kafka_bootstrap_servers, [f"{prefix}{t.name}" for t in ALL_TOPICS])
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    connection = await asyncpg.connect(server_url.replace("+asyncpg", ""))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 def start_ledger(settings: Settings, *, crash_at: str | None = None) -> subprocess.Popen[bytes]:
