@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from faststream import FastStream
 
@@ -16,6 +15,7 @@ from shared.consumer import register_command_consumer
 from shared.db import create_engine, create_session_factory
 from shared.faults import arm
 from shared.jobs import JobContext, JobRunner, PeriodicJob
+from shared.queries import QueryRoute, register_query_consumer
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 
@@ -28,7 +28,7 @@ class ServiceDefinition:
     dead_letters: TopicSpec
     routes: Mapping[str, CommandRoute]
     queries: TopicSpec | None = None
-    query_routes: Mapping[str, Any] = field(default_factory=dict)  # QueryRoute by type
+    query_routes: Mapping[str, QueryRoute] = field(default_factory=dict)
     jobs: tuple[PeriodicJob, ...] = ()
 
 
@@ -63,8 +63,6 @@ class ServiceRuntime:
             dead_letters=definition.dead_letters,
         )
         if definition.queries is not None:
-            from shared.queries import register_query_consumer
-
             register_query_consumer(
                 self.broker,
                 settings,
