@@ -60,6 +60,7 @@ ROLE_SENTENCES = {
         "the answer carries the same correlation id. It changes nothing."
     ),
     "reply": "The answer to a query, published on the topic its reply_to header named.",
+    "upstream": "An event an upstream system publishes; the platform reads it.",
 }
 
 KNOWN_TOPIC_CONFIG_INTEGERS = (
@@ -155,7 +156,7 @@ def own_docstring(model: type[Message]) -> str:
 
 def schema_mode(spec: MessageSpec) -> JsonSchemaMode:
     """Commands are described as the platform accepts them, the rest as it writes them."""
-    return "validation" if spec.role in ("command", "query") else "serialization"
+    return "validation" if spec.role in ("command", "query", "upstream") else "serialization"
 
 
 def envelope_model(spec: MessageSpec) -> type[BaseModel]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts import ledger, topics
+from contracts import customers, ledger, store_credit, topics
 from contracts.envelope import Message
 from contracts.results import CommandResult
 
@@ -13,7 +13,7 @@ from contracts.results import CommandResult
 class MessageSpec:
     model: type[Message]
     topics: tuple[topics.TopicSpec, ...]
-    role: str  # "command", "event", "result", "query" or "reply"
+    role: str  # "command", "event", "result", "query", "reply" or "upstream" (an event we read)
 
 
 _LEDGER_COMMANDS = (
@@ -33,6 +33,18 @@ _LEDGER_EVENTS = (
     ledger.PointTransactionReversed,
 )
 
+_STORE_CREDIT_COMMANDS = (
+    store_credit.CreatePointAccountTemplate,
+    store_credit.UpdatePointAccountTemplate,
+    store_credit.CreatePointAccount,
+    store_credit.UpdatePointAccount,
+)
+_STORE_CREDIT_EVENTS = (
+    store_credit.PointAccountTemplate,
+    store_credit.PointAccount,
+    store_credit.PointAccountRefused,
+)
+
 MESSAGES: tuple[MessageSpec, ...] = (
     *(MessageSpec(model, (topics.LEDGER_COMMANDS,), "command") for model in _LEDGER_COMMANDS),
     *(MessageSpec(model, (topics.LEDGER_EVENTS,), "event") for model in _LEDGER_EVENTS),
@@ -41,7 +53,19 @@ MESSAGES: tuple[MessageSpec, ...] = (
     MessageSpec(ledger.GetTransactionHistory, (topics.LEDGER_QUERIES,), "query"),
     MessageSpec(ledger.AccountBalances, (topics.LEDGER_QUERY_REPLIES,), "reply"),
     MessageSpec(ledger.TransactionHistory, (topics.LEDGER_QUERY_REPLIES,), "reply"),
-    MessageSpec(ledger.QueryFailed, (topics.LEDGER_QUERY_REPLIES,), "reply"),
+    MessageSpec(
+        ledger.QueryFailed,
+        (topics.LEDGER_QUERY_REPLIES, topics.STORE_CREDIT_QUERY_REPLIES),
+        "reply",
+    ),
+    *(
+        MessageSpec(model, (topics.STORE_CREDIT_COMMANDS,), "command")
+        for model in _STORE_CREDIT_COMMANDS
+    ),
+    *(MessageSpec(model, (topics.STORE_CREDIT_EVENTS,), "event") for model in _STORE_CREDIT_EVENTS),
+    MessageSpec(store_credit.ListCustomerAccounts, (topics.STORE_CREDIT_QUERIES,), "query"),
+    MessageSpec(store_credit.CustomerAccounts, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
+    MessageSpec(customers.CustomerCreated, (topics.CUSTOMERS_EVENTS,), "upstream"),
     MessageSpec(
         CommandResult,
         (

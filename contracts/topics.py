@@ -97,6 +97,22 @@ STORE_CREDIT_EVENTS = TopicSpec(
     key="customer id, or store credit id",
     description="Template, point-account and store-credit events.",
 )
+STORE_CREDIT_QUERIES = TopicSpec(
+    "store-credit.queries",
+    partitions=6,
+    key="customer id",
+    description=(
+        "Questions to the store-credit service (a customer's accounts with balances). "
+        "Publish with reply_to and correlation-id headers, as for ledger.queries."
+    ),
+)
+STORE_CREDIT_QUERY_REPLIES = TopicSpec(
+    "store-credit.query-replies",
+    partitions=6,
+    key="the correlation id of the question",
+    description="Answers to store-credit queries; match them by the correlation-id header.",
+    config={"retention.ms": "3600000"},
+)
 STORE_CREDIT_DEAD_LETTERS = TopicSpec(
     "store-credit.dead-letters",
     partitions=1,
@@ -171,6 +187,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     STORE_CREDIT_COMMANDS,
     STORE_CREDIT_COMMAND_RESULTS,
     STORE_CREDIT_EVENTS,
+    STORE_CREDIT_QUERIES,
+    STORE_CREDIT_QUERY_REPLIES,
     STORE_CREDIT_DEAD_LETTERS,
     CUSTOMERS_EVENTS,
     ORDER_COMMANDS,

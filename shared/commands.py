@@ -44,7 +44,15 @@ class Accepted:
     messages: list[Outgoing] = field(default_factory=list)
 
 
-Handler = Callable[[AsyncSession, Incoming[Any]], Awaitable[Accepted]]
+@dataclass(frozen=True)
+class HandlerContext:
+    """What a handler may need besides the session and the message: its service's settings."""
+
+    service: str
+    settings: Settings
+
+
+Handler = Callable[[AsyncSession, Incoming[Any], HandlerContext], Awaitable[Accepted]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,19 @@ def derived_envelope(
         correlation_id=cause.correlation_id,
         causation_id=str(cause.message_id),
     )
+
+
+async def add_caused(
+    session: AsyncSession,
+    settings: Settings,
+    service: str,
+    cause: RawEnvelope,
+    messages: list[Outgoing],
+) -> None:
+    """Write what handling ``cause`` produced to the outbox (slot 0 is its result's)."""
+    for index, message in enumerate(messages, start=1):
+        envelope = derived_envelope(message.payload, cause, index, service)
+        await outbox.add(session, settings.topic(message.topic), message.key, envelope)
 
 
 def result_for(
@@ -101,6 +122,7 @@ class CommandProcessor:
     ) -> None:
         self.service = service
         self.consumer = f"{service}.commands"
+        self.context = HandlerContext(service, settings)
         self._settings = settings
         self._sessions = sessions
         self._routes = routes
@@ -157,7 +179,7 @@ class CommandProcessor:
         route = self._routes[envelope.type]
         try:
             async with session.begin_nested():
-                accepted = await route.handle(session, incoming)
+                accepted = await route.handle(session, incoming, self.context)
         except Rejected as rejection:
             log.info("command rejected", extra={"type": envelope.type, "code": rejection.code})
             return result_for(envelope, code=rejection.code, reason=rejection.reason), []
@@ -194,9 +216,6 @@ class CommandProcessor:
         *,
         result_slot: int | str = 0,
     ) -> None:
-        topic = self._settings.topic
         result_envelope = derived_envelope(result, cause, result_slot, self.service)
-        await outbox.add(session, topic(self._results_topic), key, result_envelope)
-        for index, message in enumerate(messages, start=1):
-            envelope = derived_envelope(message.payload, cause, index, self.service)
-            await outbox.add(session, topic(message.topic), message.key, envelope)
+        await outbox.add(session, self._settings.topic(self._results_topic), key, result_envelope)
+        await add_caused(session, self._settings, self.service, cause, messages)

@@ -43,13 +43,20 @@ ClaimOutcome = Claimed | Duplicate | KeyReused
 
 
 async def claim(
-    session: AsyncSession, consumer: str, envelope: RawEnvelope, fingerprint: str
+    session: AsyncSession,
+    consumer: str,
+    envelope: RawEnvelope,
+    fingerprint: str,
+    *,
+    key: str | None = None,
 ) -> ClaimOutcome:
+    """Record ``key`` (default: the envelope's idempotency key) for ``consumer``."""
+    key = key or envelope.idempotency_key
     inserted = await session.execute(
         insert(inbox)
         .values(
             consumer=consumer,
-            idempotency_key=envelope.idempotency_key,
+            idempotency_key=key,
             message_id=envelope.message_id,
             message_type=envelope.type,
             payload_hash=fingerprint,
@@ -63,7 +70,7 @@ async def claim(
         await session.execute(
             select(inbox.c.message_id, inbox.c.message_type, inbox.c.payload_hash, inbox.c.result)
             .where(inbox.c.consumer == consumer)
-            .where(inbox.c.idempotency_key == envelope.idempotency_key)
+            .where(inbox.c.idempotency_key == key)
         )
     ).one()
     if row.payload_hash == fingerprint:

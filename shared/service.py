@@ -13,6 +13,7 @@ from shared.broker import create_broker
 from shared.commands import CommandProcessor, CommandRoute
 from shared.consumer import register_command_consumer
 from shared.db import create_engine, create_session_factory
+from shared.events import EventProcessor, Subscription, register_event_consumer
 from shared.faults import arm
 from shared.jobs import JobContext, JobRunner, PeriodicJob
 from shared.queries import QueryRoute, register_query_consumer
@@ -30,6 +31,7 @@ class ServiceDefinition:
     queries: TopicSpec | None = None
     query_routes: Mapping[str, QueryRoute] = field(default_factory=dict)
     jobs: tuple[PeriodicJob, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
 
 
 class ServiceRuntime:
@@ -71,6 +73,19 @@ class ServiceRuntime:
                 queries=definition.queries,
                 dead_letters=definition.dead_letters,
                 routes=definition.query_routes,
+            )
+        for subscription in definition.subscriptions:
+            register_event_consumer(
+                self.broker,
+                settings,
+                EventProcessor(
+                    service=definition.name,
+                    subscription=subscription,
+                    settings=settings,
+                    sessions=self.sessions,
+                    after_commit=self.relay.wake,
+                ),
+                dead_letters=definition.dead_letters,
             )
         self.jobs = JobRunner(
             definition.jobs,

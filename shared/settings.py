@@ -17,6 +17,8 @@ Environment variables:
   when nothing woke it (default 500).
 - ``STORECREDIT_HOLD_SWEEP_MS``: how often the ledger looks for expired holds
   to void (default 1000).
+- ``STORECREDIT_MAX_POINT_ACCOUNTS``: how many open point accounts a customer
+  may have (default 10, as the point-account seed says).
 - ``STORECREDIT_CRASH_AT``: fault injection for tests; a crash point name
   (``after_commit``) makes the process exit there once.
 """
@@ -83,6 +85,9 @@ class Settings(BaseSettings):
     )
     hold_sweep_ms: int = Field(
         default=1000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_HOLD_SWEEP_MS")
+    )
+    max_point_accounts_per_customer: int = Field(
+        default=10, ge=1, le=1000, validation_alias=_env("STORECREDIT_MAX_POINT_ACCOUNTS")
     )
     crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
 

@@ -33,7 +33,7 @@ from contracts.ledger import (
 from contracts.topics import LEDGER_BALANCES, LEDGER_EVENTS
 from services.ledger import db, domain
 from shared.codec import Incoming
-from shared.commands import Accepted, Rejected
+from shared.commands import Accepted, HandlerContext, Rejected
 from shared.outbox import Outgoing
 
 
@@ -103,7 +103,9 @@ async def _apply(
     return account, [balance_changed(account, transaction_id)]
 
 
-async def open_account(session: AsyncSession, command: Incoming[OpenLedgerAccount]) -> Accepted:
+async def open_account(
+    session: AsyncSession, command: Incoming[OpenLedgerAccount], _: HandlerContext
+) -> Accepted:
     c = command.payload
     with ledger_rules():
         domain.check_operator(command.envelope.actor, "open ledger accounts")
@@ -139,7 +141,9 @@ async def open_account(session: AsyncSession, command: Incoming[OpenLedgerAccoun
     )
 
 
-async def close_account(session: AsyncSession, command: Incoming[CloseLedgerAccount]) -> Accepted:
+async def close_account(
+    session: AsyncSession, command: Incoming[CloseLedgerAccount], _: HandlerContext
+) -> Accepted:
     c = command.payload
     with ledger_rules():
         domain.check_operator(command.envelope.actor, "close ledger accounts")
@@ -156,7 +160,7 @@ async def close_account(session: AsyncSession, command: Incoming[CloseLedgerAcco
 
 
 async def create_point_transaction(
-    session: AsyncSession, command: Incoming[CreatePointTransaction]
+    session: AsyncSession, command: Incoming[CreatePointTransaction], _: HandlerContext
 ) -> Accepted:
     c = command.payload
     status = PointTransactionStatus(c.status)
@@ -210,7 +214,7 @@ async def create_point_transaction(
 
 
 async def commit_point_transaction(
-    session: AsyncSession, command: Incoming[CommitPointTransaction]
+    session: AsyncSession, command: Incoming[CommitPointTransaction], _: HandlerContext
 ) -> Accepted:
     c = command.payload
     now = datetime.now(UTC)
@@ -270,7 +274,7 @@ async def void(
 
 
 async def void_point_transaction(
-    session: AsyncSession, command: Incoming[VoidPointTransaction]
+    session: AsyncSession, command: Incoming[VoidPointTransaction], _: HandlerContext
 ) -> Accepted:
     c = command.payload
     with ledger_rules():
@@ -287,7 +291,7 @@ async def void_point_transaction(
 
 
 async def reverse_point_transaction(
-    session: AsyncSession, command: Incoming[ReversePointTransaction]
+    session: AsyncSession, command: Incoming[ReversePointTransaction], _: HandlerContext
 ) -> Accepted:
     c = command.payload
     now = datetime.now(UTC)

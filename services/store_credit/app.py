@@ -1,28 +1,73 @@
-"""The store-credit service: templates, point accounts, store-credit instruments.
-
-It consumes its command topic with the shared pipeline. It has no command
-types yet: every command is answered with a rejected result
-(``invalid_command``) and parked on its dead-letter topic.
-"""
+"""The store-credit service: templates, point accounts, and (next) store-credit instruments."""
 
 from __future__ import annotations
 
 from faststream import FastStream
 
+from contracts.customers import CustomerCreated
+from contracts.ledger import BalanceChanged
+from contracts.store_credit import (
+    CreatePointAccount,
+    CreatePointAccountTemplate,
+    ListCustomerAccounts,
+    UpdatePointAccount,
+    UpdatePointAccountTemplate,
+)
 from contracts.topics import (
+    CUSTOMERS_EVENTS,
+    LEDGER_BALANCES,
     STORE_CREDIT_COMMAND_RESULTS,
     STORE_CREDIT_COMMANDS,
     STORE_CREDIT_DEAD_LETTERS,
+    STORE_CREDIT_QUERIES,
 )
+from services.store_credit import accounts
+from shared.commands import CommandRoute
+from shared.events import EventRoute, Subscription
+from shared.queries import QueryRoute
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
+
+routes = {
+    route.model.message_type: route
+    for route in (
+        CommandRoute(CreatePointAccountTemplate, accounts.create_template),
+        CommandRoute(UpdatePointAccountTemplate, accounts.update_template),
+        CommandRoute(CreatePointAccount, accounts.create_account),
+        CommandRoute(UpdatePointAccount, accounts.update_account),
+    )
+}
+
+subscriptions = (
+    Subscription(
+        "customers",
+        CUSTOMERS_EVENTS,
+        {CustomerCreated.message_type: EventRoute(CustomerCreated, accounts.on_customer_created)},
+    ),
+    Subscription(
+        "ledger-balances",
+        LEDGER_BALANCES,
+        {
+            BalanceChanged.message_type: EventRoute(
+                BalanceChanged, accounts.on_balance_changed, deduplicate=False
+            )
+        },
+    ),
+)
 
 definition = ServiceDefinition(
     name="store_credit",
     commands=STORE_CREDIT_COMMANDS,
     results=STORE_CREDIT_COMMAND_RESULTS,
     dead_letters=STORE_CREDIT_DEAD_LETTERS,
-    routes={},
+    routes=routes,
+    queries=STORE_CREDIT_QUERIES,
+    query_routes={
+        ListCustomerAccounts.message_type: QueryRoute(
+            ListCustomerAccounts, accounts.list_customer_accounts
+        )
+    },
+    subscriptions=subscriptions,
 )
 
 

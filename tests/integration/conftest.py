@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -11,7 +12,7 @@ from sqlalchemy.engine import make_url
 from contracts.topics import ALL_TOPICS
 from services.ledger.app import definition as ledger_definition
 from shared.migrations import upgrade
-from shared.service import ServiceRuntime
+from shared.service import ServiceDefinition, ServiceRuntime
 from shared.settings import Settings
 from shared.stack import ensure_databases, ensure_topics
 from tests.random_refs import random_id
@@ -32,22 +33,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+ISOLATED_SERVICES = ("ledger", "store_credit")
+
+
 @pytest.fixture
 async def isolated(settings: Settings) -> AsyncIterator[Settings]:
-    """Settings with topics, consumer groups and a ledger database of this test's own
-    (no other ledger instance, hence no hold-expiry job, touches them)."""
+    """Settings with topics, consumer groups, and ledger and store-credit databases of
+    this test's own: no other service instance (no hold-expiry job, no other template)
+    touches them."""
     name = random_id("own").replace("-", "_")
     server = make_url(settings.database_url_for("ledger")).set(database="postgres")
-    await asyncio.to_thread(ensure_databases, server.render_as_string(hide_password=False), [name])
-    url = server.set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, "ledger", url)
+    server_url = server.render_as_string(hide_password=False)
+    databases = {service: f"{name}_{service}" for service in ISOLATED_SERVICES}
+    await asyncio.to_thread(ensure_databases, server_url, list(databases.values()))
+    urls = {
+        service: server.set(database=db).render_as_string(hide_password=False)
+        for service, db in databases.items()
+    }
+    for service, url in urls.items():
+        await asyncio.to_thread(upgrade, service, url)
     prefix = f"{name}."
     await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap_servers, ALL_TOPICS, prefix)
     yield settings.model_copy(
-        update={"topic_prefix": prefix, "ledger_database_url": SecretStr(url)}
+        update={
+            "topic_prefix": prefix,
+            **{f"{service}_database_url": SecretStr(url) for service, url in urls.items()},
+        }
     )
-    await drop_database(server.render_as_string(hide_password=False), name)
+    for db in databases.values():
+        await drop_database(server_url, db)
     await delete_topics(settings.kafka_bootstrap_servers, [f"{prefix}{t.name}" for t in ALL_TOPICS])
+
+
+@asynccontextmanager
+async def running(*definitions: ServiceDefinition, settings: Settings) -> AsyncIterator[None]:
+    """Services started for one test (with ``isolated`` settings), stopped after it."""
+    runtimes = [ServiceRuntime(definition, settings) for definition in definitions]
+    for runtime in runtimes:
+        await runtime.start()
+    try:
+        yield
+    finally:
+        for runtime in runtimes:
+            await runtime.stop()
 
 
 async def drop_database(server_url: str, name: str) -> None:
@@ -67,3 +95,14 @@ async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
         await admin.delete_topics(names)
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def store_credit(settings: Settings, ledger: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
+    """The store-credit service (beside the session ledger), on the shared test servers."""
+    from services.store_credit.app import definition
+
+    runtime = ServiceRuntime(definition, settings)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()

@@ -1,0 +1,207 @@
+"""Store-credit service: point-account templates and point accounts.
+
+A point account is a customer's account of points (loyalty points, store
+credit, ...); its balance lives in the ledger, in a ledger account with the
+same id. Exchange rates say what one point is worth in a currency's major
+units, as an exact decimal (``{"USD": "0.01"}``: 100 points are 1.00 USD).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from contracts.envelope import Command, Event, Identifier, Message
+from contracts.ledger import INT64_MAX, Unit
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ExchangeRate = Annotated[Decimal, Field(gt=0, max_digits=30, decimal_places=12)]
+Kind = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+NegativeLimit = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+
+
+class TemplateStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class PointAccountStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+def _limit_needs_negative(allow_negative: bool, negative_limit: int | None) -> None:
+    if negative_limit is not None and not allow_negative:
+        raise ValueError("negative_limit is only meaningful with allow_negative")
+
+
+class CreatePointAccountTemplate(Command):
+    """Create a template (admin). Key: ``template_id``.
+
+    While active, every customer created upstream gets an account from it.
+    """
+
+    message_type: ClassVar[str] = "CreatePointAccountTemplate"
+
+    template_id: Identifier
+    name: Name
+    kind: Kind = Field(examples=["store_credit", "loyalty"])
+    unit: Unit = Field(description="The ledger unit of its accounts.", examples=["points:loyalty"])
+    exchange_rates: dict[Currency, ExchangeRate] = Field(default_factory=dict)
+    status: TemplateStatus = TemplateStatus.ACTIVE
+    allow_negative: bool = False
+    negative_limit: NegativeLimit | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CreatePointAccountTemplate:
+        _limit_needs_negative(self.allow_negative, self.negative_limit)
+        return self
+
+
+class UpdatePointAccountTemplate(Command):
+    """Rename a template, change its exchange rates or status (admin). Key: ``template_id``.
+
+    The change reaches every account made from the template: name and rates
+    as given; status ``inactive`` suspends them, ``active`` makes them active
+    again (closed accounts stay closed).
+    """
+
+    message_type: ClassVar[str] = "UpdatePointAccountTemplate"
+
+    template_id: Identifier
+    name: Name | None = None
+    exchange_rates: dict[Currency, ExchangeRate] | None = None
+    status: TemplateStatus | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdatePointAccountTemplate:
+        if self.name is None and self.exchange_rates is None and self.status is None:
+            raise ValueError("give at least one of name, exchange_rates, status")
+        return self
+
+
+class CreatePointAccount(Command):
+    """Create an account directly, without a template (admin). Key: ``customer_id``."""
+
+    message_type: ClassVar[str] = "CreatePointAccount"
+
+    account_id: Identifier
+    customer_id: Identifier
+    name: Name
+    kind: Kind
+    unit: Unit
+    exchange_rates: dict[Currency, ExchangeRate] = Field(default_factory=dict)
+    allow_negative: bool = False
+    negative_limit: NegativeLimit | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CreatePointAccount:
+        _limit_needs_negative(self.allow_negative, self.negative_limit)
+        return self
+
+
+class UpdatePointAccount(Command):
+    """Change one account (admin). Key: ``customer_id``.
+
+    Name and exchange rates of an account made from a template are the
+    template's: change the template. Status may be changed on any account;
+    an account closes only when its balance and holds are zero.
+    """
+
+    message_type: ClassVar[str] = "UpdatePointAccount"
+
+    account_id: Identifier
+    customer_id: Identifier
+    name: Name | None = None
+    exchange_rates: dict[Currency, ExchangeRate] | None = None
+    status: PointAccountStatus | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdatePointAccount:
+        if self.name is None and self.exchange_rates is None and self.status is None:
+            raise ValueError("give at least one of name, exchange_rates, status")
+        return self
+
+
+class PointAccountTemplate(Event):
+    """A template as it is now (after a create or an update). Key: ``template_id``."""
+
+    message_type: ClassVar[str] = "PointAccountTemplate"
+
+    template_id: str
+    name: str
+    kind: str
+    unit: str
+    exchange_rates: dict[str, Decimal]
+    status: TemplateStatus
+    allow_negative: bool
+    negative_limit: int | None
+    version: int
+
+
+class PointAccount(Event):
+    """A point account as it is now (after a create or any change). Key: ``customer_id``.
+
+    Its balances are the ledger's (``ledger.balances``, the same account id).
+    """
+
+    message_type: ClassVar[str] = "PointAccount"
+
+    account_id: str
+    customer_id: str
+    template_id: str | None
+    name: str
+    kind: str
+    unit: str
+    exchange_rates: dict[str, Decimal]
+    status: PointAccountStatus
+    allow_negative: bool
+    negative_limit: int | None
+    version: int
+
+
+class PointAccountRefused(Event):
+    """An account a template would have given a customer was not created. Key: ``customer_id``."""
+
+    message_type: ClassVar[str] = "PointAccountRefused"
+
+    customer_id: str
+    template_id: str
+    code: str = Field(examples=["account_limit_reached"])
+    reason: str
+
+
+class ListCustomerAccounts(Message):
+    """Ask for a customer's point accounts with their balances (a query)."""
+
+    message_type: ClassVar[str] = "ListCustomerAccounts"
+
+    customer_id: Identifier
+    include_closed: bool = False
+
+
+class PointAccountView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: str
+    template_id: str | None
+    name: str
+    kind: str
+    unit: str
+    exchange_rates: dict[str, Decimal]
+    status: PointAccountStatus
+    balance: int | None = Field(description="None until the ledger has reported it.")
+    holds: int | None
+    available: int | None
+
+
+class CustomerAccounts(Message):
+    message_type: ClassVar[str] = "CustomerAccounts"
+
+    customer_id: str
+    point_accounts: list[PointAccountView]

@@ -1,0 +1,278 @@
+"""Templates and point accounts: command, event and query handlers (thin).
+
+Each point account has a ledger account with the same id, opened by an
+OpenLedgerAccount command this service sends through its outbox; its balance
+is copied here from the ledger's BalanceChanged events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.customers import CustomerCreated
+from contracts.envelope import ActorKind
+from contracts.ledger import BalanceChanged, CloseLedgerAccount, OpenLedgerAccount
+from contracts.store_credit import (
+    CreatePointAccount,
+    CreatePointAccountTemplate,
+    CustomerAccounts,
+    ListCustomerAccounts,
+    PointAccountRefused,
+    PointAccountStatus,
+    PointAccountView,
+    UpdatePointAccount,
+    UpdatePointAccountTemplate,
+)
+from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
+from services.store_credit import db, domain
+from shared.codec import Incoming
+from shared.commands import Accepted, HandlerContext, Rejected
+from shared.outbox import Outgoing
+from shared.queries import QueryFailure
+
+_ACCOUNT_IDS = uuid.UUID("0d3c7a52-5f1e-4b0a-9c61-2b8f7e4d1a33")
+
+
+@contextmanager
+def store_credit_rules() -> Iterator[None]:
+    try:
+        yield
+    except domain.StoreCreditError as error:
+        raise Rejected(error.code, error.reason) from error
+
+
+def template_account_id(customer_id: str, template_id: str) -> str:
+    """The id of the account a template gives a customer: the same on every redelivery."""
+    return "pa-" + uuid.uuid5(_ACCOUNT_IDS, f"{customer_id}\x00{template_id}").hex
+
+
+def _template_message(row: Any) -> Outgoing:
+    return Outgoing(STORE_CREDIT_EVENTS, row.id, db.template_event(row))
+
+
+def _account_message(row: Any) -> Outgoing:
+    return Outgoing(STORE_CREDIT_EVENTS, row.customer_id, db.account_event(row))
+
+
+def _open_in_ledger(row: Any) -> Outgoing:
+    command = OpenLedgerAccount(
+        account_id=row.id,
+        unit=row.unit,
+        customer_id=row.customer_id,
+        allow_negative=row.allow_negative,
+        negative_limit=row.negative_limit,
+    )
+    return Outgoing(LEDGER_COMMANDS, row.id, command)
+
+
+async def _new_account(
+    session: AsyncSession, context: HandlerContext, values: dict[str, Any]
+) -> Any | None:
+    """Take one of the customer's slots and insert the account; None if it exists.
+
+    Raises AccountLimitReached when the customer has no slot left.
+    """
+    customer_id = values["customer_id"]
+    limit = context.settings.max_point_accounts_per_customer
+    if await db.take_account_slot(session, customer_id, limit) is None:
+        raise domain.limit_reached(await db.open_accounts(session, customer_id), limit)
+    row = await db.insert_account(session, values)
+    if row is None:
+        await db.release_account_slot(session, customer_id)
+    return row
+
+
+async def create_template(
+    session: AsyncSession, command: Incoming[CreatePointAccountTemplate], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    values = {
+        "id": c.template_id,
+        "name": c.name,
+        "kind": c.kind,
+        "unit": c.unit,
+        "exchange_rates": db.rates_to_json(c.exchange_rates),
+        "status": c.status.value,
+        "allow_negative": c.allow_negative,
+        "negative_limit": c.negative_limit,
+    }
+    with store_credit_rules():
+        domain.check_admin(command.envelope.actor, "create point-account templates")
+        row = await db.insert_template(session, values)
+        if row is None:
+            raise domain.TemplateExists(f"Template {c.template_id} already exists.")
+    return Accepted(
+        produced={"template_id": row.id, "version": row.version},
+        messages=[_template_message(row)],
+    )
+
+
+async def update_template(
+    session: AsyncSession, command: Incoming[UpdatePointAccountTemplate], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    with store_credit_rules():
+        domain.check_admin(command.envelope.actor, "change point-account templates")
+        if await db.lock_template(session, c.template_id) is None:
+            raise domain.TemplateNotFound(f"There is no template {c.template_id}.")
+    changes: dict[str, Any] = {}
+    if c.name is not None:
+        changes["name"] = c.name
+    if c.exchange_rates is not None:
+        changes["exchange_rates"] = db.rates_to_json(c.exchange_rates)
+    account_changes = dict(changes)
+    if c.status is not None:
+        changes["status"] = c.status.value
+        account_changes["status"] = domain.account_status_for(c.status).value
+    template = await db.update_template(session, c.template_id, changes)
+    accounts = await db.update_template_accounts(session, c.template_id, account_changes)
+    return Accepted(
+        produced={
+            "template_id": template.id,
+            "version": template.version,
+            "accounts_updated": len(accounts),
+        },
+        messages=[_template_message(template), *(_account_message(row) for row in accounts)],
+    )
+
+
+async def create_account(
+    session: AsyncSession, command: Incoming[CreatePointAccount], context: HandlerContext
+) -> Accepted:
+    c = command.payload
+    values = {
+        "id": c.account_id,
+        "customer_id": c.customer_id,
+        "template_id": None,
+        "name": c.name,
+        "kind": c.kind,
+        "unit": c.unit,
+        "exchange_rates": db.rates_to_json(c.exchange_rates),
+        "status": PointAccountStatus.ACTIVE.value,
+        "allow_negative": c.allow_negative,
+        "negative_limit": c.negative_limit,
+    }
+    with store_credit_rules():
+        domain.check_admin(command.envelope.actor, "create point accounts")
+        row = await _new_account(session, context, values)
+        if row is None:
+            raise domain.AccountExists(f"Point account {c.account_id} already exists.")
+    return Accepted(
+        produced={"account_id": row.id, "customer_id": row.customer_id, "status": row.status},
+        messages=[_account_message(row), _open_in_ledger(row)],
+    )
+
+
+async def update_account(
+    session: AsyncSession, command: Incoming[UpdatePointAccount], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    messages: list[Outgoing] = []
+    changes: dict[str, Any] = {}
+    with store_credit_rules():
+        domain.check_admin(command.envelope.actor, "change point accounts")
+        row = await db.lock_account(session, c.account_id)
+        if row is None or row.customer_id != c.customer_id:
+            raise domain.AccountNotFound(
+                f"Customer {c.customer_id} has no point account {c.account_id}."
+            )
+        if row.status == PointAccountStatus.CLOSED.value:
+            raise domain.AccountClosed(f"Point account {c.account_id} is closed.")
+        terms_change = c.name is not None or c.exchange_rates is not None
+        domain.check_direct_change(row.template_id, terms_change)
+        if c.status is PointAccountStatus.CLOSED:
+            domain.check_closable(row.balance, row.holds)
+            await db.release_account_slot(session, row.customer_id)
+            messages.append(
+                Outgoing(LEDGER_COMMANDS, row.id, CloseLedgerAccount(account_id=row.id))
+            )
+    if c.name is not None:
+        changes["name"] = c.name
+    if c.exchange_rates is not None:
+        changes["exchange_rates"] = db.rates_to_json(c.exchange_rates)
+    if c.status is not None:
+        changes["status"] = c.status.value
+    row = await db.update_account(session, c.account_id, changes)
+    return Accepted(
+        produced={"account_id": row.id, "status": row.status, "version": row.version},
+        messages=[_account_message(row), *messages],
+    )
+
+
+async def on_customer_created(
+    session: AsyncSession, event: Incoming[CustomerCreated], context: HandlerContext
+) -> list[Outgoing]:
+    """One account per active template; refusals are events, never silent."""
+    customer_id = event.payload.customer_id
+    await db.ensure_customer(session, customer_id)
+    messages: list[Outgoing] = []
+    for template in await db.active_templates(session):
+        values = {
+            "id": template_account_id(customer_id, template.id),
+            "customer_id": customer_id,
+            "template_id": template.id,
+            "name": template.name,
+            "kind": template.kind,
+            "unit": template.unit,
+            "exchange_rates": template.exchange_rates,
+            "status": PointAccountStatus.ACTIVE.value,
+            "allow_negative": template.allow_negative,
+            "negative_limit": template.negative_limit,
+        }
+        try:
+            row = await _new_account(session, context, values)
+        except domain.AccountLimitReached as refusal:
+            refused = PointAccountRefused(
+                customer_id=customer_id,
+                template_id=template.id,
+                code=refusal.code,
+                reason=refusal.reason,
+            )
+            messages.append(Outgoing(STORE_CREDIT_EVENTS, customer_id, refused))
+            continue
+        if row is not None:
+            messages += [_account_message(row), _open_in_ledger(row)]
+    return messages
+
+
+async def on_balance_changed(
+    session: AsyncSession, event: Incoming[BalanceChanged], _: HandlerContext
+) -> list[Outgoing]:
+    """Keep the ledger's balance of our accounts (newer versions only)."""
+    change = event.payload
+    await db.record_balance(
+        session, change.account_id, change.balance, change.holds, change.version
+    )
+    return []
+
+
+def _view(row: Any) -> PointAccountView:
+    available = None if row.balance is None else row.balance - (row.holds or 0)
+    return PointAccountView(
+        account_id=row.id,
+        template_id=row.template_id,
+        name=row.name,
+        kind=row.kind,
+        unit=row.unit,
+        exchange_rates=db.rates_from_json(row.exchange_rates),
+        status=PointAccountStatus(row.status),
+        balance=row.balance,
+        holds=row.holds,
+        available=available,
+    )
+
+
+async def list_customer_accounts(
+    session: AsyncSession, query: Incoming[ListCustomerAccounts]
+) -> CustomerAccounts:
+    q = query.payload
+    actor = query.envelope.actor
+    if actor.kind is ActorKind.CUSTOMER and actor.id != q.customer_id:
+        raise QueryFailure("forbidden", "A customer may only list their own accounts.")
+    rows = await db.customer_accounts(session, q.customer_id, q.include_closed)
+    return CustomerAccounts(customer_id=q.customer_id, point_accounts=[_view(r) for r in rows])

@@ -1,0 +1,154 @@
+"""Event consumers: a service learning from other services' events.
+
+A subscription reads one topic in a consumer group of its own. Event types it
+has no route for are skipped (an events topic carries many types; that is not
+an error); bytes that are not a message, or a known type with an invalid
+payload, go to the service's dead-letter topic. A handler runs in one
+transaction with the inbox row (keyed by the event's message id, so a
+redelivery changes nothing) and the outbox rows of what it publishes.
+Handlers that are idempotent by themselves (a balance copy with a version
+check) may skip the inbox: ``deduplicate=False``.
+
+Ack policy NACK_ON_ERROR, as for commands: the offset moves only after the
+transaction committed or the message was parked; transient failures are
+retried after a pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import Message
+from contracts.topics import TopicSpec
+from shared import inbox
+from shared.codec import DecodeError, Incoming, decode, payload_fingerprint
+from shared.commands import HandlerContext, add_caused
+from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
+from shared.db import SessionFactory
+from shared.dead_letters import send_to_dead_letters
+from shared.logging import correlation_id_var
+from shared.outbox import Outgoing
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[AsyncSession, Incoming[Any], HandlerContext], Awaitable[list[Outgoing]]]
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    model: type[Message]
+    handle: EventHandler
+    deduplicate: bool = True
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    topic: TopicSpec
+    routes: Mapping[str, EventRoute]
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        *,
+        service: str,
+        subscription: Subscription,
+        settings: Settings,
+        sessions: SessionFactory,
+        after_commit: Callable[[], None],
+    ) -> None:
+        self.service = service
+        self.subscription = subscription
+        self.consumer = f"{service}.events.{subscription.name}"
+        self._settings = settings
+        self._sessions = sessions
+        self._after_commit = after_commit
+        self.known = {name: route.model for name, route in subscription.routes.items()}
+        self.context = HandlerContext(service, settings)
+
+    async def process(self, incoming: Incoming[Any]) -> None:
+        envelope = incoming.envelope
+        route = self.subscription.routes[envelope.type]
+        async with self._sessions() as session, session.begin():
+            if route.deduplicate:
+                claim = await inbox.claim(
+                    session,
+                    self.consumer,
+                    envelope,
+                    payload_fingerprint(incoming),
+                    key=str(envelope.message_id),
+                )
+                if not isinstance(claim, inbox.Claimed):
+                    log.info("event already handled", extra={"type": envelope.type})
+                    return
+            messages = await route.handle(session, incoming, self.context)
+            await add_caused(session, self._settings, self.service, envelope, messages)
+        if messages:
+            self._after_commit()
+
+
+def register_event_consumer(
+    broker: KafkaBroker,
+    settings: Settings,
+    processor: EventProcessor,
+    *,
+    dead_letters: TopicSpec,
+) -> None:
+    subscription = processor.subscription
+    group = f"{settings.topic_prefix}storecredit-{processor.service}-{subscription.name}"
+    dead_letter_topic = settings.topic(dead_letters)
+
+    @broker.subscriber(
+        settings.topic(subscription.topic),
+        group_id=group,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title=f"{processor.service}:{subscription.name}",
+    )
+    async def consume_event(msg: KafkaMessage) -> None:
+        record: Any = msg.raw_message
+        try:
+            incoming = decode(record.value, processor.known)
+        except DecodeError as error:
+            if error.code == "unknown_type":
+                return  # another consumer's business
+            await send_to_dead_letters(
+                broker,
+                dead_letter_topic,
+                record,
+                reason=error.code,
+                detail=error.detail,
+                consumer_group=group,
+            )
+            return
+        token = correlation_id_var.set(incoming.envelope.correlation_id)
+        try:
+            await processor.process(incoming)
+        except Exception as error:
+            if not is_transient(error):
+                log.exception("event handler failed", extra={"type": incoming.envelope.type})
+                await send_to_dead_letters(
+                    broker,
+                    dead_letter_topic,
+                    record,
+                    reason="handler_failed",
+                    detail=repr(error),
+                    consumer_group=group,
+                )
+                return
+            log.warning("transient failure, will retry", extra={"error": repr(error)})
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            raise
+        finally:
+            correlation_id_var.reset(token)

@@ -1,0 +1,57 @@
+"""A test client of the store-credit service over Kafka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from contracts.customers import CustomerCreated
+from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
+from contracts.topics import (
+    CUSTOMERS_EVENTS,
+    LEDGER_BALANCES,
+    STORE_CREDIT_COMMAND_RESULTS,
+    STORE_CREDIT_COMMANDS,
+    STORE_CREDIT_EVENTS,
+)
+from shared.settings import Settings
+from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
+
+UPSTREAM = Actor(kind=ActorKind.SERVICE, id="shop")
+
+
+class StoreCredit:
+    def __init__(self, producer: AIOKafkaProducer, settings: Settings, watcher: TopicWatcher):
+        self.producer = producer
+        self.settings = settings
+        self.watcher = watcher
+
+    async def ask(self, key: str, envelope: Envelope[Message]) -> dict[str, Any]:
+        await send_envelope(
+            self.producer, self.settings.topic(STORE_CREDIT_COMMANDS), key, envelope
+        )
+        [result] = await self.watcher.wait_for(is_result_of(envelope))
+        payload: dict[str, Any] = result.json()["payload"]
+        return payload
+
+    async def do(self, key: str, payload: Message, actor: Actor = ADMIN) -> dict[str, Any]:
+        return await self.ask(key, command(payload, actor=actor))
+
+    async def customer_created(self, customer_id: str) -> Envelope[Message]:
+        envelope = new_envelope(CustomerCreated(customer_id=customer_id), actor=UPSTREAM)
+        await send_envelope(
+            self.producer, self.settings.topic(CUSTOMERS_EVENTS), customer_id, envelope
+        )
+        return envelope
+
+
+async def make_store_credit(
+    producer: AIOKafkaProducer, settings: Settings, watch: Any
+) -> StoreCredit:
+    watcher = await watch(
+        settings.topic(STORE_CREDIT_COMMAND_RESULTS),
+        settings.topic(STORE_CREDIT_EVENTS),
+        settings.topic(LEDGER_BALANCES),
+    )
+    return StoreCredit(producer, settings, watcher)
