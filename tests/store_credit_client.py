@@ -11,6 +11,7 @@ from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
 from contracts.topics import (
     CUSTOMERS_EVENTS,
     LEDGER_BALANCES,
+    LEDGER_EVENTS,
     STORE_CREDIT_COMMAND_RESULTS,
     STORE_CREDIT_COMMANDS,
     STORE_CREDIT_EVENTS,
@@ -53,5 +54,6 @@ async def make_store_credit(
         settings.topic(STORE_CREDIT_COMMAND_RESULTS),
         settings.topic(STORE_CREDIT_EVENTS),
         settings.topic(LEDGER_BALANCES),
+        settings.topic(LEDGER_EVENTS),
     )
     return StoreCredit(producer, settings, watcher)
