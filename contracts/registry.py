@@ -38,11 +38,14 @@ _STORE_CREDIT_COMMANDS = (
     store_credit.UpdatePointAccountTemplate,
     store_credit.CreatePointAccount,
     store_credit.UpdatePointAccount,
+    store_credit.CreateStoreCredit,
+    store_credit.UpdateStoreCredit,
 )
 _STORE_CREDIT_EVENTS = (
     store_credit.PointAccountTemplate,
     store_credit.PointAccount,
     store_credit.PointAccountRefused,
+    store_credit.StoreCredit,
 )
 
 MESSAGES: tuple[MessageSpec, ...] = (
@@ -65,6 +68,10 @@ MESSAGES: tuple[MessageSpec, ...] = (
     *(MessageSpec(model, (topics.STORE_CREDIT_EVENTS,), "event") for model in _STORE_CREDIT_EVENTS),
     MessageSpec(store_credit.ListCustomerAccounts, (topics.STORE_CREDIT_QUERIES,), "query"),
     MessageSpec(store_credit.CustomerAccounts, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
+    MessageSpec(store_credit.FindStoreCredit, (topics.STORE_CREDIT_QUERIES,), "query"),
+    MessageSpec(store_credit.ListCustomerStoreCredits, (topics.STORE_CREDIT_QUERIES,), "query"),
+    MessageSpec(store_credit.StoreCreditFound, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
+    MessageSpec(store_credit.CustomerStoreCredits, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
     MessageSpec(customers.CustomerCreated, (topics.CUSTOMERS_EVENTS,), "upstream"),
     MessageSpec(
         CommandResult,

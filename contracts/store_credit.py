@@ -8,11 +8,19 @@ units, as an exact decimal (``{"USD": "0.01"}``: 100 points are 1.00 USD).
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from contracts.envelope import Command, Event, Identifier, Message
 from contracts.ledger import INT64_MAX, Unit
@@ -205,3 +213,177 @@ class CustomerAccounts(Message):
 
     customer_id: str
     point_accounts: list[PointAccountView]
+
+
+# --- store-credit instruments ----------------------------------------------------------------
+
+MinorUnits = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
+CodeText = Annotated[str, StringConstraints(min_length=12, max_length=40)]
+
+
+class StoreCreditReason(StrEnum):
+    GIFT = "gift"
+    REFUND = "refund"
+    GOODWILL = "goodwill"
+    OTHER = "other"
+
+
+class CreateStoreCredit(Command):
+    """Issue a store credit (admin, or a service "via code"). Key: ``customer_id``,
+    else ``store_credit_id``.
+
+    The code is generated (16 digits) unless given. It is answered in clear
+    exactly once, in this command's accepted result, and never stored, logged
+    or published anywhere else: keep that result topic private. A retry with
+    the same idempotency key gets the first result with the code masked.
+    """
+
+    message_type: ClassVar[str] = "CreateStoreCredit"
+
+    store_credit_id: Identifier
+    name: Name
+    description: str = Field(default="", max_length=1000)
+    code: CodeText | None = Field(default=None, description="Supplied code; default: generated.")
+    amount: MinorUnits = Field(description="The initial credit, in minor units of currency.")
+    currency: Currency
+    allow_balance_owing: bool = False
+    external_id: Identifier | None = None
+    generate_external_id: bool = Field(
+        default=False, description="Generate an unguessable external id (192 bits)."
+    )
+    active_date: AwareDatetime | None = None
+    expiry_date: AwareDatetime | None = None
+    disabled: bool = False
+    customer_id: Identifier | None = None
+    reason: StoreCreditReason = StoreCreditReason.OTHER
+    references: dict[str, Identifier] = Field(
+        default_factory=dict, description="For a refund: order_id, return_id, ..."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CreateStoreCredit:
+        if self.external_id is not None and self.generate_external_id:
+            raise ValueError("give external_id or generate_external_id, not both")
+        if self.active_date and self.expiry_date and self.expiry_date <= self.active_date:
+            raise ValueError("expiry_date must be after active_date")
+        return self
+
+
+class UpdateStoreCredit(Command):
+    """Change a store credit (admin). Key: ``customer_id`` (the current one), else
+    ``store_credit_id``. Omitted fields stay; ``clear`` names fields to empty.
+
+    ``amount`` may only be raised, to a value above the current balance; the
+    difference between it and the balance is credited through the ledger.
+    """
+
+    message_type: ClassVar[str] = "UpdateStoreCredit"
+
+    store_credit_id: Identifier
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=1000)
+    amount: MinorUnits | None = None
+    external_id: Identifier | None = None
+    active_date: AwareDatetime | None = None
+    expiry_date: AwareDatetime | None = None
+    disabled: bool | None = None
+    customer_id: Identifier | None = None
+    clear: list[Literal["external_id", "active_date", "expiry_date", "customer_id"]] = Field(
+        default_factory=list
+    )
+
+
+class StoreCredit(Event):
+    """A store credit as it is now; the code only masked. Key: customer id, else its id."""
+
+    message_type: ClassVar[str] = "StoreCredit"
+
+    store_credit_id: str
+    name: str
+    description: str
+    code: str = Field(description="Masked: ******5744.", examples=["******5744"])
+    token: str = Field(description="An opaque handle to refer to it without its code.")
+    amount: int
+    currency: str
+    allow_balance_owing: bool
+    external_id: str | None
+    active_date: datetime | None
+    expiry_date: datetime | None
+    disabled: bool
+    customer_id: str | None
+    reason: StoreCreditReason
+    references: dict[str, str]
+    version: int
+
+
+class FindStoreCredit(Message):
+    """Look a store credit up for checkout (a query): by code, token or external id.
+
+    Wrong codes count against the asking customer and order: after too many,
+    both are locked out for a while (``locked_out``). ``currency`` checks the
+    credit can pay an order in it.
+    """
+
+    message_type: ClassVar[str] = "FindStoreCredit"
+
+    code: CodeText | None = None
+    token: str | None = Field(default=None, max_length=100)
+    external_id: Identifier | None = None
+    order_id: Identifier | None = None
+    currency: Currency | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> FindStoreCredit:
+        given = [k for k in (self.code, self.token, self.external_id) if k is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of code, token, external_id")
+        return self
+
+
+class ListCustomerStoreCredits(Message):
+    """A customer's store credits with balances (a query); usable ones first."""
+
+    message_type: ClassVar[str] = "ListCustomerStoreCredits"
+
+    customer_id: Identifier
+    currency: Currency | None = None
+
+
+class StoreCreditView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    store_credit_id: str
+    name: str
+    description: str
+    code: str = Field(description="Masked.")
+    token: str
+    amount: int
+    balance: int | None
+    holds: int | None
+    available: int | None
+    currency: str
+    allow_balance_owing: bool
+    external_id: str | None
+    active_date: datetime | None
+    expiry_date: datetime | None
+    disabled: bool
+    customer_id: str | None
+    usable: bool
+    unusable_code: str | None = Field(
+        default=None,
+        examples=["expired"],
+        description="not_yet_active, expired, disabled, currency_mismatch, other_customer",
+    )
+
+
+class StoreCreditFound(Message):
+    message_type: ClassVar[str] = "StoreCreditFound"
+
+    store_credit: StoreCreditView
+
+
+class CustomerStoreCredits(Message):
+    message_type: ClassVar[str] = "CustomerStoreCredits"
+
+    customer_id: str
+    store_credits: list[StoreCreditView]

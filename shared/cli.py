@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 
 from shared import ledger_cli
@@ -34,11 +35,24 @@ def _stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_secret(name: str) -> str:
+    """A secret for local use only, made once and kept in the git-ignored .local/secrets/."""
+    from shared.stack import PROJECT_ROOT
+
+    path = PROJECT_ROOT / ".local" / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _local_environment() -> dict[str, str]:
     """Bring up the dev stack unless the environment names other servers."""
     from shared import stack
 
     env = dict(os.environ)
+    env.setdefault("STORECREDIT_CODE_HASH_KEY", _local_secret("code-hash-key"))
     if "KAFKA_BOOTSTRAP_SERVERS" in env and "DATABASE_URL" in env:
         return env
     endpoints = stack.up(stack.PROFILES["dev"])

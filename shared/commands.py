@@ -42,6 +42,9 @@ class Rejected(Exception):
 class Accepted:
     produced: dict[str, Any] = field(default_factory=dict)
     messages: list[Outgoing] = field(default_factory=list)
+    remembered: dict[str, Any] | None = None
+    """What the inbox keeps, and a retry gets, instead of ``produced`` when that holds a
+    secret to be given once (a new store-credit code)."""
 
 
 @dataclass(frozen=True)
@@ -152,9 +155,12 @@ class CommandProcessor:
                 )
                 await self._write(session, envelope, key, result, [])
             else:
-                result, messages = await self._handle(session, incoming)
+                result, remembered, messages = await self._handle(session, incoming)
                 await inbox.record_result(
-                    session, self.consumer, envelope.idempotency_key, result.model_dump(mode="json")
+                    session,
+                    self.consumer,
+                    envelope.idempotency_key,
+                    remembered.model_dump(mode="json"),
                 )
                 await self._write(session, envelope, key, result, messages)
         crash_point("after_commit")
@@ -174,7 +180,8 @@ class CommandProcessor:
 
     async def _handle(
         self, session: AsyncSession, incoming: Incoming[Any]
-    ) -> tuple[CommandResult, list[Outgoing]]:
+    ) -> tuple[CommandResult, CommandResult, list[Outgoing]]:
+        """The result to publish, the result to remember, and the messages to send."""
         envelope = incoming.envelope
         route = self._routes[envelope.type]
         try:
@@ -182,9 +189,14 @@ class CommandProcessor:
                 accepted = await route.handle(session, incoming, self.context)
         except Rejected as rejection:
             log.info("command rejected", extra={"type": envelope.type, "code": rejection.code})
-            return result_for(envelope, code=rejection.code, reason=rejection.reason), []
+            rejected = result_for(envelope, code=rejection.code, reason=rejection.reason)
+            return rejected, rejected, []
         log.info("command accepted", extra={"type": envelope.type})
-        return result_for(envelope, produced=accepted.produced), accepted.messages
+        result = result_for(envelope, produced=accepted.produced)
+        remembered = result
+        if accepted.remembered is not None:
+            remembered = result_for(envelope, produced=accepted.remembered)
+        return result, remembered, accepted.messages
 
     async def reject_undeliverable(
         self, envelope: RawEnvelope, key: str, code: str, reason: str

@@ -49,6 +49,7 @@ from contracts.envelope import (
 from contracts.ledger import QueryFailed
 from contracts.topics import TopicSpec
 from shared.codec import DecodeError, Incoming, decode, encode, headers_for
+from shared.commands import HandlerContext
 from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
 from shared.dead_letters import send_to_dead_letters
@@ -77,7 +78,7 @@ def reply_topic_allowed(topic: str) -> bool:
     return topic.endswith(REPLY_TOPIC_SUFFIX)
 
 
-QueryHandler = Callable[[AsyncSession, Incoming[Any]], Awaitable[Message]]
+QueryHandler = Callable[[AsyncSession, Incoming[Any], HandlerContext], Awaitable[Message]]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class QueryRoute:
 
     model: type[Message]
     handle: QueryHandler
+    read_only: bool = True
+    """False for the rare query with bookkeeping (counting wrong store-credit codes)."""
 
 
 class QueryFailure(Exception):
@@ -123,8 +126,10 @@ class QueryResponder:
         routes: Mapping[str, QueryRoute],
         dead_letter_topic: str,
         group: str,
+        context: HandlerContext,
     ) -> None:
         self.broker = broker
+        self.context = context
         self.service = service
         self.sessions = sessions
         self.routes = routes
@@ -178,11 +183,13 @@ class QueryResponder:
             )
 
     async def answer(self, incoming: Incoming[Message]) -> Message:
-        """Run the handler in a READ ONLY transaction: a handler that writes fails loudly."""
+        """Run the handler in a READ ONLY transaction (unless its route says otherwise):
+        a handler that writes by mistake fails loudly."""
         route = self.routes[incoming.envelope.type]
         async with self.sessions() as session, session.begin():
-            await session.execute(text("SET TRANSACTION READ ONLY"))
-            return await route.handle(session, incoming)
+            if route.read_only:
+                await session.execute(text("SET TRANSACTION READ ONLY"))
+            return await route.handle(session, incoming, self.context)
 
     async def _reply_undecodable(self, record: Any, reply_to: str, error: DecodeError) -> None:
         """Tell the asker its query was invalid, matched by whatever correlation id it sent."""
@@ -256,6 +263,7 @@ def register_query_consumer(
         routes=routes,
         dead_letter_topic=settings.topic(dead_letters),
         group=group,
+        context=HandlerContext(service, settings),
     )
 
     @broker.subscriber(

@@ -19,6 +19,8 @@ Environment variables:
   to void (default 1000).
 - ``STORECREDIT_MAX_POINT_ACCOUNTS``: how many open point accounts a customer
   may have (default 10, as the point-account seed says).
+- ``STORECREDIT_CODE_HASH_KEY``: the secret (32 characters or more) that
+  store-credit codes are hashed with (HMAC-SHA256). Required by store-credit.
 - ``STORECREDIT_CRASH_AT``: fault injection for tests; a crash point name
   (``after_commit``) makes the process exit there once.
 """
@@ -89,7 +91,20 @@ class Settings(BaseSettings):
     max_point_accounts_per_customer: int = Field(
         default=10, ge=1, le=1000, validation_alias=_env("STORECREDIT_MAX_POINT_ACCOUNTS")
     )
+    code_hash_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_HASH_KEY")
+    )
     crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
+
+    def code_hash_key_bytes(self) -> bytes:
+        """The secret key of store-credit code hashes; the service cannot work without it."""
+        if self.code_hash_key is None:
+            raise ValueError(
+                "STORECREDIT_CODE_HASH_KEY is not set: the store-credit service needs a secret "
+                "of at least 32 characters to hash codes (`storecredit run` makes one for "
+                "local use in .local/secrets/)."
+            )
+        return self.code_hash_key.get_secret_value().encode()
 
     def database_url_for(self, service: str) -> str:
         """The database URL of one service (its own database)."""

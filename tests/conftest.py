@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -99,6 +100,7 @@ def settings(servers: Servers) -> Settings:
         database_url=servers.database_server_url,
         outbox_poll_ms=200,
         hold_sweep_ms=200,
+        code_hash_key=secrets.token_hex(32),
         **urls,
     )
     prepare(configured)

@@ -35,6 +35,7 @@ from contracts.ledger import (
 )
 from services.ledger.db import ledger_accounts, point_transactions
 from shared.codec import Incoming
+from shared.commands import HandlerContext
 from shared.queries import QueryFailure, QueryRoute
 
 CURSOR_VERSION = "v1"
@@ -86,7 +87,7 @@ async def _readable_account(session: AsyncSession, account_id: str, actor: Actor
 
 
 async def get_account_balances(
-    session: AsyncSession, incoming: Incoming[GetAccountBalances]
+    session: AsyncSession, incoming: Incoming[GetAccountBalances], _: HandlerContext
 ) -> AccountBalances:
     """The stored balances of a customer account (those BalanceChanged reports)."""
     row = await _readable_account(session, incoming.payload.account_id, incoming.envelope.actor)
@@ -103,7 +104,7 @@ async def get_account_balances(
 
 
 async def get_transaction_history(
-    session: AsyncSession, incoming: Incoming[GetTransactionHistory]
+    session: AsyncSession, incoming: Incoming[GetTransactionHistory], _: HandlerContext
 ) -> TransactionHistory:
     """One page of an account's transactions, newest first; one extra row tells if more follow."""
     query = incoming.payload

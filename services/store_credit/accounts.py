@@ -243,11 +243,11 @@ async def on_customer_created(
 async def on_balance_changed(
     session: AsyncSession, event: Incoming[BalanceChanged], _: HandlerContext
 ) -> list[Outgoing]:
-    """Keep the ledger's balance of our accounts (newer versions only)."""
+    """Keep the ledger's balance of our point accounts and store credits (newer only)."""
     change = event.payload
-    await db.record_balance(
-        session, change.account_id, change.balance, change.holds, change.version
-    )
+    args = (change.account_id, change.balance, change.holds, change.version)
+    if not await db.record_balance(session, *args):
+        await db.record_store_credit_balance(session, *args)
     return []
 
 
@@ -268,7 +268,7 @@ def _view(row: Any) -> PointAccountView:
 
 
 async def list_customer_accounts(
-    session: AsyncSession, query: Incoming[ListCustomerAccounts]
+    session: AsyncSession, query: Incoming[ListCustomerAccounts], _: HandlerContext
 ) -> CustomerAccounts:
     q = query.payload
     actor = query.envelope.actor

@@ -1,4 +1,4 @@
-"""The store-credit service: templates, point accounts, and (next) store-credit instruments."""
+"""The store-credit service: templates, point accounts and store-credit instruments."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from contracts.ledger import BalanceChanged
 from contracts.store_credit import (
     CreatePointAccount,
     CreatePointAccountTemplate,
+    CreateStoreCredit,
+    FindStoreCredit,
     ListCustomerAccounts,
+    ListCustomerStoreCredits,
     UpdatePointAccount,
     UpdatePointAccountTemplate,
+    UpdateStoreCredit,
 )
 from contracts.topics import (
     CUSTOMERS_EVENTS,
@@ -21,7 +25,7 @@ from contracts.topics import (
     STORE_CREDIT_DEAD_LETTERS,
     STORE_CREDIT_QUERIES,
 )
-from services.store_credit import accounts
+from services.store_credit import accounts, credits
 from shared.commands import CommandRoute
 from shared.events import EventRoute, Subscription
 from shared.queries import QueryRoute
@@ -35,6 +39,8 @@ routes = {
         CommandRoute(UpdatePointAccountTemplate, accounts.update_template),
         CommandRoute(CreatePointAccount, accounts.create_account),
         CommandRoute(UpdatePointAccount, accounts.update_account),
+        CommandRoute(CreateStoreCredit, credits.create_store_credit),
+        CommandRoute(UpdateStoreCredit, credits.update_store_credit),
     )
 }
 
@@ -63,8 +69,12 @@ definition = ServiceDefinition(
     routes=routes,
     queries=STORE_CREDIT_QUERIES,
     query_routes={
-        ListCustomerAccounts.message_type: QueryRoute(
-            ListCustomerAccounts, accounts.list_customer_accounts
+        route.model.message_type: route
+        for route in (
+            QueryRoute(ListCustomerAccounts, accounts.list_customer_accounts),
+            QueryRoute(ListCustomerStoreCredits, credits.list_customer_store_credits),
+            # not read-only: wrong codes are counted for the lock-out
+            QueryRoute(FindStoreCredit, credits.find_store_credit, read_only=False),
         )
     },
     subscriptions=subscriptions,

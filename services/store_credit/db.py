@@ -284,3 +284,149 @@ async def customer_accounts(
     if not include_closed:
         query = query.where(point_accounts.c.status != "closed")
     return list((await session.execute(query.order_by(point_accounts.c.created_at))).all())
+
+
+store_credits = Table(
+    "store_credits",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=text("''")),
+    Column("code_hash", Text, nullable=False, unique=True),  # HMAC-SHA256, never the code
+    Column("code_last4", Text, nullable=False),
+    Column("token", Text, nullable=False, unique=True),
+    Column("external_id", Text, nullable=True, unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("allow_balance_owing", Boolean, nullable=False),
+    Column("active_date", DateTime(timezone=True), nullable=True),
+    Column("expiry_date", DateTime(timezone=True), nullable=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("customer_id", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("references", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("ledger_account_id", Text, nullable=False, unique=True),
+    Column("version", BigInteger, nullable=False, server_default=text("1")),
+    Column("balance", BigInteger, nullable=True),
+    Column("holds", BigInteger, nullable=True),
+    Column("ledger_version", BigInteger, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount > 0", name="store_credits_amount_positive"),
+    Index("store_credits_customer", "customer_id"),
+)
+
+code_attempts = Table(
+    "code_attempts",
+    metadata,
+    Column("subject", Text, primary_key=True),  # customer:<id> or order:<id>
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", DateTime(timezone=True), nullable=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+)
+
+
+async def insert_store_credit(session: AsyncSession, values: dict[str, Any]) -> Any | None:
+    """The new row, or None when its id, code, token or external id is taken."""
+    inserted = await session.execute(
+        insert(store_credits).values(**values).on_conflict_do_nothing().returning(store_credits)
+    )
+    return inserted.first()
+
+
+async def store_credit_taken(
+    session: AsyncSession, store_credit_id: str, code_hash: str, external_id: str | None
+) -> str | None:
+    """Which unique field of a new store credit is already taken, if any."""
+    checks: list[tuple[str, Any]] = [
+        ("store_credit_id", store_credits.c.id == store_credit_id),
+        ("code", store_credits.c.code_hash == code_hash),
+    ]
+    if external_id is not None:
+        checks.append(("external_id", store_credits.c.external_id == external_id))
+    for name, condition in checks:
+        if await session.scalar(select(func.count()).where(condition)):
+            return name
+    return None
+
+
+async def external_id_taken(session: AsyncSession, external_id: str) -> bool:
+    found = await session.scalar(
+        select(func.count()).where(store_credits.c.external_id == external_id)
+    )
+    return bool(found)
+
+
+async def lock_store_credit(session: AsyncSession, store_credit_id: str) -> Any | None:
+    return (
+        await session.execute(
+            select(store_credits).where(store_credits.c.id == store_credit_id).with_for_update()
+        )
+    ).first()
+
+
+async def update_store_credit(
+    session: AsyncSession, store_credit_id: str, changes: dict[str, Any]
+) -> Any:
+    return (
+        await session.execute(
+            update(store_credits)
+            .where(store_credits.c.id == store_credit_id)
+            .values(**changes, version=store_credits.c.version + 1, updated_at=func.now())
+            .returning(store_credits)
+        )
+    ).one()
+
+
+async def find_store_credit(session: AsyncSession, condition: Any) -> Any | None:
+    return (await session.execute(select(store_credits).where(condition))).first()
+
+
+async def customer_store_credits(session: AsyncSession, customer_id: str) -> list[Any]:
+    return list(
+        (
+            await session.execute(
+                select(store_credits)
+                .where(store_credits.c.customer_id == customer_id)
+                .order_by(store_credits.c.created_at)
+            )
+        ).all()
+    )
+
+
+async def record_store_credit_balance(
+    session: AsyncSession, ledger_account_id: str, balance: int, holds: int, version: int
+) -> None:
+    await session.execute(
+        update(store_credits)
+        .where(store_credits.c.ledger_account_id == ledger_account_id)
+        .where(
+            (store_credits.c.ledger_version.is_(None)) | (store_credits.c.ledger_version < version)
+        )
+        .values(balance=balance, holds=holds, ledger_version=version)
+    )
+
+
+async def lock_attempts(session: AsyncSession, subject: str) -> Any | None:
+    await session.execute(
+        insert(code_attempts).values(subject=subject, failures=0).on_conflict_do_nothing()
+    )
+    return (
+        await session.execute(
+            select(code_attempts).where(code_attempts.c.subject == subject).with_for_update()
+        )
+    ).one()
+
+
+async def save_attempts(
+    session: AsyncSession,
+    subject: str,
+    failures: int,
+    window_started_at: Any,
+    locked_until: Any,
+) -> None:
+    await session.execute(
+        update(code_attempts)
+        .where(code_attempts.c.subject == subject)
+        .values(failures=failures, window_started_at=window_started_at, locked_until=locked_until)
+    )

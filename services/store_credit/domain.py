@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from contracts.envelope import Actor, ActorKind
 from contracts.store_credit import PointAccountStatus, TemplateStatus
 
@@ -86,3 +88,86 @@ def check_closable(balance: int | None, holds: int | None) -> None:
             "Only an account whose balance and holds are zero can be closed "
             f"(balance {balance}, holds {holds})."
         )
+
+
+class StoreCreditExists(StoreCreditError):
+    code = "store_credit_exists"
+
+
+class CodeTaken(StoreCreditError):
+    code = "code_taken"
+
+
+class ExternalIdTaken(StoreCreditError):
+    code = "external_id_taken"
+
+
+class InvalidCode(StoreCreditError):
+    code = "invalid_code"
+
+
+class StoreCreditNotFound(StoreCreditError):
+    code = "store_credit_not_found"
+
+
+class AmountNotAboveBalance(StoreCreditError):
+    code = "amount_not_above_balance"
+
+
+class InvalidDates(StoreCreditError):
+    code = "invalid_dates"
+
+
+ISSUERS = frozenset({ActorKind.ADMIN, ActorKind.SERVICE, ActorKind.SYSTEM})
+
+
+def check_may_issue(actor: Actor) -> None:
+    if actor.kind not in ISSUERS:
+        raise Forbidden("Only an admin or a service may issue store credit.")
+
+
+def check_dates(active_date: datetime | None, expiry_date: datetime | None) -> None:
+    if active_date is not None and expiry_date is not None and expiry_date <= active_date:
+        raise InvalidDates("The expiry date must be after the active date.")
+
+
+def top_up(new_amount: int, balance: int | None) -> int:
+    """What raising the amount credits: the new amount minus the current balance.
+
+    The seed: the amount may only be set higher than the current balance.
+    """
+    if balance is None:
+        raise AmountNotAboveBalance(
+            "The ledger has not reported this store credit's balance yet; try again shortly."
+        )
+    if new_amount <= balance:
+        raise AmountNotAboveBalance(
+            f"The amount may only be set above the current balance ({balance}); "
+            f"{new_amount} was asked."
+        )
+    return new_amount - balance
+
+
+def unusable_reason(
+    *,
+    disabled: bool,
+    active_date: datetime | None,
+    expiry_date: datetime | None,
+    currency: str,
+    owner: str | None,
+    now: datetime,
+    for_currency: str | None,
+    for_customer: str | None,
+) -> str | None:
+    """Why a store credit cannot pay (a code), or None when it can."""
+    if disabled:
+        return "disabled"
+    if active_date is not None and now < active_date:
+        return "not_yet_active"
+    if expiry_date is not None and now >= expiry_date:
+        return "expired"
+    if for_currency is not None and for_currency != currency:
+        return "currency_mismatch"
+    if owner is not None and for_customer is not None and owner != for_customer:
+        return "other_customer"
+    return None

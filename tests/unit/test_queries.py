@@ -15,8 +15,10 @@ from contracts.envelope import Actor, ActorKind, Message, new_envelope
 from contracts.ledger import AccountBalances, GetAccountBalances
 from services.ledger.queries import decode_cursor, encode_cursor
 from shared.codec import Incoming, encode, headers_for
+from shared.commands import HandlerContext
 from shared.queries import QueryFailure, QueryResponder, QueryRoute
 from shared.requests import correlation_id_of
+from shared.settings import Settings
 
 ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-1")
 
@@ -100,6 +102,7 @@ def responder(handle: Any) -> tuple[QueryResponder, FakeBroker, FakeSession]:
         routes=routes,
         dead_letter_topic="ledger.dead-letters",
         group="storecredit-ledger-queries",
+        context=HandlerContext("ledger", Settings()),
     )
     return made, broker, session
 
@@ -112,7 +115,7 @@ def query_record(reply_to: str | None = "app.query-replies") -> tuple[FakeRecord
     return FakeRecord(encode(envelope), headers), envelope
 
 
-async def balances(session: Any, incoming: Incoming[GetAccountBalances]) -> Message:
+async def balances(session: Any, incoming: Incoming[GetAccountBalances], _: Any) -> Message:
     return AccountBalances(
         account_id=incoming.payload.account_id,
         unit="USD",
@@ -143,7 +146,7 @@ async def test_an_answer_goes_to_reply_to_in_an_envelope_of_the_service() -> Non
 
 
 async def test_a_refusal_becomes_query_failed() -> None:
-    async def refuse(session: Any, incoming: Any) -> Message:
+    async def refuse(session: Any, incoming: Any, _: Any) -> Message:
         raise QueryFailure("forbidden", "not yours")
 
     made, broker, _ = responder(refuse)
@@ -154,7 +157,7 @@ async def test_a_refusal_becomes_query_failed() -> None:
 
 
 async def test_a_bug_is_parked_and_answered_with_internal_error() -> None:
-    async def crash(session: Any, incoming: Any) -> Message:
+    async def crash(session: Any, incoming: Any, _: Any) -> Message:
         raise ZeroDivisionError
 
     made, broker, _ = responder(crash)

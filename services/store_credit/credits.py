@@ -1,0 +1,317 @@
+"""Store-credit instruments: issue, update, look up (thin handlers).
+
+The code is hashed with a secret key (HMAC-SHA256) and only its last four
+digits are kept; it is answered in clear once, in the accepted result of the
+CreateStoreCredit command, and appears nowhere else: not in the inbox (which
+remembers the masked result), events, queries or logs. Each store credit has a
+ledger account in its currency; its balance is the ledger's, copied here from
+BalanceChanged. Look-ups by code count wrong codes per customer and per order
+and lock both out for a while after too many.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import ActorKind, RawEnvelope
+from contracts.ledger import (
+    CreatePointTransaction,
+    OpenLedgerAccount,
+    PointTransactionKind,
+    QueryFailed,
+)
+from contracts.store_credit import (
+    CreateStoreCredit,
+    CustomerStoreCredits,
+    FindStoreCredit,
+    ListCustomerStoreCredits,
+    StoreCredit,
+    StoreCreditFound,
+    StoreCreditReason,
+    StoreCreditView,
+    UpdateStoreCredit,
+)
+from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
+from services.store_credit import codes, db, domain
+from services.store_credit.accounts import store_credit_rules
+from shared.codec import Incoming
+from shared.commands import Accepted, HandlerContext
+from shared.outbox import Outgoing
+
+_LEDGER_IDS = uuid.UUID("7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c")
+LOCKOUT = codes.LockoutPolicy()
+
+
+def ledger_account_id(store_credit_id: str) -> str:
+    return "sc-" + uuid.uuid5(_LEDGER_IDS, store_credit_id).hex
+
+
+def hasher(context: HandlerContext) -> codes.CodeHasher:
+    return codes.CodeHasher(context.settings.code_hash_key_bytes())
+
+
+def _key(row: Any) -> str:
+    return str(row.customer_id or row.id)
+
+
+def _event(row: Any) -> Outgoing:
+    credit = StoreCredit(
+        store_credit_id=row.id,
+        name=row.name,
+        description=row.description,
+        code=codes.mask(row.code_last4),
+        token=row.token,
+        amount=row.amount,
+        currency=row.currency,
+        allow_balance_owing=row.allow_balance_owing,
+        external_id=row.external_id,
+        active_date=row.active_date,
+        expiry_date=row.expiry_date,
+        disabled=row.disabled,
+        customer_id=row.customer_id,
+        reason=StoreCreditReason(row.reason),
+        references=row.references,
+        version=row.version,
+    )
+    return Outgoing(STORE_CREDIT_EVENTS, _key(row), credit)
+
+
+def _credit_in_ledger(row: Any, transaction_id: str, amount: int, reason: str) -> Outgoing:
+    kind = PointTransactionKind.REFUND if reason == "refund" else PointTransactionKind.DEPOSIT
+    deposit = CreatePointTransaction(
+        account_id=row.ledger_account_id,
+        transaction_id=transaction_id,
+        amount=amount,
+        kind=kind,
+        description=f"Store credit {row.id}",
+        references={"store_credit_id": row.id},
+    )
+    return Outgoing(LEDGER_COMMANDS, row.ledger_account_id, deposit)
+
+
+async def create_store_credit(
+    session: AsyncSession, command: Incoming[CreateStoreCredit], context: HandlerContext
+) -> Accepted:
+    c = command.payload
+    with store_credit_rules():
+        domain.check_may_issue(command.envelope.actor)
+        try:
+            code = codes.normalize_code(c.code) if c.code is not None else codes.generate_code()
+        except codes.InvalidCode as error:
+            raise domain.InvalidCode(str(error)) from None
+        code_hash = hasher(context).hash(code)
+        external_id = codes.new_external_id() if c.generate_external_id else c.external_id
+        taken = await db.store_credit_taken(session, c.store_credit_id, code_hash, external_id)
+        if taken == "store_credit_id":
+            raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
+        if taken == "code":
+            raise domain.CodeTaken("Another store credit has this code; choose another.")
+        if taken == "external_id":
+            raise domain.ExternalIdTaken("Another store credit has this external id.")
+        row = await db.insert_store_credit(
+            session,
+            {
+                "id": c.store_credit_id,
+                "name": c.name,
+                "description": c.description,
+                "code_hash": code_hash,
+                "code_last4": codes.last_four(code),
+                "token": codes.new_token(),
+                "external_id": external_id,
+                "amount": c.amount,
+                "currency": c.currency,
+                "allow_balance_owing": c.allow_balance_owing,
+                "active_date": c.active_date,
+                "expiry_date": c.expiry_date,
+                "disabled": c.disabled,
+                "customer_id": c.customer_id,
+                "reason": c.reason.value,
+                "references": c.references,
+                "ledger_account_id": ledger_account_id(c.store_credit_id),
+            },
+        )
+        if row is None:  # a concurrent creation took one of the unique fields
+            raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
+    opening = OpenLedgerAccount(
+        account_id=row.ledger_account_id, unit=row.currency, customer_id=row.customer_id
+    )
+    remembered = {
+        "store_credit_id": row.id,
+        "code": codes.mask(row.code_last4),
+        "token": row.token,
+        "external_id": row.external_id,
+        "ledger_account_id": row.ledger_account_id,
+    }
+    return Accepted(
+        produced={**remembered, "code": code},
+        remembered=remembered,
+        messages=[
+            _event(row),
+            Outgoing(LEDGER_COMMANDS, row.ledger_account_id, opening),
+            _credit_in_ledger(row, f"{row.ledger_account_id}-initial", row.amount, row.reason),
+        ],
+    )
+
+
+async def update_store_credit(
+    session: AsyncSession, command: Incoming[UpdateStoreCredit], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    messages: list[Outgoing] = []
+    with store_credit_rules():
+        domain.check_admin(command.envelope.actor, "change store credits")
+        row = await db.lock_store_credit(session, c.store_credit_id)
+        if row is None:
+            raise domain.StoreCreditNotFound(f"There is no store credit {c.store_credit_id}.")
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("name", c.name),
+                ("description", c.description),
+                ("external_id", c.external_id),
+                ("active_date", c.active_date),
+                ("expiry_date", c.expiry_date),
+                ("disabled", c.disabled),
+                ("customer_id", c.customer_id),
+            )
+            if value is not None
+        }
+        changes.update({name: None for name in c.clear})
+        domain.check_dates(
+            changes.get("active_date", row.active_date), changes.get("expiry_date", row.expiry_date)
+        )
+        new_external_id = c.external_id is not None and c.external_id != row.external_id
+        if new_external_id and await db.external_id_taken(session, c.external_id or ""):
+            raise domain.ExternalIdTaken("Another store credit has this external id.")
+        if c.amount is not None:
+            credit = domain.top_up(c.amount, row.balance)
+            changes["amount"] = c.amount
+            transaction_id = f"{row.ledger_account_id}-topup-{row.version + 1}"
+            messages.append(_credit_in_ledger(row, transaction_id, credit, "deposit"))
+    row = await db.update_store_credit(session, c.store_credit_id, changes)
+    return Accepted(
+        produced={"store_credit_id": row.id, "version": row.version, "amount": row.amount},
+        messages=[_event(row), *messages],
+    )
+
+
+def view(row: Any, now: datetime, currency: str | None, customer: str | None) -> StoreCreditView:
+    reason = domain.unusable_reason(
+        disabled=row.disabled,
+        active_date=row.active_date,
+        expiry_date=row.expiry_date,
+        currency=row.currency,
+        owner=row.customer_id,
+        now=now,
+        for_currency=currency,
+        for_customer=customer,
+    )
+    available = None if row.balance is None else row.balance - (row.holds or 0)
+    return StoreCreditView(
+        store_credit_id=row.id,
+        name=row.name,
+        description=row.description,
+        code=codes.mask(row.code_last4),
+        token=row.token,
+        amount=row.amount,
+        balance=row.balance,
+        holds=row.holds,
+        available=available,
+        currency=row.currency,
+        allow_balance_owing=row.allow_balance_owing,
+        external_id=row.external_id,
+        active_date=row.active_date,
+        expiry_date=row.expiry_date,
+        disabled=row.disabled,
+        customer_id=row.customer_id,
+        usable=reason is None,
+        unusable_code=reason,
+    )
+
+
+def _subjects(envelope: RawEnvelope, order_id: str | None) -> list[str]:
+    """Who wrong codes count against: the asking customer, and the order."""
+    subjects = []
+    if envelope.actor.kind is ActorKind.CUSTOMER:
+        subjects.append(f"customer:{envelope.actor.id}")
+    if order_id is not None:
+        subjects.append(f"order:{order_id}")
+    return subjects
+
+
+def _state(row: Any) -> codes.AttemptState:
+    return codes.AttemptState(
+        failures=row.failures,
+        window_started_at=row.window_started_at,
+        locked_until=row.locked_until,
+    )
+
+
+async def _condition(
+    session: AsyncSession, q: FindStoreCredit, context: HandlerContext
+) -> ColumnElement[bool] | None:
+    if q.token is not None:
+        return db.store_credits.c.token == q.token
+    if q.external_id is not None:
+        return db.store_credits.c.external_id == q.external_id
+    try:
+        return db.store_credits.c.code_hash.in_(hasher(context).hashes(q.code or ""))
+    except codes.InvalidCode:
+        return None
+
+
+async def find_store_credit(
+    session: AsyncSession, query: Incoming[FindStoreCredit], context: HandlerContext
+) -> StoreCreditFound | QueryFailed:
+    q = query.payload
+    now = datetime.now(UTC)
+    subjects = _subjects(query.envelope, q.order_id)
+    states = {subject: await db.lock_attempts(session, subject) for subject in subjects}
+    locked = [s for s, row in states.items() if codes.is_locked(_state(row), now)]
+    if locked:
+        return QueryFailed(
+            code="locked_out",
+            reason="Too many wrong store-credit codes; try again later.",
+        )
+    condition = await _condition(session, q, context)
+    row = await db.find_store_credit(session, condition) if condition is not None else None
+    if row is None or (q.code is not None and not _code_matches(context, q.code, row.code_hash)):
+        for subject, state_row in states.items():
+            after = codes.after_failure(LOCKOUT, _state(state_row), now)
+            await db.save_attempts(
+                session, subject, after.failures, after.window_started_at, after.locked_until
+            )
+        return QueryFailed(code="store_credit_not_found", reason="No store credit matches.")
+    for subject in states:
+        await db.save_attempts(session, subject, 0, None, None)
+    customer = query.envelope.actor.id if query.envelope.actor.kind is ActorKind.CUSTOMER else None
+    return StoreCreditFound(store_credit=view(row, now, q.currency, customer))
+
+
+def _code_matches(context: HandlerContext, code: str, stored_hash: str) -> bool:
+    """The final, timing-safe comparison (the look-up used the keyed hash)."""
+    try:
+        return hasher(context).matches(code, stored_hash)
+    except codes.InvalidCode:
+        return False
+
+
+async def list_customer_store_credits(
+    session: AsyncSession, query: Incoming[ListCustomerStoreCredits], _: HandlerContext
+) -> CustomerStoreCredits | QueryFailed:
+    q = query.payload
+    actor = query.envelope.actor
+    if actor.kind is ActorKind.CUSTOMER and actor.id != q.customer_id:
+        return QueryFailed(code="forbidden", reason="A customer may only list their own credits.")
+    now = datetime.now(UTC)
+    views = [
+        view(row, now, q.currency, q.customer_id)
+        for row in await db.customer_store_credits(session, q.customer_id)
+    ]
+    views.sort(key=lambda v: (not v.usable, v.expiry_date or datetime.max.replace(tzinfo=UTC)))
+    return CustomerStoreCredits(customer_id=q.customer_id, store_credits=views)
