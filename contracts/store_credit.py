@@ -43,12 +43,24 @@ class PointAccountStatus(StrEnum):
     CLOSED = "closed"
 
 
-def _limit_needs_negative(allow_negative: bool, negative_limit: int | None) -> None:
-    if negative_limit is not None and not allow_negative:
-        raise ValueError("negative_limit is only meaningful with allow_negative")
+class _AccountTerms(Command):
+    """What a template, and an account made directly, say about their accounts."""
+
+    name: Name
+    kind: Kind = Field(examples=["store_credit", "loyalty"])
+    unit: Unit = Field(description="The ledger unit of its accounts.", examples=["points:loyalty"])
+    exchange_rates: dict[Currency, ExchangeRate] = Field(default_factory=dict)
+    allow_negative: bool = False
+    negative_limit: NegativeLimit | None = None
+
+    @model_validator(mode="after")
+    def _limit_needs_negative(self) -> _AccountTerms:
+        if self.negative_limit is not None and not self.allow_negative:
+            raise ValueError("negative_limit is only meaningful with allow_negative")
+        return self
 
 
-class CreatePointAccountTemplate(Command):
+class CreatePointAccountTemplate(_AccountTerms):
     """Create a template (admin). Key: ``template_id``.
 
     While active, every customer created upstream gets an account from it.
@@ -57,18 +69,7 @@ class CreatePointAccountTemplate(Command):
     message_type: ClassVar[str] = "CreatePointAccountTemplate"
 
     template_id: Identifier
-    name: Name
-    kind: Kind = Field(examples=["store_credit", "loyalty"])
-    unit: Unit = Field(description="The ledger unit of its accounts.", examples=["points:loyalty"])
-    exchange_rates: dict[Currency, ExchangeRate] = Field(default_factory=dict)
     status: TemplateStatus = TemplateStatus.ACTIVE
-    allow_negative: bool = False
-    negative_limit: NegativeLimit | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> CreatePointAccountTemplate:
-        _limit_needs_negative(self.allow_negative, self.negative_limit)
-        return self
 
 
 class UpdatePointAccountTemplate(Command):
@@ -93,24 +94,13 @@ class UpdatePointAccountTemplate(Command):
         return self
 
 
-class CreatePointAccount(Command):
+class CreatePointAccount(_AccountTerms):
     """Create an account directly, without a template (admin). Key: ``customer_id``."""
 
     message_type: ClassVar[str] = "CreatePointAccount"
 
     account_id: Identifier
     customer_id: Identifier
-    name: Name
-    kind: Kind
-    unit: Unit
-    exchange_rates: dict[Currency, ExchangeRate] = Field(default_factory=dict)
-    allow_negative: bool = False
-    negative_limit: NegativeLimit | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> CreatePointAccount:
-        _limit_needs_negative(self.allow_negative, self.negative_limit)
-        return self
 
 
 class UpdatePointAccount(Command):

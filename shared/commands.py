@@ -24,18 +24,10 @@ from shared.codec import Incoming, payload_fingerprint
 from shared.db import SessionFactory
 from shared.faults import crash_point
 from shared.outbox import Outgoing
+from shared.rules import Rejected
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class Rejected(Exception):
-    """A command that is refused: ``code`` for machines, ``reason`` for people."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from contracts.topics import LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COM
 from shared.codec import decode, encode
 from shared.commands import CommandProcessor
 from shared.db import create_engine, create_session_factory
+from shared.service import ServiceDefinition
 from shared.settings import Settings
 from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
 from tests.random_refs import random_id
@@ -120,7 +121,7 @@ async def assert_invariants(sessions: Any, unit: str, *account_ids: str) -> None
 
 @dataclass
 class LedgerInstance:
-    """One more ledger instance without Kafka: its own pool, the same database, the
+    """One more service instance without Kafka: its own pool, the same database, the
     same command pipeline the consumer uses (inbox, handler, outbox)."""
 
     engine: Any
@@ -138,10 +139,17 @@ class LedgerInstance:
 def ledger_instance(settings: Settings, *, pool_size: int = 5) -> LedgerInstance:
     from services.ledger.app import definition
 
-    engine = create_engine(settings.database_url_for("ledger"), pool_size=pool_size)
+    return service_instance(settings, definition, pool_size=pool_size)
+
+
+def service_instance(
+    settings: Settings, definition: ServiceDefinition, *, pool_size: int = 5
+) -> LedgerInstance:
+    """One more instance of any service's command pipeline, without Kafka."""
+    engine = create_engine(settings.database_url_for(definition.name), pool_size=pool_size)
     sessions = create_session_factory(engine)
     processor = CommandProcessor(
-        service="ledger",
+        service=definition.name,
         settings=settings,
         sessions=sessions,
         routes=definition.routes,

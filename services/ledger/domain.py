@@ -12,14 +12,13 @@ from datetime import datetime
 
 from contracts.envelope import Actor, ActorKind
 from contracts.ledger import INT64_MAX, PointTransactionKind, PointTransactionStatus
+from shared.rules import BrokenRule
 
 
-class LedgerError(Exception):
+class LedgerError(BrokenRule):
+    """A broken ledger rule; it becomes a rejected result with its code."""
+
     code = "ledger_error"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Forbidden(LedgerError):

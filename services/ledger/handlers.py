@@ -5,8 +5,6 @@ rows, and returns what to publish. A broken rule becomes a rejected result.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,17 +31,8 @@ from contracts.ledger import (
 from contracts.topics import LEDGER_BALANCES, LEDGER_EVENTS
 from services.ledger import db, domain
 from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext, Rejected
+from shared.commands import Accepted, HandlerContext
 from shared.outbox import Outgoing
-
-
-@contextmanager
-def ledger_rules() -> Iterator[None]:
-    """Turn a broken ledger rule into a rejection (its code and sentence)."""
-    try:
-        yield
-    except domain.LedgerError as error:
-        raise Rejected(error.code, error.reason) from error
 
 
 def balance_changed(account: domain.Account, transaction_id: str | None) -> Outgoing:
@@ -107,27 +96,26 @@ async def open_account(
     session: AsyncSession, command: Incoming[OpenLedgerAccount], _: HandlerContext
 ) -> Accepted:
     c = command.payload
-    with ledger_rules():
-        domain.check_operator(command.envelope.actor, "open ledger accounts")
-        created = await db.insert_customer_account(
-            session,
-            account_id=c.account_id,
-            unit=c.unit,
-            customer_id=c.customer_id,
-            allow_negative=c.allow_negative,
-            negative_limit=c.negative_limit,
-        )
-        account = await db.lock_account(session, c.account_id)
-        if account is None:
-            raise domain.AccountExists(f"{c.account_id} is a system account id.")
-        if not created:
-            terms = (c.unit, c.customer_id, c.allow_negative, c.negative_limit)
-            if account.status != "open" or not domain.same_terms(account, *terms):
-                raise domain.AccountExists(
-                    f"Ledger account {c.account_id} already exists with other terms "
-                    f"or is {account.status}."
-                )
-            return Accepted(produced={"account_id": c.account_id, "already_open": True})
+    domain.check_operator(command.envelope.actor, "open ledger accounts")
+    created = await db.insert_customer_account(
+        session,
+        account_id=c.account_id,
+        unit=c.unit,
+        customer_id=c.customer_id,
+        allow_negative=c.allow_negative,
+        negative_limit=c.negative_limit,
+    )
+    account = await db.lock_account(session, c.account_id)
+    if account is None:
+        raise domain.AccountExists(f"{c.account_id} is a system account id.")
+    if not created:
+        terms = (c.unit, c.customer_id, c.allow_negative, c.negative_limit)
+        if account.status != "open" or not domain.same_terms(account, *terms):
+            raise domain.AccountExists(
+                f"Ledger account {c.account_id} already exists with other terms "
+                f"or is {account.status}."
+            )
+        return Accepted(produced={"account_id": c.account_id, "already_open": True})
     opened = LedgerAccountOpened(
         account_id=c.account_id,
         unit=c.unit,
@@ -145,12 +133,11 @@ async def close_account(
     session: AsyncSession, command: Incoming[CloseLedgerAccount], _: HandlerContext
 ) -> Accepted:
     c = command.payload
-    with ledger_rules():
-        domain.check_operator(command.envelope.actor, "close ledger accounts")
-        account = await _account(session, c.account_id)
-        if account.status == "closed":
-            return Accepted(produced={"account_id": c.account_id, "already_closed": True})
-        domain.check_closable(account)
+    domain.check_operator(command.envelope.actor, "close ledger accounts")
+    account = await _account(session, c.account_id)
+    if account.status == "closed":
+        return Accepted(produced={"account_id": c.account_id, "already_closed": True})
+    domain.check_closable(account)
     await db.close_account(session, account)
     closed = LedgerAccountClosed(account_id=account.account_id, unit=account.unit)
     return Accepted(
@@ -165,14 +152,13 @@ async def create_point_transaction(
     c = command.payload
     status = PointTransactionStatus(c.status)
     now = datetime.now(UTC)
-    with ledger_rules():
-        domain.check_amount(c.kind, c.amount)
-        account = await _account(session, c.account_id)
-        domain.check_may_create(command.envelope.actor, account, status, c.amount, c.kind)
-        domain.check_usable(account)
-        if await db.transaction_exists(session, c.transaction_id):
-            raise domain.TransactionExists(f"Point transaction {c.transaction_id} already exists.")
-        balances = domain.after_create(account, c.amount, status, c.expires_at, now)
+    domain.check_amount(c.kind, c.amount)
+    account = await _account(session, c.account_id)
+    domain.check_may_create(command.envelope.actor, account, status, c.amount, c.kind)
+    domain.check_usable(account)
+    if await db.transaction_exists(session, c.transaction_id):
+        raise domain.TransactionExists(f"Point transaction {c.transaction_id} already exists.")
+    balances = domain.after_create(account, c.amount, status, c.expires_at, now)
     new = db.NewTransaction(
         transaction_id=c.transaction_id,
         amount=c.amount,
@@ -218,12 +204,11 @@ async def commit_point_transaction(
 ) -> Accepted:
     c = command.payload
     now = datetime.now(UTC)
-    with ledger_rules():
-        domain.check_operator(command.envelope.actor, "commit point transactions")
-        account = await _account(session, c.account_id)
-        transaction = await _transaction(session, account, c.transaction_id)
-        committed = domain.amount_to_commit(transaction, c.amount, now)
-        balances = domain.after_commit(account, transaction, committed)
+    domain.check_operator(command.envelope.actor, "commit point transactions")
+    account = await _account(session, c.account_id)
+    transaction = await _transaction(session, account, c.transaction_id)
+    committed = domain.amount_to_commit(transaction, c.amount, now)
+    balances = domain.after_commit(account, transaction, committed)
     await db.mark_committed(session, transaction.transaction_id, committed)
     counterparty = _counterparty(account.unit, transaction.kind)
     await db.insert_postings(session, transaction.transaction_id, account, counterparty, committed)
@@ -277,13 +262,10 @@ async def void_point_transaction(
     session: AsyncSession, command: Incoming[VoidPointTransaction], _: HandlerContext
 ) -> Accepted:
     c = command.payload
-    with ledger_rules():
-        domain.check_operator(command.envelope.actor, "void point transactions")
-        account = await _account(session, c.account_id)
-        transaction = await _transaction(session, account, c.transaction_id)
-        account, messages = await void(
-            session, account, transaction, VoidReason.REQUESTED, c.reason
-        )
+    domain.check_operator(command.envelope.actor, "void point transactions")
+    account = await _account(session, c.account_id)
+    transaction = await _transaction(session, account, c.transaction_id)
+    account, messages = await void(session, account, transaction, VoidReason.REQUESTED, c.reason)
     return Accepted(
         produced={"transaction_id": c.transaction_id, "status": "voided", **_balances(account)},
         messages=messages,
@@ -295,17 +277,16 @@ async def reverse_point_transaction(
 ) -> Accepted:
     c = command.payload
     now = datetime.now(UTC)
-    with ledger_rules():
-        domain.check_operator(command.envelope.actor, "reverse point transactions")
-        account = await _account(session, c.account_id)
-        domain.check_usable(account)
-        original = await _transaction(session, account, c.transaction_id)
-        if await db.transaction_exists(session, c.reversal_transaction_id):
-            raise domain.TransactionExists(
-                f"Point transaction {c.reversal_transaction_id} already exists."
-            )
-        amount = domain.reversal_amount(original, c.amount)
-        new_balance = domain.balance_after(account, amount)
+    domain.check_operator(command.envelope.actor, "reverse point transactions")
+    account = await _account(session, c.account_id)
+    domain.check_usable(account)
+    original = await _transaction(session, account, c.transaction_id)
+    if await db.transaction_exists(session, c.reversal_transaction_id):
+        raise domain.TransactionExists(
+            f"Point transaction {c.reversal_transaction_id} already exists."
+        )
+    amount = domain.reversal_amount(original, c.amount)
+    new_balance = domain.balance_after(account, amount)
     references = {**original.references, **c.references}
     reversal = db.NewTransaction(
         transaction_id=c.reversal_transaction_id,

@@ -8,8 +8,6 @@ is copied here from the ledger's BalanceChanged events.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,19 +29,11 @@ from contracts.store_credit import (
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
 from services.store_credit import db, domain
 from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext, Rejected
+from shared.commands import Accepted, HandlerContext
 from shared.outbox import Outgoing
 from shared.queries import QueryFailure
 
 _ACCOUNT_IDS = uuid.UUID("0d3c7a52-5f1e-4b0a-9c61-2b8f7e4d1a33")
-
-
-@contextmanager
-def store_credit_rules() -> Iterator[None]:
-    try:
-        yield
-    except domain.StoreCreditError as error:
-        raise Rejected(error.code, error.reason) from error
 
 
 def template_account_id(customer_id: str, template_id: str) -> str:
@@ -101,11 +91,10 @@ async def create_template(
         "allow_negative": c.allow_negative,
         "negative_limit": c.negative_limit,
     }
-    with store_credit_rules():
-        domain.check_admin(command.envelope.actor, "create point-account templates")
-        row = await db.insert_template(session, values)
-        if row is None:
-            raise domain.TemplateExists(f"Template {c.template_id} already exists.")
+    domain.check_admin(command.envelope.actor, "create point-account templates")
+    row = await db.insert_template(session, values)
+    if row is None:
+        raise domain.TemplateExists(f"Template {c.template_id} already exists.")
     return Accepted(
         produced={"template_id": row.id, "version": row.version},
         messages=[_template_message(row)],
@@ -116,10 +105,9 @@ async def update_template(
     session: AsyncSession, command: Incoming[UpdatePointAccountTemplate], _: HandlerContext
 ) -> Accepted:
     c = command.payload
-    with store_credit_rules():
-        domain.check_admin(command.envelope.actor, "change point-account templates")
-        if await db.lock_template(session, c.template_id) is None:
-            raise domain.TemplateNotFound(f"There is no template {c.template_id}.")
+    domain.check_admin(command.envelope.actor, "change point-account templates")
+    if await db.lock_template(session, c.template_id) is None:
+        raise domain.TemplateNotFound(f"There is no template {c.template_id}.")
     changes: dict[str, Any] = {}
     if c.name is not None:
         changes["name"] = c.name
@@ -157,11 +145,10 @@ async def create_account(
         "allow_negative": c.allow_negative,
         "negative_limit": c.negative_limit,
     }
-    with store_credit_rules():
-        domain.check_admin(command.envelope.actor, "create point accounts")
-        row = await _new_account(session, context, values)
-        if row is None:
-            raise domain.AccountExists(f"Point account {c.account_id} already exists.")
+    domain.check_admin(command.envelope.actor, "create point accounts")
+    row = await _new_account(session, context, values)
+    if row is None:
+        raise domain.AccountExists(f"Point account {c.account_id} already exists.")
     return Accepted(
         produced={"account_id": row.id, "customer_id": row.customer_id, "status": row.status},
         messages=[_account_message(row), _open_in_ledger(row)],
@@ -174,23 +161,20 @@ async def update_account(
     c = command.payload
     messages: list[Outgoing] = []
     changes: dict[str, Any] = {}
-    with store_credit_rules():
-        domain.check_admin(command.envelope.actor, "change point accounts")
-        row = await db.lock_account(session, c.account_id)
-        if row is None or row.customer_id != c.customer_id:
-            raise domain.AccountNotFound(
-                f"Customer {c.customer_id} has no point account {c.account_id}."
-            )
-        if row.status == PointAccountStatus.CLOSED.value:
-            raise domain.AccountClosed(f"Point account {c.account_id} is closed.")
-        terms_change = c.name is not None or c.exchange_rates is not None
-        domain.check_direct_change(row.template_id, terms_change)
-        if c.status is PointAccountStatus.CLOSED:
-            domain.check_closable(row.balance, row.holds)
-            await db.release_account_slot(session, row.customer_id)
-            messages.append(
-                Outgoing(LEDGER_COMMANDS, row.id, CloseLedgerAccount(account_id=row.id))
-            )
+    domain.check_admin(command.envelope.actor, "change point accounts")
+    row = await db.lock_account(session, c.account_id)
+    if row is None or row.customer_id != c.customer_id:
+        raise domain.AccountNotFound(
+            f"Customer {c.customer_id} has no point account {c.account_id}."
+        )
+    if row.status == PointAccountStatus.CLOSED.value:
+        raise domain.AccountClosed(f"Point account {c.account_id} is closed.")
+    terms_change = c.name is not None or c.exchange_rates is not None
+    domain.check_direct_change(row.template_id, terms_change)
+    if c.status is PointAccountStatus.CLOSED:
+        domain.check_closable(row.balance, row.holds)
+        await db.release_account_slot(session, row.customer_id)
+        messages.append(Outgoing(LEDGER_COMMANDS, row.id, CloseLedgerAccount(account_id=row.id)))
     if c.name is not None:
         changes["name"] = c.name
     if c.exchange_rates is not None:

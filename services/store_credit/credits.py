@@ -38,7 +38,6 @@ from contracts.store_credit import (
 )
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
 from services.store_credit import codes, db, domain
-from services.store_credit.accounts import store_credit_rules
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
 from shared.outbox import Outgoing
@@ -98,45 +97,44 @@ async def create_store_credit(
     session: AsyncSession, command: Incoming[CreateStoreCredit], context: HandlerContext
 ) -> Accepted:
     c = command.payload
-    with store_credit_rules():
-        domain.check_may_issue(command.envelope.actor)
-        try:
-            code = codes.normalize_code(c.code) if c.code is not None else codes.generate_code()
-        except codes.InvalidCode as error:
-            raise domain.InvalidCode(str(error)) from None
-        code_hash = hasher(context).hash(code)
-        external_id = codes.new_external_id() if c.generate_external_id else c.external_id
-        taken = await db.store_credit_taken(session, c.store_credit_id, code_hash, external_id)
-        if taken == "store_credit_id":
-            raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
-        if taken == "code":
-            raise domain.CodeTaken("Another store credit has this code; choose another.")
-        if taken == "external_id":
-            raise domain.ExternalIdTaken("Another store credit has this external id.")
-        row = await db.insert_store_credit(
-            session,
-            {
-                "id": c.store_credit_id,
-                "name": c.name,
-                "description": c.description,
-                "code_hash": code_hash,
-                "code_last4": codes.last_four(code),
-                "token": codes.new_token(),
-                "external_id": external_id,
-                "amount": c.amount,
-                "currency": c.currency,
-                "allow_balance_owing": c.allow_balance_owing,
-                "active_date": c.active_date,
-                "expiry_date": c.expiry_date,
-                "disabled": c.disabled,
-                "customer_id": c.customer_id,
-                "reason": c.reason.value,
-                "references": c.references,
-                "ledger_account_id": ledger_account_id(c.store_credit_id),
-            },
-        )
-        if row is None:  # a concurrent creation took one of the unique fields
-            raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
+    domain.check_may_issue(command.envelope.actor)
+    try:
+        code = codes.normalize_code(c.code) if c.code is not None else codes.generate_code()
+    except codes.InvalidCode as error:
+        raise domain.InvalidCode(str(error)) from None
+    code_hash = hasher(context).hash(code)
+    external_id = codes.new_external_id() if c.generate_external_id else c.external_id
+    taken = await db.store_credit_taken(session, c.store_credit_id, code_hash, external_id)
+    if taken == "store_credit_id":
+        raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
+    if taken == "code":
+        raise domain.CodeTaken("Another store credit has this code; choose another.")
+    if taken == "external_id":
+        raise domain.ExternalIdTaken("Another store credit has this external id.")
+    row = await db.insert_store_credit(
+        session,
+        {
+            "id": c.store_credit_id,
+            "name": c.name,
+            "description": c.description,
+            "code_hash": code_hash,
+            "code_last4": codes.last_four(code),
+            "token": codes.new_token(),
+            "external_id": external_id,
+            "amount": c.amount,
+            "currency": c.currency,
+            "allow_balance_owing": c.allow_balance_owing,
+            "active_date": c.active_date,
+            "expiry_date": c.expiry_date,
+            "disabled": c.disabled,
+            "customer_id": c.customer_id,
+            "reason": c.reason.value,
+            "references": c.references,
+            "ledger_account_id": ledger_account_id(c.store_credit_id),
+        },
+    )
+    if row is None:  # a concurrent creation took one of the unique fields
+        raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
     opening = OpenLedgerAccount(
         account_id=row.ledger_account_id, unit=row.currency, customer_id=row.customer_id
     )
@@ -163,36 +161,35 @@ async def update_store_credit(
 ) -> Accepted:
     c = command.payload
     messages: list[Outgoing] = []
-    with store_credit_rules():
-        domain.check_admin(command.envelope.actor, "change store credits")
-        row = await db.lock_store_credit(session, c.store_credit_id)
-        if row is None:
-            raise domain.StoreCreditNotFound(f"There is no store credit {c.store_credit_id}.")
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("name", c.name),
-                ("description", c.description),
-                ("external_id", c.external_id),
-                ("active_date", c.active_date),
-                ("expiry_date", c.expiry_date),
-                ("disabled", c.disabled),
-                ("customer_id", c.customer_id),
-            )
-            if value is not None
-        }
-        changes.update({name: None for name in c.clear})
-        domain.check_dates(
-            changes.get("active_date", row.active_date), changes.get("expiry_date", row.expiry_date)
+    domain.check_admin(command.envelope.actor, "change store credits")
+    row = await db.lock_store_credit(session, c.store_credit_id)
+    if row is None:
+        raise domain.StoreCreditNotFound(f"There is no store credit {c.store_credit_id}.")
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("name", c.name),
+            ("description", c.description),
+            ("external_id", c.external_id),
+            ("active_date", c.active_date),
+            ("expiry_date", c.expiry_date),
+            ("disabled", c.disabled),
+            ("customer_id", c.customer_id),
         )
-        new_external_id = c.external_id is not None and c.external_id != row.external_id
-        if new_external_id and await db.external_id_taken(session, c.external_id or ""):
-            raise domain.ExternalIdTaken("Another store credit has this external id.")
-        if c.amount is not None:
-            credit = domain.top_up(c.amount, row.balance)
-            changes["amount"] = c.amount
-            transaction_id = f"{row.ledger_account_id}-topup-{row.version + 1}"
-            messages.append(_credit_in_ledger(row, transaction_id, credit, "deposit"))
+        if value is not None
+    }
+    changes.update({name: None for name in c.clear})
+    domain.check_dates(
+        changes.get("active_date", row.active_date), changes.get("expiry_date", row.expiry_date)
+    )
+    new_external_id = c.external_id is not None and c.external_id != row.external_id
+    if new_external_id and await db.external_id_taken(session, c.external_id or ""):
+        raise domain.ExternalIdTaken("Another store credit has this external id.")
+    if c.amount is not None:
+        credit = domain.top_up(c.amount, row.balance)
+        changes["amount"] = c.amount
+        transaction_id = f"{row.ledger_account_id}-topup-{row.version + 1}"
+        messages.append(_credit_in_ledger(row, transaction_id, credit, "deposit"))
     row = await db.update_store_credit(session, c.store_credit_id, changes)
     return Accepted(
         produced={"store_credit_id": row.id, "version": row.version, "amount": row.amount},
@@ -252,9 +249,8 @@ def _state(row: Any) -> codes.AttemptState:
     )
 
 
-async def _condition(
-    session: AsyncSession, q: FindStoreCredit, context: HandlerContext
-) -> ColumnElement[bool] | None:
+def _condition(q: FindStoreCredit, context: HandlerContext) -> ColumnElement[bool] | None:
+    """How to find the asked store credit; None for a malformed code (a miss)."""
     if q.token is not None:
         return db.store_credits.c.token == q.token
     if q.external_id is not None:
@@ -278,7 +274,7 @@ async def find_store_credit(
             code="locked_out",
             reason="Too many wrong store-credit codes; try again later.",
         )
-    condition = await _condition(session, q, context)
+    condition = _condition(q, context)
     row = await db.find_store_credit(session, condition) if condition is not None else None
     if row is None or (q.code is not None and not _code_matches(context, q.code, row.code_hash)):
         for subject, state_row in states.items():

@@ -6,14 +6,13 @@ from datetime import datetime
 
 from contracts.envelope import Actor, ActorKind
 from contracts.store_credit import PointAccountStatus, TemplateStatus
+from shared.rules import BrokenRule
 
 
-class StoreCreditError(Exception):
+class StoreCreditError(BrokenRule):
+    """A broken store-credit rule; it becomes a rejected result with its code."""
+
     code = "store_credit_error"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Forbidden(StoreCreditError):

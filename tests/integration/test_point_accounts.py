@@ -21,13 +21,11 @@ from contracts.topics import LEDGER_COMMANDS
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
 from services.store_credit.db import customers, point_accounts
-from shared.codec import decode, encode
-from shared.commands import CommandProcessor
-from shared.db import create_engine, create_session_factory
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.integration.conftest import running
 from tests.kafka_tools import ADMIN, command, has_type, send_envelope
+from tests.ledger_client import service_instance
 from tests.random_refs import random_id
 from tests.store_credit_client import make_store_credit
 
@@ -48,36 +46,24 @@ async def test_the_limit_holds_when_creations_race(
     settings: Settings, store_credit: ServiceRuntime
 ) -> None:
     """Twelve creations for one customer from two instances at once: ten win."""
-    engine = create_engine(settings.database_url_for("store_credit"), pool_size=12)
-    sessions = create_session_factory(engine)
-
-    def processor() -> CommandProcessor:
-        return CommandProcessor(
-            service="store_credit",
-            settings=settings,
-            sessions=sessions,
-            routes=store_credit.definition.routes,
-            results_topic=store_credit.definition.results,
-            after_commit=lambda: None,
-        )
-
-    first, second = processor(), processor()
+    first = service_instance(settings, store_credit.definition, pool_size=12)
+    second = service_instance(settings, store_credit.definition, pool_size=12)
     customer = random_id("cust")
 
     async def create(i: int) -> None:
         envelope: Envelope[Message] = new_envelope(direct(customer), actor=ADMIN)
-        target = first if i % 2 else second
-        await target.process(decode(encode(envelope), target.known_types), customer)
+        await (first if i % 2 else second).handle(customer, envelope)
 
     await asyncio.gather(*(create(i) for i in range(12)))
-    async with sessions() as session:
+    async with first.sessions() as session:
         made = await session.scalar(
             select(func.count()).where(point_accounts.c.customer_id == customer)
         )
         counted = await session.scalar(
             select(customers.c.open_accounts).where(customers.c.customer_id == customer)
         )
-    await engine.dispose()
+    await first.dispose()
+    await second.dispose()
     assert made == counted == settings.max_point_accounts_per_customer == 10
 
 
