@@ -9,6 +9,7 @@ ORIGINAL_PARTITION = "dlt-original-partition"
 ORIGINAL_OFFSET = "dlt-original-offset"
 CONSUMER_GROUP = "dlt-consumer-group"
 FAILED_AT = "dlt-failed-at"
+REDACTED = "dlt-redacted"
 
 HEADERS: dict[str, str] = {
     REASON: (
@@ -23,4 +24,8 @@ HEADERS: dict[str, str] = {
     ORIGINAL_OFFSET: "Its offset there, as a decimal string.",
     CONSUMER_GROUP: "The consumer group that could not handle it.",
     FAILED_AT: "When it was parked, ISO 8601 with zone.",
+    REDACTED: (
+        'Present ("true") when secrets in the value, such as store-credit codes, were '
+        "masked: the value is then the original with those parts replaced."
+    ),
 }

@@ -24,7 +24,7 @@ from contracts.results import RejectionCode
 from contracts.topics import TopicSpec
 from shared.codec import DecodeError, decode
 from shared.commands import CommandProcessor
-from shared.dead_letters import send_to_dead_letters
+from shared.dead_letters import Redactor, send_to_dead_letters
 from shared.logging import correlation_id_var
 from shared.settings import Settings
 
@@ -56,6 +56,7 @@ def register_command_consumer(
     *,
     commands: TopicSpec,
     dead_letters: TopicSpec,
+    redact: Redactor | None = None,
 ) -> None:
     group = f"{settings.topic_prefix}storecredit-{processor.service}"
     dead_letter_topic = settings.topic(dead_letters)
@@ -63,7 +64,13 @@ def register_command_consumer(
 
     async def park(record: Any, reason: str, detail: str) -> None:
         await send_to_dead_letters(
-            broker, dead_letter_topic, record, reason=reason, detail=detail, consumer_group=group
+            broker,
+            dead_letter_topic,
+            record,
+            reason=reason,
+            detail=detail,
+            consumer_group=group,
+            redact=redact,
         )
 
     @broker.subscriber(

@@ -2,12 +2,15 @@
 
 The original key and value bytes are kept as they were; the reason, the
 original topic, partition and offset are added as headers, so an operator can
-read it with kcat and re-publish it once fixed.
+read it with kcat and re-publish it once fixed. A service whose messages may
+carry secrets (store-credit codes) gives a redactor: the value is then kept
+with those secrets masked, and a ``dlt-redacted`` header says so.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +19,9 @@ from faststream.kafka import KafkaBroker
 from contracts import dead_letters as headers_of
 
 log = logging.getLogger(__name__)
+
+Redactor = Callable[[bytes], tuple[bytes, bool]]
+"""Masks the secrets in a message value; answers the new value and whether it changed."""
 
 
 async def send_to_dead_letters(
@@ -26,6 +32,7 @@ async def send_to_dead_letters(
     reason: str,
     detail: str,
     consumer_group: str,
+    redact: Redactor | None = None,
 ) -> None:
     """Publish ``record`` (an aiokafka ConsumerRecord) to ``topic`` and wait for Kafka."""
     headers = {name: value.decode("utf-8", "replace") for name, value in record.headers or ()}
@@ -40,7 +47,12 @@ async def send_to_dead_letters(
             headers_of.FAILED_AT: datetime.now(UTC).isoformat(),
         }
     )
-    await broker.publish(record.value or b"", topic, key=record.key, headers=headers)
+    value = record.value or b""
+    if redact is not None:
+        value, changed = redact(value)
+        if changed:
+            headers[headers_of.REDACTED] = "true"
+    await broker.publish(value, topic, key=record.key, headers=headers)
     log.warning(
         "message dead-lettered",
         extra={

@@ -34,7 +34,7 @@ from shared.codec import DecodeError, Incoming, decode, payload_fingerprint
 from shared.commands import HandlerContext, add_caused
 from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
-from shared.dead_letters import send_to_dead_letters
+from shared.dead_letters import Redactor, send_to_dead_letters
 from shared.logging import correlation_id_var
 from shared.outbox import Outgoing
 from shared.settings import Settings
@@ -104,6 +104,7 @@ def register_event_consumer(
     processor: EventProcessor,
     *,
     dead_letters: TopicSpec,
+    redact: Redactor | None = None,
 ) -> None:
     subscription = processor.subscription
     group = f"{settings.topic_prefix}storecredit-{processor.service}-{subscription.name}"
@@ -130,6 +131,7 @@ def register_event_consumer(
                 reason=error.code,
                 detail=error.detail,
                 consumer_group=group,
+                redact=redact,
             )
             return
         token = correlation_id_var.set(incoming.envelope.correlation_id)
@@ -145,6 +147,7 @@ def register_event_consumer(
                     reason="handler_failed",
                     detail=repr(error),
                     consumer_group=group,
+                    redact=redact,
                 )
                 return
             log.warning("transient failure, will retry", extra={"error": repr(error)})

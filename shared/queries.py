@@ -52,7 +52,7 @@ from shared.codec import DecodeError, Incoming, decode, encode, headers_for
 from shared.commands import HandlerContext
 from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
-from shared.dead_letters import send_to_dead_letters
+from shared.dead_letters import Redactor, send_to_dead_letters
 from shared.logging import correlation_id_var
 from shared.outbox import envelope_for
 from shared.settings import Settings
@@ -127,6 +127,7 @@ class QueryResponder:
         dead_letter_topic: str,
         group: str,
         context: HandlerContext,
+        redact: Redactor | None = None,
     ) -> None:
         self.broker = broker
         self.context = context
@@ -135,6 +136,7 @@ class QueryResponder:
         self.routes = routes
         self.dead_letter_topic = dead_letter_topic
         self.group = group
+        self.redact = redact
         self.actor = Actor(kind=ActorKind.SERVICE, id=service)
         self.known: dict[str, type[Message]] = {n: r.model for n, r in routes.items()}
 
@@ -241,6 +243,7 @@ class QueryResponder:
             reason=reason,
             detail=detail,
             consumer_group=self.group,
+            redact=self.redact,
         )
 
 
@@ -253,6 +256,7 @@ def register_query_consumer(
     queries: TopicSpec,
     dead_letters: TopicSpec,
     routes: Mapping[str, QueryRoute],
+    redact: Redactor | None = None,
 ) -> None:
     """Subscribe the service's query consumer (its own group, next to the command consumer)."""
     group = query_group(settings, service)
@@ -264,6 +268,7 @@ def register_query_consumer(
         dead_letter_topic=settings.topic(dead_letters),
         group=group,
         context=HandlerContext(service, settings),
+        redact=redact,
     )
 
     @broker.subscriber(

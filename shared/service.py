@@ -13,6 +13,7 @@ from shared.broker import create_broker
 from shared.commands import CommandProcessor, CommandRoute
 from shared.consumer import register_command_consumer
 from shared.db import create_engine, create_session_factory
+from shared.dead_letters import Redactor
 from shared.events import EventProcessor, Subscription, register_event_consumer
 from shared.faults import arm
 from shared.jobs import JobContext, JobRunner, PeriodicJob
@@ -32,6 +33,7 @@ class ServiceDefinition:
     query_routes: Mapping[str, QueryRoute] = field(default_factory=dict)
     jobs: tuple[PeriodicJob, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
+    dead_letter_redactor: Redactor | None = None
 
 
 class ServiceRuntime:
@@ -63,6 +65,7 @@ class ServiceRuntime:
             self.processor,
             commands=definition.commands,
             dead_letters=definition.dead_letters,
+            redact=definition.dead_letter_redactor,
         )
         if definition.queries is not None:
             register_query_consumer(
@@ -73,6 +76,7 @@ class ServiceRuntime:
                 queries=definition.queries,
                 dead_letters=definition.dead_letters,
                 routes=definition.query_routes,
+                redact=definition.dead_letter_redactor,
             )
         for subscription in definition.subscriptions:
             register_event_consumer(
@@ -86,6 +90,7 @@ class ServiceRuntime:
                     after_commit=self.relay.wake,
                 ),
                 dead_letters=definition.dead_letters,
+                redact=definition.dead_letter_redactor,
             )
         self.jobs = JobRunner(
             definition.jobs,

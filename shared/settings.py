@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     code_hash_key: SecretStr | None = Field(
         default=None, validation_alias=_env("STORECREDIT_CODE_HASH_KEY")
     )
+    code_hash_previous_keys: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_HASH_PREVIOUS_KEYS")
+    )
     crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
 
     def code_hash_key_bytes(self) -> bytes:
@@ -105,6 +108,17 @@ class Settings(BaseSettings):
                 "local use in .local/secrets/)."
             )
         return self.code_hash_key.get_secret_value().encode()
+
+    def code_hash_previous_key_bytes(self) -> list[bytes]:
+        """Retired code-hash keys, comma-separated, still accepted while codes are re-hashed.
+
+        A code found under a retired key is hashed again under the current one;
+        once no stored hash uses a retired key, drop it from the list.
+        """
+        if self.code_hash_previous_keys is None:
+            return []
+        raw = self.code_hash_previous_keys.get_secret_value()
+        return [key.strip().encode() for key in raw.split(",") if key.strip()]
 
     def database_url_for(self, service: str) -> str:
         """The database URL of one service (its own database)."""

@@ -26,6 +26,7 @@ from contracts.topics import (
     STORE_CREDIT_QUERIES,
 )
 from services.store_credit import accounts, credits
+from services.store_credit.redaction import redact_codes
 from shared.commands import CommandRoute
 from shared.events import EventRoute, Subscription
 from shared.queries import QueryRoute
@@ -78,6 +79,7 @@ definition = ServiceDefinition(
         )
     },
     subscriptions=subscriptions,
+    dead_letter_redactor=redact_codes,
 )
 
 

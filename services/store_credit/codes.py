@@ -78,7 +78,7 @@ CODE_MAX_DIGITS = 19
 GENERATED_CODE_DIGITS = 16
 MIN_KEY_BYTES = 32
 
-_MASK = "******"
+MASK_PREFIX = "******"
 _SEPARATORS = str.maketrans("", "", " -")
 # [0-9], not \d: \d also matches non-ASCII digits such as Arabic-Indic ones.
 _CODE_PATTERN = re.compile(f"[0-9]{{{CODE_MIN_DIGITS},{CODE_MAX_DIGITS}}}")
@@ -177,7 +177,7 @@ def mask(last_four: str) -> str:
     """
     if not isinstance(last_four, str) or _LAST_FOUR_PATTERN.fullmatch(last_four) is None:
         raise ValueError("mask() takes exactly the last four digits of a code")
-    return _MASK + last_four
+    return MASK_PREFIX + last_four
 
 
 # --- keyed hash -------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def ledger_account_id(store_credit_id: str) -> str:
 
 
 def hasher(context: HandlerContext) -> codes.CodeHasher:
-    return codes.CodeHasher(context.settings.code_hash_key_bytes())
+    settings = context.settings
+    return codes.CodeHasher(settings.code_hash_key_bytes(), settings.code_hash_previous_key_bytes())
 
 
 def _key(row: Any) -> str:
@@ -102,9 +103,10 @@ async def create_store_credit(
         code = codes.normalize_code(c.code) if c.code is not None else codes.generate_code()
     except codes.InvalidCode as error:
         raise domain.InvalidCode(str(error)) from None
-    code_hash = hasher(context).hash(code)
+    code_hashes = hasher(context).hashes(code)  # current key first, then retired ones
+    code_hash = code_hashes[0]
     external_id = codes.new_external_id() if c.generate_external_id else c.external_id
-    taken = await db.store_credit_taken(session, c.store_credit_id, code_hash, external_id)
+    taken = await db.store_credit_taken(session, c.store_credit_id, code_hashes, external_id)
     if taken == "store_credit_id":
         raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
     if taken == "code":
@@ -285,6 +287,10 @@ async def find_store_credit(
         return QueryFailed(code="store_credit_not_found", reason="No store credit matches.")
     for subject in states:
         await db.save_attempts(session, subject, 0, None, None)
+    if q.code is not None:
+        current_hash = hasher(context).hash(q.code)
+        if row.code_hash != current_hash:  # found under a retired key: move it to the current
+            await db.rehash_code(session, row.id, current_hash)
     customer = query.envelope.actor.id if query.envelope.actor.kind is ActorKind.CUSTOMER else None
     return StoreCreditFound(store_credit=view(row, now, q.currency, customer))
 

@@ -335,12 +335,16 @@ async def insert_store_credit(session: AsyncSession, values: dict[str, Any]) -> 
 
 
 async def store_credit_taken(
-    session: AsyncSession, store_credit_id: str, code_hash: str, external_id: str | None
+    session: AsyncSession, store_credit_id: str, code_hashes: list[str], external_id: str | None
 ) -> str | None:
-    """Which unique field of a new store credit is already taken, if any."""
+    """Which unique field of a new store credit is already taken, if any.
+
+    ``code_hashes`` are the new code's hashes under every key, current and
+    retired, so a code stored before a key rotation counts as taken too.
+    """
     checks: list[tuple[str, Any]] = [
         ("store_credit_id", store_credits.c.id == store_credit_id),
-        ("code", store_credits.c.code_hash == code_hash),
+        ("code", store_credits.c.code_hash.in_(code_hashes)),
     ]
     if external_id is not None:
         checks.append(("external_id", store_credits.c.external_id == external_id))
@@ -376,6 +380,15 @@ async def update_store_credit(
             .returning(store_credits)
         )
     ).one()
+
+
+async def rehash_code(session: AsyncSession, store_credit_id: str, code_hash: str) -> None:
+    """Store a code's hash under the current key (no version change: nothing visible moved)."""
+    await session.execute(
+        update(store_credits)
+        .where(store_credits.c.id == store_credit_id)
+        .values(code_hash=code_hash)
+    )
 
 
 async def find_store_credit(session: AsyncSession, condition: Any) -> Any | None:

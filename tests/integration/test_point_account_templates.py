@@ -158,3 +158,33 @@ async def test_templates_make_accounts_and_their_changes_reach_them(
         assert by_id[template_account_id(customers[0], loyalty)]["status"] == "suspended"
         assert by_id[template_account_id(customers[0], credit)]["balance"] == 0
         assert len(await accounts_of(isolated, customers[1])) == 2
+
+
+async def test_a_template_change_reaches_many_accounts(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    """One rename, one command: every one of many customers' accounts follows it."""
+    many = 120
+    async with running(store_credit, settings=isolated):
+        client: StoreCredit = await make_store_credit(producer, isolated, watch)
+        loyalty = random_id("tpl")
+        assert (await client.do(loyalty, template(loyalty)))["status"] == "accepted"
+        customers = [random_id("cust") for _ in range(many)]
+        for customer in customers:
+            await client.customer_created(customer)
+        await client.watcher.wait_for(has_type("PointAccount", template_id=loyalty), count=many)
+
+        renamed = UpdatePointAccountTemplate(
+            template_id=loyalty, name="Stars", exchange_rates={"EUR": Decimal("0.02")}
+        )
+        result = await client.do(loyalty, renamed)
+        assert result["produced"]["accounts_updated"] == many
+        updates = await client.watcher.wait_for(
+            has_type("PointAccount", template_id=loyalty, name="Stars"), count=many
+        )
+        assert {u.json()["payload"]["customer_id"] for u in updates} == set(customers)
+        assert {str(u.json()["payload"]["exchange_rates"]) for u in updates} == {
+            str({"EUR": "0.02"})
+        }
+        sample = await accounts_of(isolated, customers[many // 2])
+        assert [(a["name"], a["exchange_rates"]) for a in sample] == [("Stars", {"EUR": "0.02"})]

@@ -1,0 +1,219 @@
+"""Store-credit rules over real Kafka and PostgreSQL: every UpdateStoreCredit
+refusal, changes of owner and dates, a code-hash key rotation, and dead letters
+that never carry a code in clear."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from contracts.envelope import Actor, ActorKind
+from contracts.store_credit import CreateStoreCredit, FindStoreCredit, UpdateStoreCredit
+from contracts.topics import (
+    STORE_CREDIT_COMMAND_RESULTS,
+    STORE_CREDIT_COMMANDS,
+    STORE_CREDIT_DEAD_LETTERS,
+    STORE_CREDIT_QUERIES,
+    STORE_CREDIT_QUERY_REPLIES,
+)
+from services.ledger.app import definition as ledger
+from services.store_credit.app import definition as store_credit
+from services.store_credit.codes import CodeHasher
+from services.store_credit.db import store_credits
+from shared.codec import encode
+from shared.db import create_engine
+from shared.settings import Settings
+from tests.integration.conftest import running
+from tests.integration.test_store_credits import ask
+from tests.kafka_tools import command, has_type, is_result_of, send
+from tests.random_refs import random_id
+from tests.store_credit_client import make_store_credit
+
+
+def credit(**fields: Any) -> CreateStoreCredit:
+    values: dict[str, Any] = {
+        "store_credit_id": random_id("sc"),
+        "name": "Gift card",
+        "amount": 5_000,
+        "currency": "USD",
+    }
+    values.update(fields)
+    return CreateStoreCredit(**values)
+
+
+async def test_update_refusals_and_changes(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    async with running(ledger, store_credit, settings=isolated):
+        client = await make_store_credit(producer, isolated, watch)
+        owner, heir = random_id("cust"), random_id("cust")
+        soon = datetime.now(UTC) + timedelta(days=1)
+        first = credit(customer_id=owner, external_id=random_id("ext"), active_date=soon)
+        second = credit(customer_id=owner, external_id=random_id("ext"))
+        for issue in (first, second):
+            assert (await client.do(owner, issue))["status"] == "accepted"
+
+        refusals = [
+            (
+                UpdateStoreCredit(store_credit_id=random_id("sc"), name="x"),
+                "store_credit_not_found",
+            ),
+            (
+                UpdateStoreCredit(
+                    store_credit_id=second.store_credit_id, external_id=first.external_id
+                ),
+                "external_id_taken",
+            ),
+            (
+                UpdateStoreCredit(store_credit_id=first.store_credit_id, expiry_date=soon),
+                "invalid_dates",
+            ),
+            (
+                UpdateStoreCredit(
+                    store_credit_id=second.store_credit_id,
+                    active_date=soon + timedelta(days=2),
+                    expiry_date=soon,
+                ),
+                "invalid_dates",
+            ),
+        ]
+        for update, code in refusals:
+            refused = await client.do(owner, update)
+            assert (refused["status"], refused["code"]) == ("rejected", code), refused
+        shopper = Actor(kind=ActorKind.CUSTOMER, id=owner)
+        raised_by_customer = UpdateStoreCredit(store_credit_id=first.store_credit_id, amount=9_000)
+        assert (await client.do(owner, raised_by_customer, shopper))["code"] == "forbidden"
+
+        # Not yet active: found, but not usable, until the date is cleared.
+        token = (
+            await client.watcher.wait_for(has_type("StoreCredit", external_id=first.external_id))
+        )[0].json()["payload"]["token"]
+        found = await ask(isolated, owner, FindStoreCredit(token=token), shopper)
+        assert found.payload["store_credit"]["unusable_code"] == "not_yet_active"
+
+        # A new owner and no external id; the old owner now sees another's credit.
+        moved = UpdateStoreCredit(
+            store_credit_id=first.store_credit_id,
+            customer_id=heir,
+            description="Moved to the account holder's partner",
+            clear=["external_id", "active_date"],
+        )
+        assert (await client.do(owner, moved))["status"] == "accepted"
+        [event] = await client.watcher.wait_for(
+            has_type("StoreCredit", store_credit_id=first.store_credit_id, customer_id=heir)
+        )
+        payload = event.json()["payload"]
+        assert (payload["external_id"], payload["active_date"], payload["version"]) == (
+            None,
+            None,
+            2,
+        )
+        assert payload["description"] == "Moved to the account holder's partner"
+        as_owner = await ask(isolated, owner, FindStoreCredit(token=token), shopper)
+        assert as_owner.payload["store_credit"]["unusable_code"] == "other_customer"
+        heir_actor = Actor(kind=ActorKind.CUSTOMER, id=heir)
+        as_heir = await ask(isolated, heir, FindStoreCredit(token=token), heir_actor)
+        assert as_heir.payload["store_credit"]["usable"] is True
+        # The freed external id may be taken by another credit now.
+        reuse = UpdateStoreCredit(
+            store_credit_id=second.store_credit_id, external_id=first.external_id
+        )
+        assert (await client.do(owner, reuse))["status"] == "accepted"
+
+
+async def test_codes_survive_a_key_rotation_and_are_rehashed(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    old_key, new_key = secrets.token_hex(32), secrets.token_hex(32)
+    before = isolated.model_copy(update={"code_hash_key": SecretStr(old_key)})
+    after = isolated.model_copy(
+        update={
+            "code_hash_key": SecretStr(new_key),
+            "code_hash_previous_keys": SecretStr(f" {old_key} ,"),
+        }
+    )
+    customer = random_id("cust")
+    kept, other = credit(customer_id=customer), credit(customer_id=customer)
+    async with running(ledger, store_credit, settings=before):
+        client = await make_store_credit(producer, before, watch)
+        code = (await client.do(customer, kept))["produced"]["code"]
+        other_code = (await client.do(customer, other))["produced"]["code"]
+
+    engine = create_engine(isolated.database_url_for("store_credit"))
+
+    async def stored_hash() -> str:
+        async with engine.connect() as connection:
+            found: str = await connection.scalar(
+                select(store_credits.c.code_hash).where(store_credits.c.id == kept.store_credit_id)
+            )
+        return found
+
+    try:
+        assert await stored_hash() == CodeHasher(old_key.encode()).hash(code)
+        async with running(ledger, store_credit, settings=after):
+            client = await make_store_credit(producer, after, watch)
+            # A code stored under the retired key is still taken ...
+            clash = credit(customer_id=customer, code=other_code)
+            assert (await client.do(customer, clash))["code"] == "code_taken"
+            # ... and still found, and then stored under the current key.
+            found = await ask(after, customer, FindStoreCredit(code=code))
+            assert found.payload["store_credit"]["store_credit_id"] == kept.store_credit_id
+            assert await stored_hash() == CodeHasher(new_key.encode()).hash(code)
+            again = await ask(after, customer, FindStoreCredit(code=code))
+            assert again.type == "StoreCreditFound"
+    finally:
+        await engine.dispose()
+
+
+async def test_dead_letters_never_carry_a_code_in_clear(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    async with running(store_credit, settings=isolated):
+        watcher = await watch(
+            isolated.topic(STORE_CREDIT_DEAD_LETTERS),
+            isolated.topic(STORE_CREDIT_COMMAND_RESULTS),
+        )
+        key = random_id("cust")
+        code = "4000 1234 5678 9010"
+        issue = command(credit(customer_id=key, code=code))
+        body = json.loads(encode(issue))
+        body["payload"]["amount"] = "a lot"  # schema-invalid: parked and refused
+        garbage = b"\xff not json, but a code: 4000-1234-5678-9010 and an amount 1500"
+        question = json.loads(encode(command(FindStoreCredit(code=code))))
+        question["payload"]["token"] = "also-a-token"  # two keys: invalid
+        await send(
+            producer, isolated.topic(STORE_CREDIT_COMMANDS), key, json.dumps(body).encode(), {}
+        )
+        await send(producer, isolated.topic(STORE_CREDIT_COMMANDS), key, garbage, {})
+        await send(
+            producer,
+            isolated.topic(STORE_CREDIT_QUERIES),
+            key,
+            json.dumps(question).encode(),
+            {"reply_to": isolated.topic(STORE_CREDIT_QUERY_REPLIES)},
+        )
+
+        parked = await watcher.wait_for(
+            lambda r: r.topic.endswith("dead-letters") and r.key == key.encode(), count=3
+        )
+        [result] = await watcher.wait_for(is_result_of(issue))
+        assert result.json()["payload"]["code"] == "invalid_command"
+        digits = code.replace(" ", "")
+        for record in parked:
+            assert record.headers["dlt-redacted"] == "true"
+            assert digits not in record.value.decode("utf-8", "replace").replace("-", "")
+            assert code not in record.value.decode("utf-8", "replace")
+        by_topic = {r.headers["dlt-original-topic"]: r for r in parked if r.value[:1] == b"{"}
+        command_letter = by_topic[isolated.topic(STORE_CREDIT_COMMANDS)].json()
+        assert command_letter["payload"]["code"] == "******9010"
+        assert command_letter["payload"]["amount"] == "a lot"  # the rest kept for a fix
+        query_letter = by_topic[isolated.topic(STORE_CREDIT_QUERIES)].json()
+        assert query_letter["payload"]["code"] == "******9010"
+        [raw] = [r for r in parked if r.value[:1] != b"{"]
+        assert raw.value.endswith(b"an amount 1500")  # short numbers are no code
