@@ -217,3 +217,37 @@ async def test_dead_letters_never_carry_a_code_in_clear(
         assert query_letter["payload"]["code"] == "******9010"
         [raw] = [r for r in parked if r.value[:1] != b"{"]
         assert raw.value.endswith(b"an amount 1500")  # short numbers are no code
+
+
+async def test_a_retried_issue_never_issues_twice_nor_shows_the_code_again(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    """The seed's "via code" path, as a refund: an upstream service retries after a
+    timeout with the same idempotency key and gets the first result, code masked."""
+    async with running(ledger, store_credit, settings=isolated):
+        client = await make_store_credit(producer, isolated, watch)
+        customer = random_id("cust")
+        refund = credit(
+            customer_id=customer, amount=2_495, reason="refund", references={"order_id": "o-7"}
+        )
+        service = Actor(kind=ActorKind.SERVICE, id="fulfillment")
+        key = random_id("refund-key")
+        first = await client.ask(customer, command(refund, actor=service, key=key))
+        retry = await client.ask(customer, command(refund, actor=service, key=key))
+        code = first["produced"]["code"]
+        assert first["status"] == retry["status"] == "accepted"
+        assert retry["produced"] == {**first["produced"], "code": "******" + code[-4:]}
+        account = first["produced"]["ledger_account_id"]
+        await client.watcher.wait_for(has_type("BalanceChanged", account_id=account, balance=2_495))
+        other = credit(customer_id=customer, amount=1)  # a later command, same partition
+        assert (await client.do(customer, other))["status"] == "accepted"
+        await client.watcher.wait_for(
+            has_type("StoreCredit", store_credit_id=other.store_credit_id)
+        )
+        issued = client.watcher.matching(has_type("StoreCredit", customer_id=customer))
+        assert [e.json()["payload"]["store_credit_id"] for e in issued].count(
+            refund.store_credit_id
+        ) == 1
+        deposits = client.watcher.matching(has_type("PointTransactionCreated", account_id=account))
+        assert [d.json()["payload"]["amount"] for d in deposits] == [2_495]
+        assert deposits[0].json()["payload"]["kind"] == "refund"
