@@ -248,6 +248,8 @@ async def test_a_retried_issue_never_issues_twice_nor_shows_the_code_again(
         assert [e.json()["payload"]["store_credit_id"] for e in issued].count(
             refund.store_credit_id
         ) == 1
-        deposits = client.watcher.matching(has_type("PointTransactionCreated", account_id=account))
+        deposits = await client.watcher.wait_for(
+            has_type("PointTransactionCreated", account_id=account)
+        )
         assert [d.json()["payload"]["amount"] for d in deposits] == [2_495]
         assert deposits[0].json()["payload"]["kind"] == "refund"
