@@ -120,6 +120,13 @@ async def test_update_refusals_and_changes(
         heir_actor = Actor(kind=ActorKind.CUSTOMER, id=heir)
         as_heir = await ask(isolated, heir, FindStoreCredit(token=token), heir_actor)
         assert as_heir.payload["store_credit"]["usable"] is True
+        past = UpdateStoreCredit(
+            store_credit_id=second.store_credit_id,
+            expiry_date=datetime.now(UTC) - timedelta(minutes=1),
+        )
+        assert (await client.do(owner, past))["status"] == "accepted"
+        expired = await ask(isolated, owner, FindStoreCredit(external_id=second.external_id))
+        assert expired.payload["store_credit"]["unusable_code"] == "expired"
         # The freed external id may be taken by another credit now.
         reuse = UpdateStoreCredit(
             store_credit_id=second.store_credit_id, external_id=first.external_id
