@@ -52,6 +52,8 @@ class Message(BaseModel):
 
     message_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields never kept, even hashed: an inbox fingerprint uses their last four characters."""
 
 
 class Command(Message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts import customers, ledger, store_credit, topics
+from contracts import customers, ledger, order, store_credit, topics
 from contracts.envelope import Message
 from contracts.results import CommandResult
 
@@ -40,6 +40,7 @@ _STORE_CREDIT_COMMANDS = (
     store_credit.UpdatePointAccount,
     store_credit.CreateStoreCredit,
     store_credit.UpdateStoreCredit,
+    store_credit.AuthorizeStoreCredit,
 )
 _STORE_CREDIT_EVENTS = (
     store_credit.PointAccountTemplate,
@@ -47,6 +48,20 @@ _STORE_CREDIT_EVENTS = (
     store_credit.PointAccountRefused,
     store_credit.StoreCredit,
 )
+
+_ORDER_COMMANDS = (
+    order.CreateOrder,
+    order.AddProductLineItem,
+    order.AddDepositLineItem,
+    order.AddPointTransactionLineItem,
+    order.RemoveLineItem,
+    order.SetOrderCharges,
+    order.ApplyStoreCredit,
+    order.RemoveStoreCredit,
+    order.CheckoutOrder,
+    order.CancelOrder,
+)
+_ORDER_EVENTS = (order.Order, order.OrderCheckedOut)
 
 MESSAGES: tuple[MessageSpec, ...] = (
     *(MessageSpec(model, (topics.LEDGER_COMMANDS,), "command") for model in _LEDGER_COMMANDS),
@@ -58,7 +73,11 @@ MESSAGES: tuple[MessageSpec, ...] = (
     MessageSpec(ledger.TransactionHistory, (topics.LEDGER_QUERY_REPLIES,), "reply"),
     MessageSpec(
         ledger.QueryFailed,
-        (topics.LEDGER_QUERY_REPLIES, topics.STORE_CREDIT_QUERY_REPLIES),
+        (
+            topics.LEDGER_QUERY_REPLIES,
+            topics.STORE_CREDIT_QUERY_REPLIES,
+            topics.ORDER_QUERY_REPLIES,
+        ),
         "reply",
     ),
     *(
@@ -73,6 +92,10 @@ MESSAGES: tuple[MessageSpec, ...] = (
     MessageSpec(store_credit.StoreCreditFound, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
     MessageSpec(store_credit.CustomerStoreCredits, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
     MessageSpec(customers.CustomerCreated, (topics.CUSTOMERS_EVENTS,), "upstream"),
+    *(MessageSpec(model, (topics.ORDER_COMMANDS,), "command") for model in _ORDER_COMMANDS),
+    *(MessageSpec(model, (topics.ORDER_EVENTS,), "event") for model in _ORDER_EVENTS),
+    MessageSpec(order.GetOrder, (topics.ORDER_QUERIES,), "query"),
+    MessageSpec(order.OrderFound, (topics.ORDER_QUERY_REPLIES,), "reply"),
     MessageSpec(
         CommandResult,
         (

@@ -45,6 +45,13 @@ class CommandResult(Event):
         default_factory=dict,
         description="What an accepted command produced: ids, balances.",
     )
+    retryable: bool = Field(
+        default=False,
+        description=(
+            "A rejection that may not hold for long (data from another service not "
+            "arrived yet): retry with the same idempotency key, it is handled afresh."
+        ),
+    )
 
 
 class RejectionCode(StrEnum):

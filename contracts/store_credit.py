@@ -229,6 +229,7 @@ class CreateStoreCredit(Command):
     """
 
     message_type: ClassVar[str] = "CreateStoreCredit"
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"code"})
 
     store_credit_id: Identifier
     name: Name
@@ -283,6 +284,36 @@ class UpdateStoreCredit(Command):
     )
 
 
+class AuthorizeStoreCredit(Command):
+    """May this store credit pay this order? Asked by the order service. Key: ``customer_id``.
+
+    The store-credit service finds the credit (a code arrives sealed for it
+    alone, see ``shared.sealing``; wrong codes count toward the lock-out of the
+    customer and the order), checks it can pay (active, not expired, not
+    disabled, same currency, not another customer's) and answers in this
+    command's result: accepted with the credit and what is available, or
+    rejected with the reason's code. The order service then asks the ledger
+    for the hold.
+    """
+
+    message_type: ClassVar[str] = "AuthorizeStoreCredit"
+
+    application_id: Identifier
+    order_id: Identifier
+    customer_id: Identifier
+    currency: Currency
+    sealed_code: str | None = Field(default=None, max_length=400)
+    token: str | None = Field(default=None, max_length=100)
+    store_credit_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AuthorizeStoreCredit:
+        given = [v for v in (self.sealed_code, self.token, self.store_credit_id) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of sealed_code, token, store_credit_id")
+        return self
+
+
 class StoreCredit(Event):
     """A store credit as it is now; the code only masked. Key: customer id, else its id."""
 
@@ -315,6 +346,7 @@ class FindStoreCredit(Message):
     """
 
     message_type: ClassVar[str] = "FindStoreCredit"
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"code"})
 
     code: CodeText | None = None
     token: str | None = Field(default=None, max_length=100)

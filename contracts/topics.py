@@ -144,6 +144,22 @@ ORDER_EVENTS = TopicSpec(
     key="order id",
     description="Order events, among them OrderCheckedOut.",
 )
+ORDER_QUERIES = TopicSpec(
+    "order.queries",
+    partitions=6,
+    key="order id",
+    description=(
+        "Questions to the order service (GetOrder). Publish with reply_to and "
+        "correlation-id headers, as for ledger.queries."
+    ),
+)
+ORDER_QUERY_REPLIES = TopicSpec(
+    "order.query-replies",
+    partitions=6,
+    key="the correlation id of the question",
+    description="Answers to order queries; match them by the correlation-id header.",
+    config={"retention.ms": "3600000"},
+)
 ORDER_DEAD_LETTERS = TopicSpec(
     "order.dead-letters",
     partitions=1,
@@ -194,6 +210,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ORDER_COMMANDS,
     ORDER_COMMAND_RESULTS,
     ORDER_EVENTS,
+    ORDER_QUERIES,
+    ORDER_QUERY_REPLIES,
     ORDER_DEAD_LETTERS,
     FULFILLMENT_COMMANDS,
     FULFILLMENT_COMMAND_RESULTS,

@@ -53,6 +53,7 @@ def _local_environment() -> dict[str, str]:
 
     env = dict(os.environ)
     env.setdefault("STORECREDIT_CODE_HASH_KEY", _local_secret("code-hash-key"))
+    env.setdefault("STORECREDIT_CODE_SEAL_PRIVATE_KEY", _local_secret("code-seal-private-key"))
     if "KAFKA_BOOTSTRAP_SERVERS" in env and "DATABASE_URL" in env:
         return env
     endpoints = stack.up(stack.PROFILES["dev"])
@@ -85,6 +86,18 @@ def _service(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(_: argparse.Namespace) -> int:
+    """New secrets as environment lines: store-credit takes the hash key and the private
+    sealing key, order the public one."""
+    from shared import sealing
+
+    private = sealing.new_private_key()
+    print(f"STORECREDIT_CODE_HASH_KEY={secrets.token_hex(32)}")
+    print(f"STORECREDIT_CODE_SEAL_PRIVATE_KEY={private}")
+    print(f"STORECREDIT_CODE_SEAL_PUBLIC_KEY={sealing.public_key_for(private)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storecredit", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     service_parser = commands.add_parser("service", help="run one service")
     service_parser.add_argument("name", choices=SERVICES)
     service_parser.set_defaults(func=_service)
+    commands.add_parser(
+        "keys", help="print new secrets for a deployment (code hashing, code sealing)"
+    ).set_defaults(func=_keys)
     ledger_cli.add_parser(commands)
     return parser
 

@@ -83,6 +83,13 @@ async def add_caused(
     """Write what handling ``cause`` produced to the outbox (slot 0 is its result's)."""
     for index, message in enumerate(messages, start=1):
         envelope = derived_envelope(message.payload, cause, index, service)
+        if message.message_id is not None:
+            envelope = envelope.model_copy(
+                update={
+                    "message_id": message.message_id,
+                    "idempotency_key": str(message.message_id),
+                }
+            )
         await outbox.add(session, settings.topic(message.topic), message.key, envelope)
 
 
@@ -92,6 +99,7 @@ def result_for(
     code: str | None = None,
     reason: str | None = None,
     produced: dict[str, Any] | None = None,
+    retryable: bool = False,
 ) -> CommandResult:
     return CommandResult(
         command_id=command.message_id,
@@ -101,6 +109,33 @@ def result_for(
         code=code,
         reason=reason,
         produced=produced or {},
+        retryable=retryable,
+    )
+
+
+class RejectAndKeep(Exception):
+    """Refuse a command, but keep some work of its handler (a count of wrong codes).
+
+    The handler's changes are rolled back as for any rejection; then ``keep``
+    runs in the command's transaction, so what it writes commits with the
+    rejected result.
+    """
+
+    def __init__(
+        self, rejection: Rejected, keep: Callable[[AsyncSession], Awaitable[None]]
+    ) -> None:
+        super().__init__(str(rejection))
+        self.rejection = rejection
+        self.keep = keep
+
+
+def _retry_of_retryable(claim: inbox.ClaimOutcome, envelope: RawEnvelope) -> bool:
+    """A new message with a key whose first answer was a retryable rejection."""
+    return (
+        isinstance(claim, inbox.Duplicate)
+        and claim.first_message_id != str(envelope.message_id)
+        and claim.first_result is not None
+        and bool(claim.first_result.get("retryable"))
     )
 
 
@@ -134,6 +169,9 @@ class CommandProcessor:
             claim = await inbox.claim(
                 session, self.consumer, envelope, payload_fingerprint(incoming)
             )
+            if _retry_of_retryable(claim, envelope):
+                await inbox.reclaim(session, self.consumer, envelope.idempotency_key, envelope)
+                claim = inbox.Claimed()
             if isinstance(claim, inbox.Duplicate):
                 await self._answer_duplicate(session, envelope, key, claim)
             elif isinstance(claim, inbox.KeyReused):
@@ -177,11 +215,20 @@ class CommandProcessor:
         envelope = incoming.envelope
         route = self._routes[envelope.type]
         try:
-            async with session.begin_nested():
-                accepted = await route.handle(session, incoming, self.context)
+            try:
+                async with session.begin_nested():
+                    accepted = await route.handle(session, incoming, self.context)
+            except RejectAndKeep as refusal:
+                await refusal.keep(session)
+                raise refusal.rejection from None
         except Rejected as rejection:
             log.info("command rejected", extra={"type": envelope.type, "code": rejection.code})
-            rejected = result_for(envelope, code=rejection.code, reason=rejection.reason)
+            rejected = result_for(
+                envelope,
+                code=rejection.code,
+                reason=rejection.reason,
+                retryable=rejection.retryable,
+            )
             return rejected, rejected, []
         log.info("command accepted", extra={"type": envelope.type})
         result = result_for(envelope, produced=accepted.produced)

@@ -78,6 +78,18 @@ async def claim(
     return KeyReused(first_message_id=str(row.message_id), first_type=row.message_type)
 
 
+async def reclaim(
+    session: AsyncSession, consumer: str, idempotency_key: str, envelope: RawEnvelope
+) -> None:
+    """Bind the key to a new message (a retry after a retryable rejection)."""
+    await session.execute(
+        update(inbox)
+        .where(inbox.c.consumer == consumer)
+        .where(inbox.c.idempotency_key == idempotency_key)
+        .values(message_id=envelope.message_id, result=None)
+    )
+
+
 async def record_result(
     session: AsyncSession, consumer: str, idempotency_key: str, result: dict[str, Any]
 ) -> None:

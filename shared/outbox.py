@@ -23,6 +23,9 @@ class Outgoing:
     topic: TopicSpec
     key: str
     payload: Message
+    message_id: uuid.UUID | None = None
+    """Default: derived from the cause. Give one (from :func:`stable_message_id`) when
+    the sender must know it beforehand, to match the result of a command it sends."""
 
 
 async def add(

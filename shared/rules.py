@@ -7,9 +7,16 @@ from __future__ import annotations
 
 
 class Rejected(Exception):
-    """A command that is refused: ``code`` for machines, ``reason`` for people."""
+    """A command that is refused: ``code`` for machines, ``reason`` for people.
+
+    A ``retryable`` refusal depends on a state that may soon change (a copy of
+    another service's data that has not arrived yet): it is answered, but the
+    idempotency key is not bound to it, so a retry with the same key (a new
+    message) is handled afresh.
+    """
 
     code = "rejected"
+    retryable = False
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(f"{code}: {reason}")
@@ -18,7 +25,8 @@ class Rejected(Exception):
 
 
 class BrokenRule(Rejected):
-    """Base of a domain's named errors: subclasses set ``code`` and give a reason."""
+    """Base of a domain's named errors: subclasses set ``code`` (and ``retryable``)
+    and give a reason."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(type(self).code, reason)

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     code_hash_previous_keys: SecretStr | None = Field(
         default=None, validation_alias=_env("STORECREDIT_CODE_HASH_PREVIOUS_KEYS")
     )
+    code_seal_private_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PRIVATE_KEY")
+    )
+    code_seal_public_key: str | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PUBLIC_KEY")
+    )
     crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
 
     def code_hash_key_bytes(self) -> bytes:
@@ -119,6 +125,30 @@ class Settings(BaseSettings):
             return []
         raw = self.code_hash_previous_keys.get_secret_value()
         return [key.strip().encode() for key in raw.split(",") if key.strip()]
+
+    def code_seal_private_key_hex(self) -> str:
+        """The store-credit service's key to open codes the order service sealed for it."""
+        if self.code_seal_private_key is None:
+            raise ValueError(
+                "STORECREDIT_CODE_SEAL_PRIVATE_KEY is not set: the store-credit service needs "
+                "it to read codes sent through the order service (`storecredit keys` makes a "
+                "pair; `storecredit run` makes one for local use in .local/secrets/)."
+            )
+        return self.code_seal_private_key.get_secret_value()
+
+    def code_seal_public_key_hex(self) -> str:
+        """The key the order service seals codes with (derived from the private key when
+        only that is set, as in a local run; in production give order only this one)."""
+        if self.code_seal_public_key is not None:
+            return self.code_seal_public_key
+        if self.code_seal_private_key is not None:
+            from shared.sealing import public_key_for
+
+            return public_key_for(self.code_seal_private_key.get_secret_value())
+        raise ValueError(
+            "STORECREDIT_CODE_SEAL_PUBLIC_KEY is not set: the order service needs the "
+            "store-credit service's public key to pass codes on sealed."
+        )
 
     def database_url_for(self, service: str) -> str:
         """The database URL of one service (its own database)."""

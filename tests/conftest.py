@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared import sealing
 from shared.settings import SERVICES, Settings
 from shared.setup import prepare
 from tests.kafka_tools import TopicWatcher
@@ -101,6 +102,7 @@ def settings(servers: Servers) -> Settings:
         outbox_poll_ms=200,
         hold_sweep_ms=200,
         code_hash_key=secrets.token_hex(32),
+        code_seal_private_key=sealing.new_private_key(),
         **urls,
     )
     prepare(configured)

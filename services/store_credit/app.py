@@ -7,6 +7,7 @@ from faststream import FastStream
 from contracts.customers import CustomerCreated
 from contracts.ledger import BalanceChanged
 from contracts.store_credit import (
+    AuthorizeStoreCredit,
     CreatePointAccount,
     CreatePointAccountTemplate,
     CreateStoreCredit,
@@ -25,7 +26,7 @@ from contracts.topics import (
     STORE_CREDIT_DEAD_LETTERS,
     STORE_CREDIT_QUERIES,
 )
-from services.store_credit import accounts, credits
+from services.store_credit import accounts, authorization, credits
 from services.store_credit.redaction import redact_codes
 from shared.commands import CommandRoute
 from shared.events import EventRoute, Subscription
@@ -42,6 +43,7 @@ routes = {
         CommandRoute(UpdatePointAccount, accounts.update_account),
         CommandRoute(CreateStoreCredit, credits.create_store_credit),
         CommandRoute(UpdateStoreCredit, credits.update_store_credit),
+        CommandRoute(AuthorizeStoreCredit, authorization.authorize_store_credit),
     )
 }
 

@@ -243,7 +243,7 @@ def _subjects(envelope: RawEnvelope, order_id: str | None) -> list[str]:
     return subjects
 
 
-def _state(row: Any) -> codes.AttemptState:
+def attempt_state(row: Any) -> codes.AttemptState:
     return codes.AttemptState(
         failures=row.failures,
         window_started_at=row.window_started_at,
@@ -270,7 +270,7 @@ async def find_store_credit(
     now = datetime.now(UTC)
     subjects = _subjects(query.envelope, q.order_id)
     states = {subject: await db.lock_attempts(session, subject) for subject in subjects}
-    locked = [s for s, row in states.items() if codes.is_locked(_state(row), now)]
+    locked = [s for s, row in states.items() if codes.is_locked(attempt_state(row), now)]
     if locked:
         return QueryFailed(
             code="locked_out",
@@ -280,7 +280,7 @@ async def find_store_credit(
     row = await db.find_store_credit(session, condition) if condition is not None else None
     if row is None or (q.code is not None and not _code_matches(context, q.code, row.code_hash)):
         for subject, state_row in states.items():
-            after = codes.after_failure(LOCKOUT, _state(state_row), now)
+            after = codes.after_failure(LOCKOUT, attempt_state(state_row), now)
             await db.save_attempts(
                 session, subject, after.failures, after.window_started_at, after.locked_until
             )

@@ -113,6 +113,23 @@ class AmountNotAboveBalance(StoreCreditError):
     code = "amount_not_above_balance"
 
 
+class BalanceNotKnown(StoreCreditError):
+    code = "balance_not_known"
+    retryable = True
+
+
+class LockedOut(StoreCreditError):
+    code = "locked_out"
+
+
+class InvalidSealedCode(StoreCreditError):
+    code = "invalid_sealed_code"
+
+
+class NoBalance(StoreCreditError):
+    code = "no_balance"
+
+
 class InvalidDates(StoreCreditError):
     code = "invalid_dates"
 
@@ -136,7 +153,7 @@ def top_up(new_amount: int, balance: int | None) -> int:
     The seed: the amount may only be set higher than the current balance.
     """
     if balance is None:
-        raise AmountNotAboveBalance(
+        raise BalanceNotKnown(
             "The ledger has not reported this store credit's balance yet; try again shortly."
         )
     if new_amount <= balance:

@@ -4,6 +4,7 @@ that never carry a code in clear."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,21 @@ from tests.integration.test_store_credits import ask
 from tests.kafka_tools import command, has_type, is_result_of, send
 from tests.random_refs import random_id
 from tests.store_credit_client import make_store_credit
+
+
+async def balance_copied(settings: Settings, store_credit_id: str) -> None:
+    """Wait until the store-credit service has copied the ledger's balance."""
+    engine = create_engine(settings.database_url_for("store_credit"))
+    query = select(store_credits.c.balance).where(store_credits.c.id == store_credit_id)
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                async with engine.connect() as connection:
+                    if await connection.scalar(query) is not None:
+                        return
+                await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
 
 
 def credit(**fields: Any) -> CreateStoreCredit:
@@ -198,6 +214,15 @@ async def test_dead_letters_never_carry_a_code_in_clear(
             producer, isolated.topic(STORE_CREDIT_COMMANDS), key, json.dumps(body).encode(), {}
         )
         await send(producer, isolated.topic(STORE_CREDIT_COMMANDS), key, garbage, {})
+
+        def parked_commands(record: Any) -> bool:
+            return bool(record.topic.endswith("dead-letters") and record.key == key.encode())
+
+        await watcher.wait_for(parked_commands, count=2)
+        # Queries are read from the latest offset: one answered question first proves
+        # the query consumer is in place before the bad one is sent.
+        answered = await ask(isolated, key, FindStoreCredit(token="no-such-token"))
+        assert answered.payload["code"] == "store_credit_not_found"
         await send(
             producer,
             isolated.topic(STORE_CREDIT_QUERIES),
@@ -205,10 +230,7 @@ async def test_dead_letters_never_carry_a_code_in_clear(
             json.dumps(question).encode(),
             {"reply_to": isolated.topic(STORE_CREDIT_QUERY_REPLIES)},
         )
-
-        parked = await watcher.wait_for(
-            lambda r: r.topic.endswith("dead-letters") and r.key == key.encode(), count=3
-        )
+        parked = await watcher.wait_for(parked_commands, count=3)
         [result] = await watcher.wait_for(is_result_of(issue))
         assert result.json()["payload"]["code"] == "invalid_command"
         digits = code.replace(" ", "")
@@ -260,3 +282,26 @@ async def test_a_retried_issue_never_issues_twice_nor_shows_the_code_again(
         )
         assert [d.json()["payload"]["amount"] for d in deposits] == [2_495]
         assert deposits[0].json()["payload"]["kind"] == "refund"
+
+
+async def test_a_retryable_refusal_does_not_bind_the_idempotency_key(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    """Raising the amount needs the ledger's balance: before it is known the refusal
+    is retryable, and a retry with the same key is handled afresh once it is."""
+    customer = random_id("cust")
+    issue = credit(customer_id=customer, amount=1_000)
+    raise_it = UpdateStoreCredit(store_credit_id=issue.store_credit_id, amount=1_500)
+    key = random_id("raise")
+    async with running(store_credit, settings=isolated):  # no ledger: no balance yet
+        client = await make_store_credit(producer, isolated, watch)
+        assert (await client.do(customer, issue))["status"] == "accepted"
+        early = await client.ask(customer, command(raise_it, key=key))
+        assert (early["code"], early["retryable"]) == ("balance_not_known", True)
+    async with running(ledger, store_credit, settings=isolated):
+        await balance_copied(isolated, issue.store_credit_id)
+        later = await client.ask(customer, command(raise_it, key=key))
+        assert (later["status"], later["retryable"]) == ("accepted", False), later
+        again = await client.ask(customer, command(raise_it, key=key))
+        assert again == later  # now bound: the first accepted result
+        await client.watcher.wait_for(has_type("BalanceChanged", balance=1_500))

@@ -1,0 +1,135 @@
+"""AuthorizeStoreCredit: may this store credit pay this order? (a thin handler).
+
+The order service asks when a customer applies a store credit. A code comes
+sealed for this service alone (``shared.sealing``, bound to the order and the
+application); it is opened here, hashed and looked up like any code, and a
+wrong one counts toward the lock-out of the customer and the order, as in
+``FindStoreCredit``. The answer is this command's result: the credit and what
+is available, or the reason it cannot pay. The hold itself is the order
+service's to ask of the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import ActorKind
+from contracts.store_credit import AuthorizeStoreCredit
+from services.store_credit import codes, db, domain
+from services.store_credit.credits import LOCKOUT, attempt_state, hasher
+from shared import sealing
+from shared.codec import Incoming
+from shared.commands import Accepted, HandlerContext, RejectAndKeep
+from shared.rules import Rejected
+
+UNUSABLE_REASONS = {
+    "disabled": "The store credit is disabled.",
+    "not_yet_active": "The store credit is not active yet.",
+    "expired": "The store credit has expired.",
+    "currency_mismatch": "The store credit is in another currency than the order.",
+    "other_customer": "The store credit belongs to another customer.",
+}
+
+
+def seal_context(order_id: str, application_id: str) -> str:
+    """What a sealed code is bound to: it opens only for this order's application."""
+    return f"{order_id}/{application_id}"
+
+
+async def authorize_store_credit(
+    session: AsyncSession, command: Incoming[AuthorizeStoreCredit], context: HandlerContext
+) -> Accepted:
+    c = command.payload
+    if command.envelope.actor.kind is not ActorKind.SERVICE:
+        raise domain.Forbidden("Only the order service asks whether a store credit may pay.")
+    now = datetime.now(UTC)
+    if c.sealed_code is not None:
+        row = await _by_code(session, c, context, now)
+    elif c.token is not None:
+        row = await db.find_store_credit(session, db.store_credits.c.token == c.token)
+    else:
+        row = await db.find_store_credit(session, db.store_credits.c.id == c.store_credit_id)
+        if row is not None and row.customer_id != c.customer_id:
+            row = None  # by id, only a customer's own credits: say nothing of others'
+    if row is None:
+        raise domain.StoreCreditNotFound("No store credit matches.")
+    unusable = domain.unusable_reason(
+        disabled=row.disabled,
+        active_date=row.active_date,
+        expiry_date=row.expiry_date,
+        currency=row.currency,
+        owner=row.customer_id,
+        now=now,
+        for_currency=c.currency,
+        for_customer=c.customer_id,
+    )
+    if unusable is not None:
+        raise Rejected(unusable, UNUSABLE_REASONS[unusable])
+    if row.balance is None:
+        raise domain.BalanceNotKnown(
+            "The ledger has not reported this store credit's balance yet; try again shortly."
+        )
+    available = row.balance - (row.holds or 0)
+    if available <= 0:
+        raise domain.NoBalance("Nothing is left on this store credit.")
+    return Accepted(
+        produced={
+            "store_credit_id": row.id,
+            "name": row.name,
+            "code": codes.mask(row.code_last4),
+            "ledger_account_id": row.ledger_account_id,
+            "currency": row.currency,
+            "available": available,
+            "allow_balance_owing": row.allow_balance_owing,
+            "expiry_date": row.expiry_date.isoformat() if row.expiry_date else None,
+        }
+    )
+
+
+async def _by_code(
+    session: AsyncSession, c: AuthorizeStoreCredit, context: HandlerContext, now: datetime
+) -> Any | None:
+    """The credit of a sealed code, counting a wrong code against customer and order."""
+    subjects = [f"customer:{c.customer_id}", f"order:{c.order_id}"]
+    states = {subject: await db.lock_attempts(session, subject) for subject in subjects}
+    if any(codes.is_locked(attempt_state(row), now) for row in states.values()):
+        raise domain.LockedOut("Too many wrong store-credit codes; try again later.")
+    try:
+        code = sealing.open_sealed(
+            c.sealed_code or "",
+            context.settings.code_seal_private_key_hex(),
+            seal_context(c.order_id, c.application_id),
+        )
+    except sealing.SealError:
+        raise domain.InvalidSealedCode(
+            "The code could not be opened: the order service seals with another key."
+        ) from None
+    code_hasher = hasher(context)
+    try:
+        hashes = code_hasher.hashes(code)
+    except codes.InvalidCode:
+        hashes = []
+    row = (
+        await db.find_store_credit(session, db.store_credits.c.code_hash.in_(hashes))
+        if hashes
+        else None
+    )
+    if row is None or not code_hasher.matches(code, row.code_hash):
+
+        async def count_the_miss(kept: AsyncSession) -> None:
+            for subject, state_row in states.items():
+                after = codes.after_failure(LOCKOUT, attempt_state(state_row), now)
+                await db.lock_attempts(kept, subject)  # its first insert was rolled back
+                await db.save_attempts(
+                    kept, subject, after.failures, after.window_started_at, after.locked_until
+                )
+
+        raise RejectAndKeep(domain.StoreCreditNotFound("No store credit matches."), count_the_miss)
+    for subject in states:
+        await db.save_attempts(session, subject, 0, None, None)
+    if row.code_hash != hashes[0]:  # found under a retired key: move it to the current
+        await db.rehash_code(session, row.id, hashes[0])
+    return row

@@ -1,0 +1,117 @@
+"""AuthorizeStoreCredit, as the order service asks it, over real Kafka and PostgreSQL:
+a sealed code opens only for its order and application, wrong codes lock out even
+though each is refused, and each reason a credit cannot pay has its code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Actor, ActorKind
+from contracts.store_credit import AuthorizeStoreCredit
+from services.ledger.app import definition as ledger
+from services.store_credit.app import definition as store_credit
+from services.store_credit.authorization import seal_context
+from shared import sealing
+from shared.settings import Settings
+from tests.integration.conftest import running
+from tests.integration.test_store_credit_rules import balance_copied, credit
+from tests.random_refs import random_id
+from tests.store_credit_client import make_store_credit
+
+ORDER_SERVICE = Actor(kind=ActorKind.SERVICE, id="order")
+
+
+def sealed(settings: Settings, code: str, order_id: str, application_id: str) -> str:
+    return sealing.seal(
+        code, settings.code_seal_public_key_hex(), seal_context(order_id, application_id)
+    )
+
+
+def by_code(
+    settings: Settings, code: str, customer: str, order_id: str, currency: str = "USD"
+) -> AuthorizeStoreCredit:
+    application = random_id("app")
+    return AuthorizeStoreCredit(
+        application_id=application,
+        order_id=order_id,
+        customer_id=customer,
+        currency=currency,
+        sealed_code=sealed(settings, code, order_id, application),
+    )
+
+
+async def test_authorizations_answer_with_the_credit_or_the_reason(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    async with running(ledger, store_credit, settings=isolated):
+        client = await make_store_credit(producer, isolated, watch)
+        customer, order_id = random_id("cust"), random_id("ord")
+        mine = credit(customer_id=customer, amount=3_000, allow_balance_owing=True)
+        code = (await client.do(customer, mine, ORDER_SERVICE))["produced"]["code"]
+        await balance_copied(isolated, mine.store_credit_id)
+
+        ok = await client.do(customer, by_code(isolated, code, customer, order_id), ORDER_SERVICE)
+        assert ok["status"] == "accepted", ok
+        assert ok["produced"]["store_credit_id"] == mine.store_credit_id
+        assert (ok["produced"]["available"], ok["produced"]["allow_balance_owing"]) == (3_000, True)
+        assert ok["produced"]["code"] == "******" + code[-4:]
+        assert code not in str(ok)
+
+        refusals: list[tuple[AuthorizeStoreCredit, str]] = [
+            (by_code(isolated, code, customer, order_id, currency="EUR"), "currency_mismatch"),
+            (by_code(isolated, code, random_id("cust"), random_id("ord")), "other_customer"),
+            (
+                AuthorizeStoreCredit(  # someone else's credit by id: not found, not "other"
+                    application_id=random_id("app"),
+                    order_id=order_id,
+                    customer_id=random_id("cust"),
+                    currency="USD",
+                    store_credit_id=mine.store_credit_id,
+                ),
+                "store_credit_not_found",
+            ),
+        ]
+        stolen = by_code(isolated, code, customer, order_id)
+        replayed = stolen.model_copy(update={"application_id": random_id("app")})
+        refusals.append((replayed, "invalid_sealed_code"))  # sealed for another application
+        for ask, wanted in refusals:
+            refused = await client.do(customer, ask, ORDER_SERVICE)
+            assert (refused["status"], refused["code"]) == ("rejected", wanted), refused
+
+        as_customer = await client.do(
+            customer,
+            by_code(isolated, code, customer, order_id),
+            Actor(kind=ActorKind.CUSTOMER, id=customer),
+        )
+        assert as_customer["code"] == "forbidden"
+
+        # Five wrong codes for one order: each refused, yet counted; then even the
+        # right code is locked out for that order (and that customer).
+        guesser, target = random_id("cust"), random_id("ord")
+        for guess in range(5):
+            wrong = by_code(isolated, f"{guess:04d}000011112222", guesser, target)
+            missed = await client.do(guesser, wrong, ORDER_SERVICE)
+            assert missed["code"] == "store_credit_not_found"
+        locked = await client.do(guesser, by_code(isolated, code, guesser, target), ORDER_SERVICE)
+        assert locked["code"] == "locked_out"
+        other_order = await client.do(
+            guesser, by_code(isolated, code, guesser, random_id("ord")), ORDER_SERVICE
+        )
+        assert other_order["code"] == "locked_out"  # the customer is locked out too
+
+        off = credit(customer_id=customer, disabled=True)
+        await client.do(customer, off)
+        disabled = await client.do(
+            customer,
+            AuthorizeStoreCredit(
+                application_id=random_id("app"),
+                order_id=order_id,
+                customer_id=customer,
+                currency="USD",
+                store_credit_id=off.store_credit_id,
+            ),
+            ORDER_SERVICE,
+        )
+        assert disabled["code"] == "disabled"
