@@ -89,7 +89,7 @@ async def add_system_messages(
     for index, message in enumerate(messages):
         envelope = envelope_for(
             message.payload,
-            message_id=stable_message_id(origin, index),
+            message_id=message.message_id or stable_message_id(origin, index),
             actor=actor,
             correlation_id=correlation_id,
             causation_id=None,

@@ -39,6 +39,11 @@ class SealError(ValueError):
     """A sealed code that does not open: wrong key, wrong context, damaged or forged."""
 
 
+def order_context(order_id: str, application_id: str) -> str:
+    """What a code applied to an order is sealed for: that order's one application."""
+    return f"{order_id}/{application_id}"
+
+
 def new_private_key() -> str:
     """A new private key, as 64 hex characters."""
     return secrets.token_hex(_KEY_BYTES)

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     max_point_accounts_per_customer: int = Field(
         default=10, ge=1, le=1000, validation_alias=_env("STORECREDIT_MAX_POINT_ACCOUNTS")
     )
+    cart_ttl_s: int = Field(
+        default=86_400, ge=60, le=30 * 86_400, validation_alias=_env("STORECREDIT_CART_TTL_S")
+    )
+    checkout_margin_s: int = Field(
+        default=60, ge=0, le=3_600, validation_alias=_env("STORECREDIT_CHECKOUT_MARGIN_S")
+    )
+    cart_sweep_ms: int = Field(
+        default=5_000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_CART_SWEEP_MS")
+    )
     code_hash_key: SecretStr | None = Field(
         default=None, validation_alias=_env("STORECREDIT_CODE_HASH_KEY")
     )

@@ -1,24 +1,119 @@
 """The order service: carts, line items, applied store credit, checkout.
 
-It consumes its command topic with the shared pipeline. It has no command
-types yet: every command is answered with a rejected result
-(``invalid_command``) and parked on its dead-letter topic.
+Commands on ``order.commands`` (keyed by order), ``GetOrder`` on
+``order.queries``. It keeps copies of point accounts (``store-credit.events``)
+and pending transactions (``ledger.events``), follows the answers to the
+commands it sends (``store-credit.command-results``,
+``ledger.command-results``) and abandons expired carts.
 """
 
 from __future__ import annotations
 
 from faststream import FastStream
 
-from contracts.topics import ORDER_COMMAND_RESULTS, ORDER_COMMANDS, ORDER_DEAD_LETTERS
+from contracts.envelope import Message
+from contracts.ledger import (
+    PointTransactionCommitted,
+    PointTransactionCreated,
+    PointTransactionVoided,
+)
+from contracts.order import (
+    AddDepositLineItem,
+    AddPointTransactionLineItem,
+    AddProductLineItem,
+    ApplyStoreCredit,
+    CancelOrder,
+    CheckoutOrder,
+    CreateOrder,
+    GetOrder,
+    RemoveLineItem,
+    RemoveStoreCredit,
+    SetOrderCharges,
+)
+from contracts.results import CommandResult
+from contracts.store_credit import PointAccount
+from contracts.topics import (
+    LEDGER_COMMAND_RESULTS,
+    LEDGER_EVENTS,
+    ORDER_COMMAND_RESULTS,
+    ORDER_COMMANDS,
+    ORDER_DEAD_LETTERS,
+    ORDER_QUERIES,
+    STORE_CREDIT_COMMAND_RESULTS,
+    STORE_CREDIT_EVENTS,
+)
+from services.order import abandon, carts, checkout, copies, credits, queries
+from shared.commands import CommandRoute
+from shared.events import EventHandler, EventRoute, Subscription
+from shared.queries import QueryRoute
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
+
+routes = {
+    route.model.message_type: route
+    for route in (
+        CommandRoute(CreateOrder, carts.create_order),
+        CommandRoute(AddProductLineItem, carts.add_product_line_item),
+        CommandRoute(AddDepositLineItem, carts.add_deposit_line_item),
+        CommandRoute(AddPointTransactionLineItem, carts.add_point_transaction_line_item),
+        CommandRoute(RemoveLineItem, carts.remove_line_item),
+        CommandRoute(SetOrderCharges, carts.set_order_charges),
+        CommandRoute(CancelOrder, carts.cancel_order),
+        CommandRoute(ApplyStoreCredit, credits.apply_store_credit),
+        CommandRoute(RemoveStoreCredit, credits.remove_store_credit),
+        CommandRoute(CheckoutOrder, checkout.checkout_order),
+    )
+}
+
+
+def _copy(model: type[Message], handle: EventHandler) -> EventRoute:
+    """Handlers idempotent by themselves (state checks, versions) skip the inbox."""
+    return EventRoute(model, handle, deduplicate=False)
+
+
+subscriptions = (
+    Subscription(
+        "point-accounts",
+        STORE_CREDIT_EVENTS,
+        {PointAccount.message_type: _copy(PointAccount, copies.on_point_account)},
+    ),
+    Subscription(
+        "ledger-events",
+        LEDGER_EVENTS,
+        {
+            PointTransactionCreated.message_type: _copy(
+                PointTransactionCreated, copies.on_transaction_created
+            ),
+            PointTransactionCommitted.message_type: _copy(
+                PointTransactionCommitted, copies.on_transaction_committed
+            ),
+            PointTransactionVoided.message_type: _copy(
+                PointTransactionVoided, copies.on_transaction_voided
+            ),
+        },
+    ),
+    Subscription(
+        "store-credit-results",
+        STORE_CREDIT_COMMAND_RESULTS,
+        {CommandResult.message_type: _copy(CommandResult, credits.on_store_credit_result)},
+    ),
+    Subscription(
+        "ledger-results",
+        LEDGER_COMMAND_RESULTS,
+        {CommandResult.message_type: _copy(CommandResult, credits.on_ledger_result)},
+    ),
+)
 
 definition = ServiceDefinition(
     name="order",
     commands=ORDER_COMMANDS,
     results=ORDER_COMMAND_RESULTS,
     dead_letters=ORDER_DEAD_LETTERS,
-    routes={},
+    routes=routes,
+    queries=ORDER_QUERIES,
+    query_routes={GetOrder.message_type: QueryRoute(GetOrder, queries.get_order)},
+    jobs=(abandon.abandoned_carts,),
+    subscriptions=subscriptions,
 )
 
 

@@ -34,11 +34,6 @@ UNUSABLE_REASONS = {
 }
 
 
-def seal_context(order_id: str, application_id: str) -> str:
-    """What a sealed code is bound to: it opens only for this order's application."""
-    return f"{order_id}/{application_id}"
-
-
 async def authorize_store_credit(
     session: AsyncSession, command: Incoming[AuthorizeStoreCredit], context: HandlerContext
 ) -> Accepted:
@@ -101,7 +96,7 @@ async def _by_code(
         code = sealing.open_sealed(
             c.sealed_code or "",
             context.settings.code_seal_private_key_hex(),
-            seal_context(c.order_id, c.application_id),
+            sealing.order_context(c.order_id, c.application_id),
         )
     except sealing.SealError:
         raise domain.InvalidSealedCode(

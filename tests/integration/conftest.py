@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-ISOLATED_SERVICES = ("ledger", "store_credit")
+ISOLATED_SERVICES = ("ledger", "store_credit", "order")
 
 
 @pytest.fixture

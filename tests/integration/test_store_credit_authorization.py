@@ -12,7 +12,6 @@ from contracts.envelope import Actor, ActorKind
 from contracts.store_credit import AuthorizeStoreCredit
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
-from services.store_credit.authorization import seal_context
 from shared import sealing
 from shared.settings import Settings
 from tests.integration.conftest import running
@@ -25,7 +24,7 @@ ORDER_SERVICE = Actor(kind=ActorKind.SERVICE, id="order")
 
 def sealed(settings: Settings, code: str, order_id: str, application_id: str) -> str:
     return sealing.seal(
-        code, settings.code_seal_public_key_hex(), seal_context(order_id, application_id)
+        code, settings.code_seal_public_key_hex(), sealing.order_context(order_id, application_id)
     )
 
 

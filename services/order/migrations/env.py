@@ -1,4 +1,5 @@
+from services.order.db import metadata
 from shared.alembic_env import run_migrations
 from shared.tables import messaging_metadata
 
-run_migrations("order", [messaging_metadata])
+run_migrations("order", [metadata, messaging_metadata])

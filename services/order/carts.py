@@ -1,0 +1,315 @@
+"""Cart commands (thin handlers): open, line items, charges, cancel.
+
+Prices, shipping and tax come from the shop (an admin or a service), never
+from a customer; a customer adds point-transaction line items and removes
+items on their own cart. Removing a point-transaction line item voids its
+pending transaction: the customer made it for this cart, and leaving it
+pending would keep their points held until it expires.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import Actor
+from contracts.ledger import VoidPointTransaction
+from contracts.order import (
+    AddDepositLineItem,
+    AddPointTransactionLineItem,
+    AddProductLineItem,
+    AppliedCreditStatus,
+    CancelOrder,
+    CreateOrder,
+    LineItemKind,
+    OrderStatus,
+    RemoveLineItem,
+    SetOrderCharges,
+)
+from contracts.topics import LEDGER_COMMANDS
+from services.order import db, domain, views
+from shared.codec import Incoming
+from shared.commands import Accepted, HandlerContext
+from shared.outbox import Outgoing
+
+_NUMBERS = uuid.UUID("0b7d1c52-6e1f-4a8e-9c3d-2f4b5a6c7d8e")
+
+
+def default_number(order_id: str) -> str:
+    """An order number made from the id: eight hex digits, as in the seed's ``0D138546``."""
+    return uuid.uuid5(_NUMBERS, order_id).hex[:8].upper()
+
+
+async def changeable_order(
+    session: AsyncSession, order_id: str, actor: Actor, doing: str, now: datetime
+) -> Any:
+    """The locked order, if ``actor`` may change it and it is open."""
+    order = await db.lock_order(session, order_id)
+    if order is None:
+        raise domain.OrderNotFound(f"There is no order {order_id}.")
+    domain.check_customer_or_trusted(actor, order.customer_id, doing)
+    domain.check_open(order.status, order.expires_at, now)
+    return order
+
+
+async def changed(session: AsyncSession, order_id: str, **changes: Any) -> Outgoing:
+    """Count a new version of the order and say so with an ``Order`` event."""
+    await db.touch_order(session, order_id, **changes)
+    return await views.order_event(session, order_id)
+
+
+async def create_order(
+    session: AsyncSession, command: Incoming[CreateOrder], context: HandlerContext
+) -> Accepted:
+    c = command.payload
+    domain.check_customer_or_trusted(command.envelope.actor, c.customer_id, "open a cart")
+    expires_at = datetime.now(UTC) + timedelta(seconds=context.settings.cart_ttl_s)
+    row = await db.insert_order(
+        session,
+        {
+            "id": c.order_id,
+            "number": c.number or default_number(c.order_id),
+            "customer_id": c.customer_id,
+            "currency": c.currency,
+            "status": OrderStatus.OPEN.value,
+            "expires_at": expires_at,
+            "correlation_id": command.envelope.correlation_id,
+        },
+    )
+    if row is None:
+        raise domain.OrderExists(f"Order {c.order_id} already exists.")
+    return Accepted(
+        produced={
+            "order_id": row.id,
+            "number": row.number,
+            "expires_at": row.expires_at.isoformat(),
+        },
+        messages=[await views.order_event(session, row.id)],
+    )
+
+
+async def _new_line(
+    session: AsyncSession, order: Any, line_item_id: str, values: dict[str, Any]
+) -> None:
+    if await db.line_exists(session, order.id, line_item_id):
+        raise domain.LineItemExists(f"The order already has a line item {line_item_id}.")
+    position = await db.next_position(session, db.line_items, order.id)
+    await db.insert_line(
+        session, {"order_id": order.id, "id": line_item_id, "position": position, **values}
+    )
+
+
+async def add_product_line_item(
+    session: AsyncSession, command: Incoming[AddProductLineItem], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    actor = command.envelope.actor
+    domain.check_trusted(actor, "add a product at a price")
+    order = await changeable_order(session, c.order_id, actor, "add items", datetime.now(UTC))
+    account_id = unit = points = None
+    if c.earn is not None:
+        account = await db.customer_account_in_unit(session, order.customer_id, c.earn.unit)
+        if account is None:
+            raise domain.AccountNotFound(
+                f"The customer has no active account of {c.earn.unit} to earn points in."
+            )
+        account_id, unit, points = account.id, account.unit, c.earn.points_per_unit * c.quantity
+    await _new_line(
+        session,
+        order,
+        c.line_item_id,
+        {
+            "kind": LineItemKind.PRODUCT.value,
+            "sku": c.sku,
+            "name": c.name,
+            "unit_price": c.unit_price,
+            "quantity": c.quantity,
+            "amount": c.unit_price * c.quantity,
+            "account_id": account_id,
+            "unit": unit,
+            "points": points,
+        },
+    )
+    return Accepted(
+        produced={"line_item_id": c.line_item_id}, messages=[await changed(session, order.id)]
+    )
+
+
+async def add_deposit_line_item(
+    session: AsyncSession, command: Incoming[AddDepositLineItem], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    actor = command.envelope.actor
+    domain.check_trusted(actor, "add a depositable product at a price")
+    order = await changeable_order(session, c.order_id, actor, "add items", datetime.now(UTC))
+    account = await db.get_point_account(session, c.account_id)
+    if account is None:
+        raise domain.AccountNotFound(f"Point account {c.account_id} is not known (yet).")
+    if account.customer_id != order.customer_id:
+        raise domain.AccountNotUsable("The account belongs to another customer.")
+    if account.status != "active":
+        raise domain.AccountNotUsable(f"The account is {account.status}.")
+    await _new_line(
+        session,
+        order,
+        c.line_item_id,
+        {
+            "kind": LineItemKind.DEPOSIT.value,
+            "sku": c.sku,
+            "name": c.name,
+            "unit_price": c.unit_price,
+            "quantity": c.quantity,
+            "amount": c.unit_price * c.quantity,
+            "account_id": account.id,
+            "unit": account.unit,
+            "points": c.points_per_unit * c.quantity,
+        },
+    )
+    return Accepted(
+        produced={"line_item_id": c.line_item_id}, messages=[await changed(session, order.id)]
+    )
+
+
+async def add_point_transaction_line_item(
+    session: AsyncSession, command: Incoming[AddPointTransactionLineItem], context: HandlerContext
+) -> Accepted:
+    c = command.payload
+    now = datetime.now(UTC)
+    order = await changeable_order(
+        session, c.order_id, command.envelope.actor, "pay with points", now
+    )
+    transaction = await db.get_pending_transaction(session, c.transaction_id)
+    if transaction is None:
+        raise domain.TransactionNotFound(
+            f"Point transaction {c.transaction_id} is not known here (yet); retry shortly."
+        )
+    account = await db.get_point_account(session, transaction.account_id)
+    if account is None:
+        raise domain.AccountNotFound(f"Point account {transaction.account_id} is not known (yet).")
+    if account.customer_id != order.customer_id:
+        raise domain.Forbidden("The point transaction is on another customer's account.")
+    if transaction.amount >= 0:
+        raise domain.NotASpend("Only a pending spend (a negative amount) pays for an order.")
+    if transaction.status != "pending":
+        raise domain.TransactionNotPending(f"The point transaction is {transaction.status}.")
+    margin = timedelta(seconds=context.settings.checkout_margin_s)
+    if not domain.holds_last_long_enough(transaction.expires_at, now, margin):
+        raise domain.TransactionExpiresTooSoon("The point transaction expires too soon to use.")
+    if account.status != "active":
+        raise domain.AccountNotUsable(f"The account is {account.status}.")
+    rate = account.exchange_rates.get(order.currency)
+    if rate is None:
+        raise domain.NoExchangeRate(f"The account has no exchange rate for {order.currency}.")
+    if await db.line_targeting(session, c.transaction_id) is not None:
+        raise domain.TransactionAlreadyTargeted(
+            "Another line item already targets this point transaction."
+        )
+    amount = domain.money_for_points(transaction.amount, Decimal(rate), order.currency)
+    await _new_line(
+        session,
+        order,
+        c.line_item_id,
+        {
+            "kind": LineItemKind.POINT_TRANSACTION.value,
+            "name": f"{-transaction.amount} {account.unit}",
+            "quantity": 1,
+            "amount": amount,
+            "account_id": account.id,
+            "unit": account.unit,
+            "points": transaction.amount,
+            "transaction_id": transaction.id,
+            "transaction_expires_at": transaction.expires_at,
+            "exchange_rate": str(rate),
+        },
+    )
+    return Accepted(
+        produced={"line_item_id": c.line_item_id, "amount": amount},
+        messages=[await changed(session, order.id)],
+    )
+
+
+def void_point_line(line: Any, reason: str) -> Outgoing:
+    void = VoidPointTransaction(
+        account_id=line.account_id, transaction_id=line.transaction_id, reason=reason
+    )
+    return Outgoing(LEDGER_COMMANDS, line.account_id, void)
+
+
+def void_hold(credit: Any, reason: str) -> Outgoing:
+    void = VoidPointTransaction(
+        account_id=credit.ledger_account_id,
+        transaction_id=credit.hold_transaction_id,
+        reason=reason,
+    )
+    return Outgoing(LEDGER_COMMANDS, credit.ledger_account_id, void)
+
+
+async def remove_line_item(
+    session: AsyncSession, command: Incoming[RemoveLineItem], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    order = await changeable_order(
+        session, c.order_id, command.envelope.actor, "remove items", datetime.now(UTC)
+    )
+    line = await db.delete_line(session, order.id, c.line_item_id)
+    if line is None:
+        raise domain.LineItemNotFound(f"The order has no line item {c.line_item_id}.")
+    messages = [await changed(session, order.id)]
+    if line.kind == LineItemKind.POINT_TRANSACTION:
+        messages.append(void_point_line(line, "removed from the cart"))
+    return Accepted(produced={"line_item_id": c.line_item_id}, messages=messages)
+
+
+async def set_order_charges(
+    session: AsyncSession, command: Incoming[SetOrderCharges], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    actor = command.envelope.actor
+    domain.check_trusted(actor, "set shipping and tax")
+    order = await changeable_order(session, c.order_id, actor, "set charges", datetime.now(UTC))
+    event = await changed(
+        session,
+        order.id,
+        shipping=c.shipping,
+        shipping_description=c.shipping_description,
+        tax=c.tax,
+        tax_description=c.tax_description,
+    )
+    return Accepted(produced={"order_id": order.id}, messages=[event])
+
+
+async def release_everything(session: AsyncSession, order: Any, reason: str) -> list[Outgoing]:
+    """Void the order's holds and targeted point transactions; mark its credits removed."""
+    messages: list[Outgoing] = []
+    for line in await db.lines_of(session, order.id):
+        if line.kind == LineItemKind.POINT_TRANSACTION:
+            messages.append(void_point_line(line, reason))
+    for credit in await db.credits_of(session, order.id):
+        if credit.status in (AppliedCreditStatus.HOLDING, AppliedCreditStatus.HELD):
+            messages.append(void_hold(credit, reason))
+        if credit.status in domain.IN_FLIGHT | domain.COUNTING:
+            await db.update_credit(
+                session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
+            )
+    return messages
+
+
+async def cancel_order(
+    session: AsyncSession, command: Incoming[CancelOrder], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    order = await db.lock_order(session, c.order_id)
+    if order is None:
+        raise domain.OrderNotFound(f"There is no order {c.order_id}.")
+    domain.check_customer_or_trusted(command.envelope.actor, order.customer_id, "cancel it")
+    if order.status != OrderStatus.OPEN:
+        raise domain.OrderNotOpen(f"The order is {order.status}; only an open order cancels.")
+    voids = await release_everything(session, order, c.reason or "order cancelled")
+    event = await changed(session, order.id, status=OrderStatus.CANCELLED.value)
+    return Accepted(
+        produced={"order_id": order.id, "status": "cancelled"}, messages=[event, *voids]
+    )
