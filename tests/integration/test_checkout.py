@@ -29,7 +29,9 @@ from tests.random_refs import random_id
 from tests.store_credit_client import StoreCredit, make_store_credit
 
 
-async def issue(client: StoreCredit, settings: Settings, owner: str, amount: int) -> dict[str, Any]:
+async def issue(
+    client: StoreCredit, settings: Settings, owner: str, amount: int, **fields: Any
+) -> dict[str, Any]:
     """A store credit of ``amount`` cents for ``owner``; its result (with the code)."""
     created = CreateStoreCredit(
         store_credit_id=random_id("sc"),
@@ -37,6 +39,7 @@ async def issue(client: StoreCredit, settings: Settings, owner: str, amount: int
         amount=amount,
         currency="USD",
         customer_id=owner,
+        **fields,
     )
     result = await client.do(owner, created)
     assert result["status"] == "accepted", result
