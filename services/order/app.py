@@ -46,6 +46,7 @@ from services.order import abandon, carts, checkout, copies, credits, queries
 from shared.commands import CommandRoute
 from shared.events import EventHandler, EventRoute, Subscription
 from shared.queries import QueryRoute
+from shared.redaction import redact_codes
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
 
@@ -114,6 +115,7 @@ definition = ServiceDefinition(
     query_routes={GetOrder.message_type: QueryRoute(GetOrder, queries.get_order)},
     jobs=(abandon.abandoned_carts,),
     subscriptions=subscriptions,
+    dead_letter_redactor=redact_codes,
 )
 
 

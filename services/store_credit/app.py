@@ -27,10 +27,10 @@ from contracts.topics import (
     STORE_CREDIT_QUERIES,
 )
 from services.store_credit import accounts, authorization, credits
-from services.store_credit.redaction import redact_codes
 from shared.commands import CommandRoute
 from shared.events import EventRoute, Subscription
 from shared.queries import QueryRoute
+from shared.redaction import redact_codes
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
 

@@ -43,7 +43,7 @@ async def issue(
     )
     result = await client.do(owner, created)
     assert result["status"] == "accepted", result
-    await balance_copied(settings, created.store_credit_id)
+    await balance_copied(settings, created.store_credit_id, amount)
     return result["produced"]
 
 

@@ -49,7 +49,7 @@ async def test_authorizations_answer_with_the_credit_or_the_reason(
         customer, order_id = random_id("cust"), random_id("ord")
         mine = credit(customer_id=customer, amount=3_000, allow_balance_owing=True)
         code = (await client.do(customer, mine, ORDER_SERVICE))["produced"]["code"]
-        await balance_copied(isolated, mine.store_credit_id)
+        await balance_copied(isolated, mine.store_credit_id, 3_000)
 
         ok = await client.do(customer, by_code(isolated, code, customer, order_id), ORDER_SERVICE)
         assert ok["status"] == "accepted", ok

@@ -37,15 +37,16 @@ from tests.random_refs import random_id
 from tests.store_credit_client import make_store_credit
 
 
-async def balance_copied(settings: Settings, store_credit_id: str) -> None:
-    """Wait until the store-credit service has copied the ledger's balance."""
+async def balance_copied(settings: Settings, store_credit_id: str, balance: int) -> None:
+    """Wait until the store-credit service's copy of the ledger's balance is ``balance``
+    (the account's opening reports 0 before the initial credit arrives)."""
     engine = create_engine(settings.database_url_for("store_credit"))
     query = select(store_credits.c.balance).where(store_credits.c.id == store_credit_id)
     try:
         async with asyncio.timeout(60):
             while True:
                 async with engine.connect() as connection:
-                    if await connection.scalar(query) is not None:
+                    if await connection.scalar(query) == balance:
                         return
                 await asyncio.sleep(0.05)
     finally:
@@ -299,7 +300,7 @@ async def test_a_retryable_refusal_does_not_bind_the_idempotency_key(
         early = await client.ask(customer, command(raise_it, key=key))
         assert (early["code"], early["retryable"]) == ("balance_not_known", True)
     async with running(ledger, store_credit, settings=isolated):
-        await balance_copied(isolated, issue.store_credit_id)
+        await balance_copied(isolated, issue.store_credit_id, 1_000)
         later = await client.ask(customer, command(raise_it, key=key))
         assert (later["status"], later["retryable"]) == ("accepted", False), later
         again = await client.ask(customer, command(raise_it, key=key))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.store_credit.redaction import redact_codes
+from shared.redaction import redact_codes
 
 
 def test_code_fields_are_masked_at_any_depth_and_the_rest_kept() -> None:
@@ -28,7 +28,7 @@ def test_a_short_or_digitless_code_field_is_masked_whole() -> None:
 
 
 def test_json_without_codes_is_kept_byte_for_byte() -> None:
-    value = b'{"payload": {"amount": 123456789012345, "note": "x"}}'
+    value = b'{"payload": {"amount": 123456789012345, "code": "insufficient_funds"}}'
     assert redact_codes(value) == (value, False)
 
 

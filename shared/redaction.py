@@ -1,12 +1,14 @@
 """Store-credit codes never reach a dead-letter topic in clear.
 
-A command or question the service cannot handle is parked with its original
-bytes (``shared.dead_letters``), but ``CreateStoreCredit`` and
-``FindStoreCredit`` may carry a code. Before parking, this redactor masks:
+A command or question a service cannot handle is parked with its original
+bytes (``shared.dead_letters``), but ``CreateStoreCredit``,
+``FindStoreCredit`` (store-credit) and ``ApplyStoreCredit`` (order) may carry
+a code. Before parking, this redactor masks:
 
-- in a JSON value, every field named ``code`` at any depth (its value becomes
-  ``******`` and the last four digits, as everywhere else); other fields are
-  kept, so a fixed message can still be re-published;
+- in a JSON value, every field named ``code`` at any depth whose value has a
+  digit in it (it becomes ``******`` and the last four digits, as everywhere
+  else; a rejection code such as ``insufficient_funds`` has none and stays);
+  other fields are kept, so a fixed message can still be re-published;
 - in anything else (not JSON, not UTF-8), every run of 12 to 19 digits, with or
   without spaces and dashes between them, is replaced by as many ``*``: the
   bytes cannot be trusted to say where a code is, so anything that may be one
@@ -19,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from services.store_credit.codes import MASK_PREFIX, mask
+MASK_PREFIX = "******"
 
 _DIGIT_RUN = re.compile(rb"(?:\d[ \-]?){11,18}\d")
 _CODE_FIELD = "code"
@@ -45,7 +47,13 @@ def _mask_digit_runs(value: bytes) -> tuple[bytes, bool]:
 
 def _masked(code: Any) -> str:
     digits = "".join(ch for ch in str(code) if ch.isascii() and ch.isdigit())
-    return mask(digits[-4:]) if len(digits) >= 4 else MASK_PREFIX
+    return MASK_PREFIX + digits[-4:] if len(digits) >= 4 else MASK_PREFIX
+
+
+def _may_be_a_code(value: Any) -> bool:
+    if value is None or isinstance(value, dict | list | bool):
+        return False
+    return any(ch.isdigit() for ch in str(value))
 
 
 def _mask_code_fields(node: Any) -> bool:
@@ -53,7 +61,7 @@ def _mask_code_fields(node: Any) -> bool:
     changed = False
     if isinstance(node, dict):
         for name, child in node.items():
-            if name == _CODE_FIELD and child is not None and not isinstance(child, dict | list):
+            if name == _CODE_FIELD and _may_be_a_code(child):
                 node[name] = _masked(child)
                 changed = True
             else:
