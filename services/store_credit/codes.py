@@ -36,7 +36,7 @@ Tokens and external ids
 
 * :func:`new_token`: 32 random bytes as 64 hex characters (256 bits), an
   opaque handle to refer to a store credit without its code.
-* :func:`new_external_id`: 24 random bytes as 32 URL-safe base64 characters
+* :func:`new_external_id`: 24 random bytes as 48 hex characters
   (192 bits, above the 128 required for an unguessable id).
 """
 
@@ -260,8 +260,12 @@ def new_token() -> str:
 
 
 def new_external_id() -> str:
-    """A generated external id: 24 random bytes as 32 URL-safe characters (192 bits)."""
-    return secrets.token_urlsafe(24)
+    """A generated external id: 24 random bytes as 48 hex characters (192 bits).
+
+    Hex, so it always fits the contracts' identifier pattern (which does not
+    allow a leading ``-`` or ``_``, as base64url could give).
+    """
+    return secrets.token_hex(24)
 
 
 # --- lock-out of repeated wrong codes ---------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.store_credit import FindStoreCredit
 from services.store_credit.codes import (
     AttemptState,
     CodeHasher,
@@ -260,8 +261,10 @@ def test_tokens_are_64_hex_characters_and_unique() -> None:
 
 def test_external_ids_carry_192_bits_and_are_unique() -> None:
     ids = [new_external_id() for _ in range(2000)]
-    assert all(re.fullmatch("[A-Za-z0-9_-]{32}", value) for value in ids)  # 32 * 6 = 192 bits
+    assert all(re.fullmatch("[0-9a-f]{48}", value) for value in ids)  # 48 * 4 = 192 bits
     assert len(set(ids)) == len(ids)
+    for value in ids:  # every one can be looked up: it fits the identifier pattern
+        FindStoreCredit(external_id=value)
 
 
 # --- lock-out ---------------------------------------------------------------------------------
