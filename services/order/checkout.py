@@ -25,6 +25,7 @@ from contracts.order import (
     CheckoutOrder,
     HoldToCapture,
     LineItemKind,
+    Order,
     OrderCheckedOut,
     OrderStatus,
     PaymentView,
@@ -121,11 +122,7 @@ async def checkout_order(
         paid_externally=settlement.paid_externally,
         balance_owing=settlement.balance_owing,
     )
-    after = views.OrderState(
-        order=await db.get_order(session, order.id),
-        lines=state.lines,
-        credits=await db.credits_of(session, order.id),
-    )
+    assert isinstance(event.payload, Order)  # the order as checked out, with its totals
     checked_out = OrderCheckedOut(
         order_id=order.id,
         number=order.number,
@@ -158,7 +155,7 @@ async def checkout_order(
             if li.kind == LineItemKind.PRODUCT and li.account_id is not None and li.points
         ],
         payment=payment,
-        totals=views.totals_view(after),
+        totals=event.payload.totals,
         checked_out_at=now,
     )
     return Accepted(

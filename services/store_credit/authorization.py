@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import ActorKind
 from contracts.store_credit import AuthorizeStoreCredit
-from services.store_credit import codes, db, domain
-from services.store_credit.credits import LOCKOUT, attempt_state, hasher
+from services.store_credit import codes, db, domain, lookups
 from shared import sealing
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext, RejectAndKeep
@@ -89,8 +88,8 @@ async def _by_code(
 ) -> Any | None:
     """The credit of a sealed code, counting a wrong code against customer and order."""
     subjects = [f"customer:{c.customer_id}", f"order:{c.order_id}"]
-    states = {subject: await db.lock_attempts(session, subject) for subject in subjects}
-    if any(codes.is_locked(attempt_state(row), now) for row in states.values()):
+    attempts = await lookups.Attempts.lock(session, subjects, now)
+    if attempts.locked:
         raise domain.LockedOut("Too many wrong store-credit codes; try again later.")
     try:
         code = sealing.open_sealed(
@@ -102,29 +101,10 @@ async def _by_code(
         raise domain.InvalidSealedCode(
             "The code could not be opened: the order service seals with another key."
         ) from None
-    code_hasher = hasher(context)
-    try:
-        hashes = code_hasher.hashes(code)
-    except codes.InvalidCode:
-        hashes = []
-    row = (
-        await db.find_store_credit(session, db.store_credits.c.code_hash.in_(hashes))
-        if hashes
-        else None
-    )
-    if row is None or not code_hasher.matches(code, row.code_hash):
-
-        async def count_the_miss(kept: AsyncSession) -> None:
-            for subject, state_row in states.items():
-                after = codes.after_failure(LOCKOUT, attempt_state(state_row), now)
-                await db.lock_attempts(kept, subject)  # its first insert was rolled back
-                await db.save_attempts(
-                    kept, subject, after.failures, after.window_started_at, after.locked_until
-                )
-
-        raise RejectAndKeep(domain.StoreCreditNotFound("No store credit matches."), count_the_miss)
-    for subject in states:
-        await db.save_attempts(session, subject, 0, None, None)
-    if row.code_hash != hashes[0]:  # found under a retired key: move it to the current
-        await db.rehash_code(session, row.id, hashes[0])
+    row = await lookups.by_code(session, context, code)
+    if row is None:
+        raise RejectAndKeep(
+            domain.StoreCreditNotFound("No store credit matches."), attempts.count_miss
+        )
+    await attempts.reset(session)
     return row

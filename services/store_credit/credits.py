@@ -6,7 +6,7 @@ CreateStoreCredit command, and appears nowhere else: not in the inbox (which
 remembers the masked result), events, queries or logs. Each store credit has a
 ledger account in its currency; its balance is the ledger's, copied here from
 BalanceChanged. Look-ups by code count wrong codes per customer and per order
-and lock both out for a while after too many.
+and lock both out for a while after too many (``lookups``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import ActorKind, RawEnvelope
@@ -37,22 +36,16 @@ from contracts.store_credit import (
     UpdateStoreCredit,
 )
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
-from services.store_credit import codes, db, domain
+from services.store_credit import codes, db, domain, lookups
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
 from shared.outbox import Outgoing
 
 _LEDGER_IDS = uuid.UUID("7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c")
-LOCKOUT = codes.LockoutPolicy()
 
 
 def ledger_account_id(store_credit_id: str) -> str:
     return "sc-" + uuid.uuid5(_LEDGER_IDS, store_credit_id).hex
-
-
-def hasher(context: HandlerContext) -> codes.CodeHasher:
-    settings = context.settings
-    return codes.CodeHasher(settings.code_hash_key_bytes(), settings.code_hash_previous_key_bytes())
 
 
 def _key(row: Any) -> str:
@@ -103,7 +96,7 @@ async def create_store_credit(
         code = codes.normalize_code(c.code) if c.code is not None else codes.generate_code()
     except codes.InvalidCode as error:
         raise domain.InvalidCode(str(error)) from None
-    code_hashes = hasher(context).hashes(code)  # current key first, then retired ones
+    code_hashes = lookups.hasher(context).hashes(code)  # current key first, then retired ones
     code_hash = code_hashes[0]
     external_id = codes.new_external_id() if c.generate_external_id else c.external_id
     taken = await db.store_credit_taken(session, c.store_credit_id, code_hashes, external_id)
@@ -243,24 +236,12 @@ def _subjects(envelope: RawEnvelope, order_id: str | None) -> list[str]:
     return subjects
 
 
-def attempt_state(row: Any) -> codes.AttemptState:
-    return codes.AttemptState(
-        failures=row.failures,
-        window_started_at=row.window_started_at,
-        locked_until=row.locked_until,
-    )
-
-
-def _condition(q: FindStoreCredit, context: HandlerContext) -> ColumnElement[bool] | None:
-    """How to find the asked store credit; None for a malformed code (a miss)."""
+async def _find(session: AsyncSession, q: FindStoreCredit, context: HandlerContext) -> Any | None:
     if q.token is not None:
-        return db.store_credits.c.token == q.token
+        return await db.find_store_credit(session, db.store_credits.c.token == q.token)
     if q.external_id is not None:
-        return db.store_credits.c.external_id == q.external_id
-    try:
-        return db.store_credits.c.code_hash.in_(hasher(context).hashes(q.code or ""))
-    except codes.InvalidCode:
-        return None
+        return await db.find_store_credit(session, db.store_credits.c.external_id == q.external_id)
+    return await lookups.by_code(session, context, q.code or "")
 
 
 async def find_store_credit(
@@ -268,39 +249,19 @@ async def find_store_credit(
 ) -> StoreCreditFound | QueryFailed:
     q = query.payload
     now = datetime.now(UTC)
-    subjects = _subjects(query.envelope, q.order_id)
-    states = {subject: await db.lock_attempts(session, subject) for subject in subjects}
-    locked = [s for s, row in states.items() if codes.is_locked(attempt_state(row), now)]
-    if locked:
+    attempts = await lookups.Attempts.lock(session, _subjects(query.envelope, q.order_id), now)
+    if attempts.locked:
         return QueryFailed(
             code="locked_out",
             reason="Too many wrong store-credit codes; try again later.",
         )
-    condition = _condition(q, context)
-    row = await db.find_store_credit(session, condition) if condition is not None else None
-    if row is None or (q.code is not None and not _code_matches(context, q.code, row.code_hash)):
-        for subject, state_row in states.items():
-            after = codes.after_failure(LOCKOUT, attempt_state(state_row), now)
-            await db.save_attempts(
-                session, subject, after.failures, after.window_started_at, after.locked_until
-            )
+    row = await _find(session, q, context)
+    if row is None:
+        await attempts.count_miss(session)
         return QueryFailed(code="store_credit_not_found", reason="No store credit matches.")
-    for subject in states:
-        await db.save_attempts(session, subject, 0, None, None)
-    if q.code is not None:
-        current_hash = hasher(context).hash(q.code)
-        if row.code_hash != current_hash:  # found under a retired key: move it to the current
-            await db.rehash_code(session, row.id, current_hash)
+    await attempts.reset(session)
     customer = query.envelope.actor.id if query.envelope.actor.kind is ActorKind.CUSTOMER else None
     return StoreCreditFound(store_credit=view(row, now, q.currency, customer))
-
-
-def _code_matches(context: HandlerContext, code: str, stored_hash: str) -> bool:
-    """The final, timing-safe comparison (the look-up used the keyed hash)."""
-    try:
-        return hasher(context).matches(code, stored_hash)
-    except codes.InvalidCode:
-        return False
 
 
 async def list_customer_store_credits(
