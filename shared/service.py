@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,6 +115,29 @@ class ServiceRuntime:
     async def start(self) -> None:
         await self.broker.start()
         await self.start_background()
+
+    def assigned(self) -> bool:
+        """Whether every consumer of this service has joined its group and owns partitions.
+
+        Until then a consumer reading from the latest offset (the query consumer)
+        would miss what is sent; tests and readiness checks wait for this.
+        """
+        for subscriber in self.broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None or not consumer.assignment():
+                return False
+        return True
+
+    async def wait_until_assigned(self, within_s: float = 60.0) -> None:
+        """Wait until :meth:`assigned`; raise ``TimeoutError`` naming the service if it never is."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while not self.assigned():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(
+                    f"the {self.definition.name} service's consumers got no partitions "
+                    f"within {within_s:.0f}s; is the broker up?"
+                )
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         await self.stop_background()

@@ -23,6 +23,7 @@ async def ledger(settings: Settings) -> AsyncIterator[ServiceRuntime]:
     """The ledger service, running in this process against the real servers."""
     runtime = ServiceRuntime(ledger_definition, settings)
     await runtime.start()
+    await runtime.wait_until_assigned()
     yield runtime
     await runtime.stop()
 
@@ -71,6 +72,8 @@ async def running(*definitions: ServiceDefinition, settings: Settings) -> AsyncI
     runtimes = [ServiceRuntime(definition, settings) for definition in definitions]
     for runtime in runtimes:
         await runtime.start()
+    for runtime in runtimes:
+        await runtime.wait_until_assigned()
     try:
         yield
     finally:
@@ -104,5 +107,6 @@ async def store_credit(settings: Settings, ledger: ServiceRuntime) -> AsyncItera
 
     runtime = ServiceRuntime(definition, settings)
     await runtime.start()
+    await runtime.wait_until_assigned()
     yield runtime
     await runtime.stop()
