@@ -231,7 +231,7 @@ async def on_balance_changed(
     change = event.payload
     args = (change.account_id, change.balance, change.holds, change.version)
     if not await db.record_balance(session, *args):
-        await db.record_store_credit_balance(session, *args)
+        await db.record_store_credit_balance(session, *args, change.transaction_id)
     return []
 
 

@@ -7,6 +7,11 @@ wrong one counts toward the lock-out of the customer and the order, as in
 ``FindStoreCredit``. The answer is this command's result: the credit and what
 is available, or the reason it cannot pay. The hold itself is the order
 service's to ask of the ledger.
+
+What is available comes from the copy of the ledger's balance. While a credit
+sent to the ledger (the initial one above all) is not in that copy yet, an
+empty balance is not "nothing left" but ``balance_not_known``, a retryable
+refusal; a balance above zero is offered as it is, the smaller of the two.
 """
 
 from __future__ import annotations
@@ -62,11 +67,12 @@ async def authorize_store_credit(
     )
     if unusable is not None:
         raise Rejected(unusable, UNUSABLE_REASONS[unusable])
-    if row.balance is None:
+    available = None if row.balance is None else row.balance - (row.holds or 0)
+    if available is None or (available <= 0 and row.credit_in_flight is not None):
         raise domain.BalanceNotKnown(
-            "The ledger has not reported this store credit's balance yet; try again shortly."
+            "The ledger has not yet reported this store credit's balance with its latest "
+            "credit; try again shortly."
         )
-    available = row.balance - (row.holds or 0)
     if available <= 0:
         raise domain.NoBalance("Nothing is left on this store credit.")
     return Accepted(

@@ -48,6 +48,25 @@ def ledger_account_id(store_credit_id: str) -> str:
     return "sc-" + uuid.uuid5(_LEDGER_IDS, store_credit_id).hex
 
 
+def initial_credit_id(store_credit_id: str) -> str:
+    """The ledger transaction that credits a new store credit's amount."""
+    return f"{ledger_account_id(store_credit_id)}-initial"
+
+
+def known_balance(row: Any) -> int | None:
+    """The store credit's balance, or None while a credit sent to the ledger is not in it.
+
+    Raising the amount credits the difference from this balance: from a copy
+    still short of an earlier credit it would credit that one twice.
+    """
+    return None if row.credit_in_flight is not None else row.balance
+
+
+def reported_balance(row: Any) -> int | None:
+    """The balance to show: None until the initial credit is in it (the opening says 0)."""
+    return None if row.credit_in_flight == initial_credit_id(row.id) else row.balance
+
+
 def _key(row: Any) -> str:
     return str(row.customer_id or row.id)
 
@@ -126,6 +145,7 @@ async def create_store_credit(
             "reason": c.reason.value,
             "references": c.references,
             "ledger_account_id": ledger_account_id(c.store_credit_id),
+            "credit_in_flight": initial_credit_id(c.store_credit_id),
         },
     )
     if row is None:  # a concurrent creation took one of the unique fields
@@ -146,7 +166,7 @@ async def create_store_credit(
         messages=[
             _event(row),
             Outgoing(LEDGER_COMMANDS, row.ledger_account_id, opening),
-            _credit_in_ledger(row, f"{row.ledger_account_id}-initial", row.amount, row.reason),
+            _credit_in_ledger(row, initial_credit_id(row.id), row.amount, row.reason),
         ],
     )
 
@@ -181,9 +201,10 @@ async def update_store_credit(
     if new_external_id and await db.external_id_taken(session, c.external_id or ""):
         raise domain.ExternalIdTaken("Another store credit has this external id.")
     if c.amount is not None:
-        credit = domain.top_up(c.amount, row.balance)
+        credit = domain.top_up(c.amount, known_balance(row))
         changes["amount"] = c.amount
         transaction_id = f"{row.ledger_account_id}-topup-{row.version + 1}"
+        changes["credit_in_flight"] = transaction_id
         messages.append(_credit_in_ledger(row, transaction_id, credit, "deposit"))
     row = await db.update_store_credit(session, c.store_credit_id, changes)
     return Accepted(
@@ -203,7 +224,8 @@ def view(row: Any, now: datetime, currency: str | None, customer: str | None) ->
         for_currency=currency,
         for_customer=customer,
     )
-    available = None if row.balance is None else row.balance - (row.holds or 0)
+    balance = reported_balance(row)
+    available = None if balance is None else balance - (row.holds or 0)
     return StoreCreditView(
         store_credit_id=row.id,
         name=row.name,
@@ -211,7 +233,7 @@ def view(row: Any, now: datetime, currency: str | None, customer: str | None) ->
         code=codes.mask(row.code_last4),
         token=row.token,
         amount=row.amount,
-        balance=row.balance,
+        balance=balance,
         holds=row.holds,
         available=available,
         currency=row.currency,

@@ -23,7 +23,9 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    case,
     func,
+    null,
     select,
     text,
     update,
@@ -310,6 +312,9 @@ store_credits = Table(
     Column("balance", BigInteger, nullable=True),
     Column("holds", BigInteger, nullable=True),
     Column("ledger_version", BigInteger, nullable=True),
+    # The ledger transaction of a credit sent and not yet reported back: until it
+    # is, the copied balance is short of it (see record_store_credit_balance).
+    Column("credit_in_flight", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount > 0", name="store_credits_amount_positive"),
@@ -408,15 +413,30 @@ async def customer_store_credits(session: AsyncSession, customer_id: str) -> lis
 
 
 async def record_store_credit_balance(
-    session: AsyncSession, ledger_account_id: str, balance: int, holds: int, version: int
+    session: AsyncSession,
+    ledger_account_id: str,
+    balance: int,
+    holds: int,
+    version: int,
+    transaction_id: str | None,
 ) -> None:
+    """Keep the ledger's balance if newer; the credit in flight has landed when it is named.
+
+    The ledger handles one account's commands in order, so the balance event
+    naming the credit this service sent is the first to include it; every
+    event before it (the opening's 0 above all) is short of it.
+    """
+    changes: dict[str, Any] = {"balance": balance, "holds": holds, "ledger_version": version}
+    if transaction_id is not None:
+        landed = store_credits.c.credit_in_flight == transaction_id
+        changes["credit_in_flight"] = case((landed, null()), else_=store_credits.c.credit_in_flight)
     await session.execute(
         update(store_credits)
         .where(store_credits.c.ledger_account_id == ledger_account_id)
         .where(
             (store_credits.c.ledger_version.is_(None)) | (store_credits.c.ledger_version < version)
         )
-        .values(balance=balance, holds=holds, ledger_version=version)
+        .values(**changes)
     )
 
 

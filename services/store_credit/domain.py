@@ -154,7 +154,8 @@ def top_up(new_amount: int, balance: int | None) -> int:
     """
     if balance is None:
         raise BalanceNotKnown(
-            "The ledger has not reported this store credit's balance yet; try again shortly."
+            "The ledger has not yet reported this store credit's balance with its latest "
+            "credit; try again shortly."
         )
     if new_amount <= balance:
         raise AmountNotAboveBalance(
