@@ -113,10 +113,6 @@ class AmountNotCovered(OrderError):
     code = "amount_not_covered"
 
 
-class CurrencyMismatch(OrderError):
-    code = "currency_mismatch"
-
-
 # --- who may do what ---------------------------------------------------------------------------
 
 TRUSTED = frozenset({ActorKind.ADMIN, ActorKind.SERVICE, ActorKind.SYSTEM})

@@ -1,0 +1,349 @@
+"""The order service's refusals not met elsewhere, and a checkout retried with its
+key, over real Kafka and PostgreSQL. Each refusal is provoked for real: accounts and
+point transactions are made through the store-credit service and the ledger, and the
+order learns of them from their events, as in production."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select, update
+
+from contracts.envelope import Actor
+from contracts.ledger import (
+    CommitPointTransaction,
+    CreatePointTransaction,
+    PointTransactionKind,
+    PointTransactionStatus,
+    VoidPointTransaction,
+)
+from contracts.order import (
+    AddDepositLineItem,
+    AddPointTransactionLineItem,
+    AddProductLineItem,
+    ApplyStoreCredit,
+    CheckoutOrder,
+    ExternalPayment,
+)
+from contracts.store_credit import CreatePointAccount, PointAccountStatus, UpdatePointAccount
+from services.ledger.app import definition as ledger
+from services.order.app import definition as order_service
+from services.order.db import orders as orders_table
+from services.order.db import pending_transactions
+from services.store_credit.app import definition as store_credit
+from shared.db import create_engine
+from shared.settings import Settings
+from shared.tables import outbox
+from tests.integration.conftest import running
+from tests.integration.test_checkout import issue, seed_order
+from tests.integration.test_orders import open_order
+from tests.kafka_tools import ADMIN as ADMIN_ACTOR
+from tests.kafka_tools import has_type
+from tests.ledger_client import Ledger, make_ledger
+from tests.order_client import customer, make_orders
+from tests.random_refs import random_id
+from tests.store_credit_client import StoreCredit, make_store_credit
+
+MARGIN_S = 30  # a point transaction must outlive checkout by this much
+
+
+async def settled(ask: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """The answer once it no longer depends on a copy still on its way (not retryable)."""
+    async with asyncio.timeout(60):
+        while True:
+            answer = await ask()
+            if not answer.get("retryable"):
+                return answer
+            await asyncio.sleep(0.1)
+
+
+async def until_code(ask: Callable[[], Awaitable[dict[str, Any]]], code: str) -> dict[str, Any]:
+    """Ask again until the answer has ``code``: a copy may still show the state before."""
+    async with asyncio.timeout(60):
+        while True:
+            answer = await ask()
+            if answer.get("code") == code:
+                return answer
+            await asyncio.sleep(0.1)
+
+
+async def point_account(
+    accounts: StoreCredit, owner: str, rates: dict[str, str], unit: str = "points:loyalty"
+) -> str:
+    account_id = random_id("pa")
+    made = CreatePointAccount(
+        account_id=account_id,
+        customer_id=owner,
+        name="Loyalty",
+        kind="loyalty",
+        unit=unit,
+        exchange_rates={currency: Decimal(rate) for currency, rate in rates.items()},
+    )
+    assert (await accounts.do(owner, made))["status"] == "accepted"
+    await accounts.watcher.wait_for(has_type("BalanceChanged", account_id=account_id))
+    return account_id
+
+
+async def pending(
+    the_ledger: Ledger,
+    account_id: str,
+    amount: int,
+    actor: Actor,
+    expires_at: datetime | None = None,
+) -> str:
+    """A pending transaction of ``amount`` on the account (a spend when negative)."""
+    created = CreatePointTransaction(
+        account_id=account_id,
+        transaction_id=random_id("tx"),
+        amount=amount,
+        kind=PointTransactionKind.SPEND if amount < 0 else PointTransactionKind.DEPOSIT,
+        status=PointTransactionStatus.PENDING,
+        expires_at=expires_at,
+    )
+    answer = await the_ledger.do(account_id, created, actor)
+    assert answer["status"] == "accepted", answer
+    return created.transaction_id
+
+
+async def test_every_cart_refusal_is_answered_with_its_code(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    settings = isolated.model_copy(
+        update={"checkout_margin_s": MARGIN_S, "cart_sweep_ms": 3_600_000}
+    )
+    async with running(ledger, store_credit, order_service, settings=settings):
+        accounts = await make_store_credit(producer, settings, watch)
+        the_ledger = await make_ledger(producer, settings, watch)
+        orders = await make_orders(producer, settings, watch)
+        owner, stranger = random_id("cust"), random_id("cust")
+        shopper = customer(owner)
+        loyalty = await point_account(accounts, owner, {"USD": "0.01"})
+        euros_only = await point_account(accounts, owner, {"EUR": "0.01"}, "points:euro")
+        suspended = await point_account(accounts, owner, {"USD": "0.01"}, "points:other")
+        theirs = await point_account(accounts, stranger, {"USD": "0.01"})
+        for account_id in (loyalty, euros_only):
+            deposit = the_ledger.post(account_id, 100_000)
+            assert (await the_ledger.do(account_id, deposit))["status"] == "accepted"
+        order_id = await seed_order(orders, owner)
+
+        def line(transaction_id: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+            add = AddPointTransactionLineItem(
+                order_id=order_id, line_item_id=random_id("line"), transaction_id=transaction_id
+            )
+            return lambda: orders.do(add, shopper)
+
+        def deposit_into(account_id: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+            add = AddDepositLineItem(**_gift(order_id), account_id=account_id)
+            return lambda: orders.do(add)
+
+        twice = AddProductLineItem(
+            order_id=order_id, line_item_id="tickets", sku="T", name="T", unit_price=1
+        )
+        assert (await orders.do(twice))["code"] == "line_item_exists"
+
+        # Deposit lines: an account the order has never heard of may still be on its way
+        # (retryable); another customer's account and a suspended one are refused.
+        nowhere = await orders.do(AddDepositLineItem(**{**_gift(order_id), "account_id": "pa-x"}))
+        assert (nowhere["code"], nowhere["retryable"]) == ("account_not_found", True)
+        not_mine = await settled(deposit_into(theirs))
+        assert (not_mine["code"], not_mine["retryable"]) == ("account_not_usable", False)
+        suspend = UpdatePointAccount(
+            account_id=suspended, customer_id=owner, status=PointAccountStatus.SUSPENDED
+        )
+        assert (await accounts.do(owner, suspend))["status"] == "accepted"
+        await until_code(deposit_into(suspended), "account_not_usable")
+
+        # Point lines: only a pending spend, still pending, lasting long enough, on an
+        # account with a rate for the order's currency.
+        in_euros = await pending(the_ledger, euros_only, -500, shopper)
+        assert (await settled(line(in_euros)))["code"] == "no_exchange_rate"
+        credit_not_spend = await pending(the_ledger, loyalty, 500, ADMIN_ACTOR)
+        assert (await settled(line(credit_not_spend)))["code"] == "not_a_spend"
+        committed = await pending(the_ledger, loyalty, -500, shopper)
+        commit = CommitPointTransaction(account_id=loyalty, transaction_id=committed)
+        assert (await the_ledger.do(loyalty, commit))["status"] == "accepted"
+        await until_code(line(committed), "transaction_not_pending")
+        short_lived = await pending(
+            the_ledger, loyalty, -500, shopper, expires_at=_in(MARGIN_S - 5)
+        )
+        assert (await settled(line(short_lived)))["code"] == "transaction_expires_too_soon"
+
+        # The same application twice: the first stands, the second is refused.
+        first = ApplyStoreCredit(order_id=order_id, application_id="a1", token="tok-" + owner)
+        assert (await orders.do(first, shopper))["status"] == "accepted"
+        again = ApplyStoreCredit(order_id=order_id, application_id="a1", store_credit_id="sc-1")
+        assert (await orders.do(again, shopper))["code"] == "application_exists"
+
+        # Points worth more than everything else: the total would be negative.
+        only_points = await open_order(orders, owner)
+        big = await pending(the_ledger, loyalty, -2_000, shopper)
+        points_line = AddPointTransactionLineItem(
+            order_id=only_points, line_item_id="points", transaction_id=big
+        )
+        assert (await settled(lambda: orders.do(points_line, shopper)))["status"] == "accepted"
+        negative = await orders.do(CheckoutOrder(order_id=only_points), shopper)
+        assert negative["code"] == "negative_total", negative
+
+        # A cart past its end: nothing changes it and it does not check out. (Its end is
+        # moved into the past; the sweep that would abandon it runs once an hour here.)
+        await _end_cart(settings, order_id)
+        assert (await orders.do(twice.model_copy(update={"line_item_id": "late"})))[
+            "code"
+        ] == "cart_expired"
+        assert (await orders.do(CheckoutOrder(order_id=order_id), shopper))[
+            "code"
+        ] == "cart_expired"
+
+
+async def test_checkout_refuses_point_lines_that_stopped_being_usable(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    """A point line accepted earlier is checked again at checkout: its transaction
+    must still be pending, and must outlive checkout by the margin."""
+    settings = isolated.model_copy(update={"checkout_margin_s": MARGIN_S})
+    async with running(ledger, store_credit, order_service, settings=settings):
+        accounts = await make_store_credit(producer, settings, watch)
+        the_ledger = await make_ledger(producer, settings, watch)
+        orders = await make_orders(producer, settings, watch)
+        owner = random_id("cust")
+        shopper = customer(owner)
+        loyalty = await point_account(accounts, owner, {"USD": "0.01"})
+        deposit = the_ledger.post(loyalty, 100_000)
+        assert (await the_ledger.do(loyalty, deposit))["status"] == "accepted"
+
+        voided_order = await seed_order(orders, owner)
+        voided = await pending(the_ledger, loyalty, -1_000, shopper)
+        add = AddPointTransactionLineItem(
+            order_id=voided_order, line_item_id="points", transaction_id=voided
+        )
+        assert (await settled(lambda: orders.do(add, shopper)))["status"] == "accepted"
+        void = VoidPointTransaction(account_id=loyalty, transaction_id=voided, reason="test")
+        assert (await the_ledger.do(loyalty, void))["status"] == "accepted"
+        checkout = CheckoutOrder(order_id=voided_order, payment=_card(4_495))
+        refused = await until_code(lambda: orders.do(checkout), "transaction_not_pending")
+        assert "remove the item" in refused["reason"]
+
+        # Long enough when added, too short by checkout. Rather than wait half a minute,
+        # the order's copy of the transaction is made to end sooner, as time would.
+        fading_order = await seed_order(orders, owner)
+        fading = await pending(the_ledger, loyalty, -1_000, shopper, expires_at=_in(3_600))
+        add = AddPointTransactionLineItem(
+            order_id=fading_order, line_item_id="points", transaction_id=fading
+        )
+        assert (await settled(lambda: orders.do(add, shopper)))["status"] == "accepted"
+        await _move_copy_end(settings, fading, _in(MARGIN_S - 1))
+        late = await orders.do(CheckoutOrder(order_id=fading_order, payment=_card(4_495)))
+        assert late["code"] == "transaction_expires_too_soon", late
+
+
+async def test_checkout_waits_for_store_credit_still_being_applied(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    """Without the store-credit service, an applied credit stays ``requested``: the
+    order cannot tell yet what it pays, so checkout is refused until it can."""
+    async with running(order_service, settings=isolated):
+        orders = await make_orders(producer, isolated, watch)
+        owner = random_id("cust")
+        order_id = await seed_order(orders, owner)
+        apply = ApplyStoreCredit(order_id=order_id, application_id="a", token="tok-unanswered")
+        assert (await orders.do(apply, customer(owner)))["status"] == "accepted"
+        pending_checkout = await orders.do(CheckoutOrder(order_id=order_id, payment=_card(5_495)))
+        assert pending_checkout["code"] == "store_credit_pending", pending_checkout
+
+
+async def test_a_checkout_retried_with_its_key_is_answered_again_not_done_again(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    async with running(ledger, store_credit, order_service, settings=isolated):
+        credits = await make_store_credit(producer, isolated, watch)
+        orders = await make_orders(producer, isolated, watch)
+        owner = random_id("cust")
+        shopper = customer(owner)
+        credit = await issue(credits, isolated, owner, 3_000)
+        order_id = await seed_order(orders, owner)
+        apply = ApplyStoreCredit(order_id=order_id, application_id="a", token=credit["token"])
+        assert (await orders.do(apply, shopper))["status"] == "accepted"
+        await orders.credits_settled(order_id, 1)
+
+        key = random_id("checkout")
+        checkout = CheckoutOrder(order_id=order_id, payment=_card(2_495))
+        first = await orders.do(checkout, key=key)
+        assert first["status"] == "accepted", first
+        retried = await orders.do(checkout, key=key)  # a new message, the same key
+        assert retried["status"] == "accepted", retried
+        assert (retried["command_id"], retried["produced"]) == (
+            first["command_id"],
+            first["produced"],
+        )
+        other_payload = CheckoutOrder(order_id=order_id, payment=_card(2_000))
+        reused = await orders.do(other_payload, key=key)
+        assert reused["code"] == "idempotency_key_reused", reused
+
+        await orders.watcher.wait_for(has_type("OrderCheckedOut", order_id=order_id))
+        assert await _checked_out_events_written(isolated, order_id) == 1
+
+
+def _gift(order_id: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "line_item_id": random_id("line"),
+        "sku": "GIFT",
+        "name": "Gift",
+        "unit_price": 1_000,
+        "points_per_unit": 1_000,
+    }
+
+
+def _card(amount: int) -> ExternalPayment:
+    return ExternalPayment(provider_reference_name="Stripe-USD", token="tok_visa", amount=amount)
+
+
+def _in(seconds: int) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+async def _move_copy_end(settings: Settings, transaction_id: str, expires_at: datetime) -> None:
+    engine = create_engine(settings.database_url_for("order"))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(pending_transactions)
+                .where(pending_transactions.c.id == transaction_id)
+                .values(expires_at=expires_at)
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _end_cart(settings: Settings, order_id: str) -> None:
+    engine = create_engine(settings.database_url_for("order"))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(orders_table)
+                .where(orders_table.c.id == order_id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _checked_out_events_written(settings: Settings, order_id: str) -> int:
+    """How many OrderCheckedOut the order service ever wrote for the order (its outbox)."""
+    engine = create_engine(settings.database_url_for("order"))
+    try:
+        async with engine.connect() as connection:
+            count = await connection.scalar(
+                select(func.count())
+                .select_from(outbox)
+                .where(outbox.c.key == order_id)
+                .where(outbox.c.headers["type"].astext == "OrderCheckedOut")
+            )
+            return int(count or 0)
+    finally:
+        await engine.dispose()
