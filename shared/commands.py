@@ -62,11 +62,15 @@ def derived_envelope(
     """The envelope of the ``index``-th message caused by ``cause``.
 
     Its message id is derived from the cause, so handling the cause twice could
-    never produce two different messages (the outbox keeps one per id).
+    never produce two different messages (the outbox keeps one per id). The
+    cause is its message id *and* its idempotency key: a client that wrongly
+    reuses a message id for another command must not have that command's
+    result and effects taken for the first one's and dropped by the outbox.
     """
+    origin = f"{cause.message_id}:{cause.idempotency_key}"
     return outbox.envelope_for(
         payload,
-        message_id=outbox.stable_message_id(str(cause.message_id), index),
+        message_id=outbox.stable_message_id(origin, index),
         actor=Actor(kind=ActorKind.SERVICE, id=service),
         correlation_id=cause.correlation_id,
         causation_id=str(cause.message_id),

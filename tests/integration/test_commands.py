@@ -12,7 +12,7 @@ from contracts.ledger import OpenLedgerAccount
 from services.ledger.db import ledger_accounts, point_transactions
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.kafka_tools import command, has_type
+from tests.kafka_tools import command, has_type, is_result_of
 from tests.ledger_client import make_ledger
 from tests.random_refs import random_id
 
@@ -157,3 +157,25 @@ async def test_an_account_never_goes_below_zero_unless_allowed_and_then_only_to_
     assert within["produced"]["balance"] == -100
     beyond = await client.ask(overdraft, command(client.post(overdraft, -1, "spend")))
     assert beyond["code"] == "insufficient_funds"
+
+
+async def test_a_message_id_reused_for_another_command_loses_neither(
+    ledger: ServiceRuntime, producer: AIOKafkaProducer, settings: Settings, watch: Any
+) -> None:
+    """Message ids should be unique, but a client that copies an example and changes
+    only the key and payload must not have the second command's result and effects
+    taken for the first one's (they are derived from message id *and* key)."""
+    client = await make_ledger(producer, settings, watch)
+    account_id = await client.open()
+    first = command(client.post(account_id, 100), key=random_id("idem"))
+    second = first.model_copy(
+        update={"idempotency_key": random_id("idem"), "payload": client.post(account_id, 200)}
+    )
+    await client.send(account_id, first)
+    await client.send(account_id, second)
+
+    results = await client.watcher.wait_for(is_result_of(first), count=2)
+    answered = {r.json()["payload"]["idempotency_key"]: r.json()["payload"] for r in results}
+    assert set(answered) == {first.idempotency_key, second.idempotency_key}
+    assert all(a["status"] == "accepted" for a in answered.values()), answered
+    await client.watcher.wait_for(has_type("BalanceChanged", account_id=account_id, balance=300))
