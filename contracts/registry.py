@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts import customers, ledger, order, store_credit, topics
+from contracts import customers, fulfillment, ledger, order, store_credit, topics
 from contracts.envelope import Message
 from contracts.results import CommandResult
 
@@ -63,6 +63,17 @@ _ORDER_COMMANDS = (
 )
 _ORDER_EVENTS = (order.Order, order.OrderCheckedOut)
 
+_FULFILLMENT_COMMANDS = (
+    fulfillment.FulfillItem,
+    fulfillment.RetryFulfillmentItem,
+    fulfillment.ReturnItem,
+)
+_FULFILLMENT_EVENTS = (
+    fulfillment.Fulfillment,
+    fulfillment.FulfillmentItemFailed,
+    fulfillment.ReturnPartFailed,
+)
+
 MESSAGES: tuple[MessageSpec, ...] = (
     *(MessageSpec(model, (topics.LEDGER_COMMANDS,), "command") for model in _LEDGER_COMMANDS),
     *(MessageSpec(model, (topics.LEDGER_EVENTS,), "event") for model in _LEDGER_EVENTS),
@@ -96,6 +107,11 @@ MESSAGES: tuple[MessageSpec, ...] = (
     *(MessageSpec(model, (topics.ORDER_EVENTS,), "event") for model in _ORDER_EVENTS),
     MessageSpec(order.GetOrder, (topics.ORDER_QUERIES,), "query"),
     MessageSpec(order.OrderFound, (topics.ORDER_QUERY_REPLIES,), "reply"),
+    *(
+        MessageSpec(model, (topics.FULFILLMENT_COMMANDS,), "command")
+        for model in _FULFILLMENT_COMMANDS
+    ),
+    *(MessageSpec(model, (topics.FULFILLMENT_EVENTS,), "event") for model in _FULFILLMENT_EVENTS),
     MessageSpec(
         CommandResult,
         (

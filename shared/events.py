@@ -35,6 +35,7 @@ from shared.commands import HandlerContext, add_caused
 from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
 from shared.dead_letters import Redactor, send_to_dead_letters
+from shared.faults import crash_point
 from shared.logging import correlation_id_var
 from shared.outbox import Outgoing
 from shared.settings import Settings
@@ -94,6 +95,7 @@ class EventProcessor:
                     return
             messages = await route.handle(session, incoming, self.context)
             await add_caused(session, self._settings, self.service, envelope, messages)
+        crash_point("event_after_commit")
         if messages:
             self._after_commit()
 

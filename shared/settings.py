@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     cart_sweep_ms: int = Field(
         default=5_000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_CART_SWEEP_MS")
     )
+    no_refund_policy: bool = Field(
+        default=False,
+        validation_alias=_env("STORECREDIT_NO_REFUND_POLICY"),
+        description=(
+            "Returns: what was paid by other means than store credit and points comes "
+            "back as new store credit (true), or is reported as a refund due (false)."
+        ),
+    )
     code_hash_key: SecretStr | None = Field(
         default=None, validation_alias=_env("STORECREDIT_CODE_HASH_KEY")
     )

@@ -1,28 +1,79 @@
-"""The fulfillment service: auto-fulfillment commits, returns and reversals.
+"""The fulfillment service: auto-fulfillment commits, manual items, returns.
 
-It consumes its command topic with the shared pipeline. It has no command
-types yet: every command is answered with a rejected result
-(``invalid_command``) and parked on its dead-letter topic.
+It takes ``OrderCheckedOut`` from ``order.events`` and makes the order's
+fulfillment items; auto items are committed through the ledger, manual ones by
+``FulfillItem``. ``ReturnItem`` gives back what a returned line item was paid
+with. It follows the answers to the commands it sends on
+``ledger.command-results`` and ``store-credit.command-results``, and publishes
+``Fulfillment``, ``FulfillmentItemFailed`` and ``ReturnPartFailed`` on
+``fulfillment.events``.
 """
 
 from __future__ import annotations
 
 from faststream import FastStream
 
+from contracts.fulfillment import FulfillItem, RetryFulfillmentItem, ReturnItem
+from contracts.order import OrderCheckedOut
+from contracts.results import CommandResult
 from contracts.topics import (
     FULFILLMENT_COMMAND_RESULTS,
     FULFILLMENT_COMMANDS,
     FULFILLMENT_DEAD_LETTERS,
+    LEDGER_COMMAND_RESULTS,
+    ORDER_EVENTS,
+    STORE_CREDIT_COMMAND_RESULTS,
 )
+from services.fulfillment import answers, items, returns
+from shared.commands import CommandRoute
+from shared.events import EventRoute, Subscription
+from shared.redaction import redact_codes
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
+
+routes = {
+    route.model.message_type: route
+    for route in (
+        CommandRoute(FulfillItem, items.fulfill_item),
+        CommandRoute(RetryFulfillmentItem, items.retry_fulfillment_item),
+        CommandRoute(ReturnItem, returns.return_item),
+    )
+}
+
+subscriptions = (
+    Subscription(
+        "checked-out-orders",
+        ORDER_EVENTS,
+        {OrderCheckedOut.message_type: EventRoute(OrderCheckedOut, items.on_order_checked_out)},
+    ),
+    Subscription(
+        "ledger-results",
+        LEDGER_COMMAND_RESULTS,
+        {
+            CommandResult.message_type: EventRoute(
+                CommandResult, answers.on_ledger_result, deduplicate=False
+            )
+        },
+    ),
+    Subscription(
+        "store-credit-results",
+        STORE_CREDIT_COMMAND_RESULTS,
+        {
+            CommandResult.message_type: EventRoute(
+                CommandResult, answers.on_store_credit_result, deduplicate=False
+            )
+        },
+    ),
+)
 
 definition = ServiceDefinition(
     name="fulfillment",
     commands=FULFILLMENT_COMMANDS,
     results=FULFILLMENT_COMMAND_RESULTS,
     dead_letters=FULFILLMENT_DEAD_LETTERS,
-    routes={},
+    routes=routes,
+    subscriptions=subscriptions,
+    dead_letter_redactor=redact_codes,
 )
 
 

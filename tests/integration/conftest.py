@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-ISOLATED_SERVICES = ("ledger", "store_credit", "order")
+ISOLATED_SERVICES = ("ledger", "store_credit", "order", "fulfillment")
 
 
 @pytest.fixture

@@ -113,9 +113,7 @@ async def pending(
 async def test_every_cart_refusal_is_answered_with_its_code(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    settings = isolated.model_copy(
-        update={"checkout_margin_s": MARGIN_S, "cart_sweep_ms": 3_600_000}
-    )
+    settings = isolated.model_copy(update={"checkout_margin_s": MARGIN_S, "cart_sweep_ms": 600_000})
     async with running(ledger, store_credit, order_service, settings=settings):
         accounts = await make_store_credit(producer, settings, watch)
         the_ledger = await make_ledger(producer, settings, watch)
@@ -190,7 +188,7 @@ async def test_every_cart_refusal_is_answered_with_its_code(
         assert negative["code"] == "negative_total", negative
 
         # A cart past its end: nothing changes it and it does not check out. (Its end is
-        # moved into the past; the sweep that would abandon it runs once an hour here.)
+        # moved into the past; the sweep that would abandon it runs every ten minutes here.)
         await _end_cart(settings, order_id)
         assert (await orders.do(twice.model_copy(update={"line_item_id": "late"})))[
             "code"

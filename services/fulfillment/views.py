@@ -1,0 +1,84 @@
+"""An order's fulfillment as others see it: the ``Fulfillment`` event, from its rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.fulfillment import (
+    Fulfillment,
+    FulfillmentItemKind,
+    FulfillmentItemStatus,
+    FulfillmentItemView,
+    ReturnPartKind,
+    ReturnPartStatus,
+    ReturnPartView,
+    ReturnStatus,
+    ReturnView,
+)
+from contracts.topics import FULFILLMENT_EVENTS
+from services.fulfillment import db
+from shared.outbox import Outgoing
+
+
+def item_view(item: Any) -> FulfillmentItemView:
+    return FulfillmentItemView(
+        fulfillment_item_id=item.id,
+        kind=FulfillmentItemKind(item.kind),
+        status=FulfillmentItemStatus(item.status),
+        line_item_id=item.line_item_id,
+        application_id=item.application_id,
+        name=item.name,
+        quantity=item.quantity,
+        returned_quantity=item.returned_quantity,
+        account_id=item.account_id,
+        transaction_id=item.transaction_id,
+        amount=item.amount,
+        attempts=item.attempts,
+        code=item.code,
+        reason=item.reason,
+        fulfilled_at=item.fulfilled_at,
+    )
+
+
+def part_view(part: Any) -> ReturnPartView:
+    return ReturnPartView(
+        kind=ReturnPartKind(part.kind),
+        status=ReturnPartStatus(part.status),
+        amount=part.amount,
+        account_id=part.account_id,
+        transaction_id=part.transaction_id,
+        store_credit_id=part.store_credit_id,
+        code=part.code,
+        reason=part.reason,
+    )
+
+
+def return_view(row: Any, parts: list[Any]) -> ReturnView:
+    return ReturnView(
+        return_id=row.id,
+        line_item_id=row.line_item_id,
+        quantity=row.quantity,
+        reason=row.reason,
+        status=ReturnStatus(row.status),
+        parts=[part_view(p) for p in parts if p.return_id == row.id],
+        returned_at=row.created_at,
+    )
+
+
+async def fulfillment_event(session: AsyncSession, order_id: str) -> Outgoing:
+    """Count a new version of the order's fulfillment and publish it whole."""
+    await db.touch(session, order_id)
+    row: Any = await db.lock(session, order_id)
+    parts = await db.parts_of(session, order_id)
+    view = Fulfillment(
+        order_id=row.order_id,
+        number=row.number,
+        customer_id=row.customer_id,
+        currency=row.currency,
+        items=[item_view(i) for i in await db.items_of(session, order_id)],
+        returns=[return_view(r, parts) for r in await db.returns_of(session, order_id)],
+        version=row.version,
+    )
+    return Outgoing(FULFILLMENT_EVENTS, order_id, view)
