@@ -95,7 +95,7 @@ class EventProcessor:
                     return
             messages = await route.handle(session, incoming, self.context)
             await add_caused(session, self._settings, self.service, envelope, messages)
-        crash_point("event_after_commit")
+        crash_point(f"event_after_commit:{envelope.type}")
         if messages:
             self._after_commit()
 

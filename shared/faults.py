@@ -2,7 +2,9 @@
 
 ``STORECREDIT_CRASH_AT=after_commit`` makes the process die (``os._exit``, no
 clean-up, like a power cut) the first time it reaches that point. Tests use it
-to prove that a crash between commit and publish loses nothing.
+to prove that a crash between commit and publish loses nothing. The points:
+``after_commit`` (a command handled and committed) and
+``event_after_commit:<type>`` (an event of that type handled and committed).
 """
 
 from __future__ import annotations

@@ -1,0 +1,271 @@
+"""Fulfillment when things go wrong, over real Kafka and PostgreSQL: the ledger
+refuses a commit (a failed item, an event, a retry), OrderCheckedOut arrives twice,
+the service dies between taking an order and sending its commits, and returns
+under the no-refund policy and of an order left partly owing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select
+
+from contracts.fulfillment import FulfillItem, RetryFulfillmentItem, ReturnItem
+from contracts.ledger import VoidPointTransaction
+from contracts.order import (
+    AddPointTransactionLineItem,
+    AddProductLineItem,
+    ApplyStoreCredit,
+    CheckoutOrder,
+    ExternalPayment,
+)
+from contracts.topics import LEDGER_COMMANDS, ORDER_EVENTS, STORE_CREDIT_EVENTS
+from services.fulfillment.app import definition as fulfillment
+from services.ledger.app import definition as ledger
+from services.order.app import definition as order_service
+from services.store_credit.app import definition as store_credit
+from shared.db import create_engine
+from shared.faults import CRASH_EXIT_CODE
+from shared.settings import Settings
+from shared.tables import inbox, outbox
+from tests.integration.conftest import running
+from tests.integration.test_checkout import issue
+from tests.integration.test_fulfillment import Shop, the_shop
+from tests.integration.test_order_refusals import pending, settled
+from tests.integration.test_orders import open_order
+from tests.kafka_tools import has_type, send
+
+CARD = "tok_visa"
+
+
+async def points_order(shop: Shop, points: int = 1_000) -> tuple[str, str]:
+    """A 20.00 mug paid with ``points`` points (at 0.01) and a card for the rest."""
+    order_id = await open_order(shop.orders, shop.owner)
+    spend = await pending(shop.ledger, shop.loyalty, -points, shop.shopper)
+    mug = AddProductLineItem(
+        order_id=order_id, line_item_id="mug", sku="MUG", name="Mug", unit_price=2_000
+    )
+    assert (await shop.orders.do(mug))["status"] == "accepted"
+    line = AddPointTransactionLineItem(
+        order_id=order_id, line_item_id="points", transaction_id=spend
+    )
+    assert (await settled(lambda: shop.orders.do(line, shop.shopper)))["status"] == "accepted"
+    card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=2_000 - points)
+    checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card))
+    assert checkout["status"] == "accepted", checkout
+    return order_id, spend
+
+
+async def scalar(settings: Settings, service: str, query: Any) -> Any:
+    engine = create_engine(settings.database_url_for(service))
+    try:
+        async with engine.connect() as connection:
+            return await connection.scalar(query)
+    finally:
+        await engine.dispose()
+
+
+async def until(check: Any) -> None:
+    async with asyncio.timeout(60):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+def ledger_commands_for(transaction_id: str) -> Any:
+    """How many ledger commands fulfillment ever wrote for a transaction (its outbox)."""
+    return (
+        select(func.count())
+        .select_from(outbox)
+        .where(outbox.c.topic.like(f"%{LEDGER_COMMANDS.name}"))
+        .where(
+            func.convert_from(outbox.c.value, "UTF8").like(f'%"transaction_id":"{transaction_id}"%')
+        )
+    )
+
+
+async def test_a_refused_commit_fails_visibly_and_a_twice_delivered_order_changes_nothing(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    async with running(ledger, store_credit, order_service, settings=isolated):
+        shop = await the_shop(producer, isolated, watch)
+        await shop.open_loyalty(10_000)
+        order_events = await watch(isolated.topic(ORDER_EVENTS))
+        good, good_spend = await points_order(shop)
+        doomed, doomed_spend = await points_order(shop, 500)
+        # Before fulfillment runs, an operator voids the second order's pending spend.
+        void = VoidPointTransaction(account_id=shop.loyalty, transaction_id=doomed_spend)
+        assert (await shop.ledger.do(shop.loyalty, void))["status"] == "accepted"
+        [checked_out] = await order_events.wait_for(has_type("OrderCheckedOut", order_id=good))
+
+        async with running(fulfillment, settings=isolated):
+            done = await shop.items.answered(good)
+            assert [(i["kind"], i["status"]) for i in done["items"]] == [
+                ("manual", "pending"),
+                ("points_spent", "fulfilled"),
+            ]
+            failed = await shop.items.answered(doomed)
+            [item] = [i for i in failed["items"] if i["kind"] == "points_spent"]
+            assert (item["status"], item["code"], item["attempts"]) == ("failed", "not_pending", 1)
+            [alarm] = await shop.items.watcher.wait_for(
+                has_type("FulfillmentItemFailed", order_id=doomed)
+            )
+            assert alarm.json()["payload"]["code"] == "not_pending"
+            retry = RetryFulfillmentItem(
+                order_id=doomed, fulfillment_item_id=item["fulfillment_item_id"]
+            )
+            assert (await shop.items.do(retry))["produced"]["attempt"] == 2
+            await shop.items.watcher.wait_for(
+                has_type("FulfillmentItemFailed", order_id=doomed, attempt=2)
+            )
+            ok_item = next(i for i in done["items"] if i["kind"] == "points_spent")
+            not_failed = RetryFulfillmentItem(
+                order_id=good, fulfillment_item_id=ok_item["fulfillment_item_id"]
+            )
+            assert (await shop.items.do(not_failed))["code"] == "item_not_failed"
+
+            # The same OrderCheckedOut again (a redelivery), and a copy under a new id.
+            headers = dict(checked_out.headers)
+            await send(producer, checked_out.topic, good, checked_out.value, headers)
+            copy = json.loads(checked_out.value)
+            copy["message_id"] = str(uuid.uuid4())
+            await send(producer, checked_out.topic, good, json.dumps(copy).encode(), headers)
+            consumer = "fulfillment.events.checked-out-orders"
+            seen = (
+                select(func.count())
+                .where(inbox.c.consumer == consumer)
+                .where(inbox.c.idempotency_key == copy["message_id"])
+            )
+
+            async def copy_handled() -> bool:
+                return bool(await scalar(isolated, "fulfillment", seen))
+
+            await until(copy_handled)
+        assert await scalar(isolated, "fulfillment", ledger_commands_for(good_spend)) == 1
+        # 10,000 - 1,000 (the first order); the voided 500 came back.
+        await shop.balance_is(shop.loyalty, 9_000)
+
+
+def start_fulfillment(settings: Settings, crash_at: str | None) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        FULFILLMENT_DATABASE_URL=settings.database_url_for("fulfillment"),
+        STORECREDIT_TOPIC_PREFIX=settings.topic_prefix,
+        # The relay would publish within this time: longer than any crash takes.
+        STORECREDIT_OUTBOX_POLL_MS="60000",
+    )
+    env.pop("STORECREDIT_CRASH_AT", None)
+    if crash_at:
+        env["STORECREDIT_CRASH_AT"] = crash_at
+    return subprocess.Popen([sys.executable, "-m", "services.fulfillment"], env=env)
+
+
+async def test_a_crash_between_taking_an_order_and_sending_its_commits_loses_nothing(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    async with running(ledger, store_credit, order_service, settings=isolated):
+        shop = await the_shop(producer, isolated, watch)
+        await shop.open_loyalty(10_000)
+        order_id, spend = await points_order(shop)
+
+        doomed = start_fulfillment(isolated, "event_after_commit:OrderCheckedOut")
+        try:
+            async with asyncio.timeout(90):
+                while doomed.poll() is None:
+                    await asyncio.sleep(0.1)
+            assert doomed.returncode == CRASH_EXIT_CODE
+        finally:
+            if doomed.poll() is None:
+                doomed.kill()
+        unsent = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        assert await scalar(isolated, "fulfillment", unsent) >= 1  # the commit, not yet sent
+
+        restarted = start_fulfillment(isolated, None)
+        try:
+            done = await shop.items.answered(order_id)
+            assert [i["status"] for i in done["items"] if i["kind"] == "points_spent"] == [
+                "fulfilled"
+            ]
+            await shop.balance_is(shop.loyalty, 9_000)
+        finally:
+            restarted.terminate()
+            restarted.wait(30)
+        assert await scalar(isolated, "fulfillment", ledger_commands_for(spend)) == 1
+
+
+async def test_returns_under_the_no_refund_policy_and_of_an_order_left_owing(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    settings = isolated.model_copy(update={"no_refund_policy": True})
+    async with running(ledger, store_credit, order_service, fulfillment, settings=settings):
+        shop = await the_shop(producer, settings, watch)
+        credit_events = await watch(settings.topic(STORE_CREDIT_EVENTS))
+
+        # Paid by card only: returned, it comes back as store credit for the customer.
+        by_card = await open_order(shop.orders, shop.owner)
+        lamp = AddProductLineItem(
+            order_id=by_card, line_item_id="lamp", sku="LAMP", name="Lamp", unit_price=4_000
+        )
+        assert (await shop.orders.do(lamp))["status"] == "accepted"
+        card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=4_000)
+        assert (await shop.orders.do(CheckoutOrder(order_id=by_card, payment=card)))[
+            "status"
+        ] == "accepted"
+        await ship_everything(shop, by_card)
+        back = ReturnItem(order_id=by_card, return_id="r1", line_item_id="lamp", reason="broken")
+        assert (await shop.items.do(back))["status"] == "accepted"
+        returned = await shop.items.returned(by_card, "r1")
+        [part] = returned["parts"]
+        assert (part["kind"], part["amount"], part["status"]) == (
+            "issue_store_credit",
+            4_000,
+            "done",
+        )
+        [issued] = await credit_events.wait_for(
+            has_type("StoreCredit", store_credit_id=part["store_credit_id"])
+        )
+        body = issued.json()["payload"]
+        assert (body["amount"], body["customer_id"], body["reason"]) == (
+            4_000,
+            shop.owner,
+            "refund",
+        )
+
+        # Half paid by a credit that allows a balance owing: returned, the credit gets
+        # its half back and the other half is no longer owed.
+        owing = await issue(shop.accounts, settings, shop.owner, 2_000, allow_balance_owing=True)
+        partly = await open_order(shop.orders, shop.owner)
+        chair = AddProductLineItem(
+            order_id=partly, line_item_id="chair", sku="CHAIR", name="Chair", unit_price=4_000
+        )
+        assert (await shop.orders.do(chair))["status"] == "accepted"
+        apply = ApplyStoreCredit(order_id=partly, application_id="a", token=owing["token"])
+        assert (await shop.orders.do(apply, shop.shopper))["status"] == "accepted"
+        await shop.orders.credits_settled(partly, 1)
+        checkout = await shop.orders.do(CheckoutOrder(order_id=partly), shop.shopper)
+        assert checkout["produced"]["balance_owing"] == 2_000, checkout
+        await ship_everything(shop, partly)
+        chair_back = ReturnItem(order_id=partly, return_id="r1", line_item_id="chair")
+        assert (await shop.items.do(chair_back))["status"] == "accepted"
+        returned = await shop.items.returned(partly, "r1")
+        assert sorted((p["kind"], p["amount"]) for p in returned["parts"]) == [
+            ("owing_cancelled", 2_000),
+            ("restore_store_credit", 2_000),
+        ]
+        await shop.balance_is(owing["ledger_account_id"], 2_000)
+
+
+async def ship_everything(shop: Shop, order_id: str) -> None:
+    """Fulfil the order's manual items once the ledger has answered for the others."""
+    state = await shop.items.answered(order_id)
+    for item in state["items"]:
+        if item["kind"] == "manual":
+            ship = FulfillItem(order_id=order_id, fulfillment_item_id=item["fulfillment_item_id"])
+            assert (await shop.items.do(ship))["status"] == "accepted"
+    await shop.items.when(order_id, lambda f: all(i["status"] == "fulfilled" for i in f["items"]))
