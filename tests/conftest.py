@@ -109,8 +109,10 @@ def settings(servers: Servers) -> Settings:
     return configured
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer per test: one kept for the session knew every topic of every test
+    before, deleted at their end, and in CI once stalled on that metadata for good."""
     client = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await client.start()
     yield client
