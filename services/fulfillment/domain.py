@@ -69,7 +69,10 @@ class ReturnExceedsQuantity(FulfillmentError):
 
 
 class ItemNotFulfilled(FulfillmentError):
+    """Not yet: once shipped, or once the ledger has answered, the same key may be retried."""
+
     code = "item_not_fulfilled"
+    retryable = True
 
 
 TRUSTED = frozenset({ActorKind.ADMIN, ActorKind.SERVICE, ActorKind.SYSTEM})
