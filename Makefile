@@ -1,11 +1,12 @@
 # Two commands matter: `make run` and `make test`. Both set everything up.
+# `make demo`, beside `make run`, plays the seed stories.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
+.PHONY: run demo test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
 
 $(STAMP): pyproject.toml
 	bash deploy/local/prerequisites.sh
@@ -19,6 +20,10 @@ venv: $(STAMP)
 ## migrations, topics, then the four services. Ctrl-C stops the services.
 run: venv
 	$(BIN)/storecredit run
+
+## With `make run` going (in another terminal): play every seed story and print each step.
+demo: venv
+	$(PY) -m shared.demo
 
 ## Lint, format check, types, then every test against real Kafka and PostgreSQL.
 test: venv lint

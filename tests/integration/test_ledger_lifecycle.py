@@ -279,7 +279,7 @@ async def test_an_expired_hold_is_voided_by_the_ledger(
     assert created["produced"]["available"] == 0
 
     [event] = await client.watcher.wait_for(
-        has_type("PointTransactionVoided", transaction_id=hold.transaction_id), timeout=60
+        has_type("PointTransactionVoided", transaction_id=hold.transaction_id), within_s=60
     )
     assert event.json()["payload"]["reason"] == "expired"
     assert event.json()["actor"]["kind"] == "system"

@@ -86,7 +86,7 @@ async def test_crash_between_commit_and_publish_loses_nothing_and_doubles_nothin
 
     restarted = start_ledger(settings)
     try:
-        [result] = await watcher.wait_for(is_result_of(opening), timeout=90)
+        [result] = await watcher.wait_for(is_result_of(opening), within_s=90)
         assert result.json()["payload"]["status"] == "accepted"
 
         async def drained() -> None:

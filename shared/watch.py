@@ -1,0 +1,133 @@
+"""Watching topics: read them from their end onwards and wait for what a test, the
+demo or an operator expects to appear (with a deadline, never a fixed sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    found = consumer.partitions_for_topic(topic)
+    if not found:
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(topic)
+    if not found:
+        raise AssertionError(f"topic {topic} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(found)]
+
+
+async def read_all(bootstrap_servers: str, topic: str) -> list[Record]:
+    """Every record of a topic, from its beginning to its end at the time of the call."""
+    # "earliest" as the default: assign() starts its own offset reset, and a
+    # seek_to_beginning() racing with a "latest" default sometimes lost.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, topic)
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Record] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batches = await consumer.getmany(timeout_ms=500)
+            records += [_record(m) for messages in batches.values() for m in messages]
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _record(m: Any) -> Record:
+    return Record(
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        key=m.key,
+        value=m.value or b"",
+        headers={k: v.decode("utf-8", "replace") for k, v in m.headers or ()},
+    )
+
+
+class TopicWatcher:
+    """Reads topics from their end at creation time onwards; waits on conditions."""
+
+    def __init__(self, bootstrap_servers: str, topics: Iterable[str]) -> None:
+        self._topics = list(topics)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="latest",
+        )
+        self.records: list[Record] = []
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> TopicWatcher:
+        await self._consumer.start()
+        partitions = [
+            tp for topic in self._topics for tp in await partitions_of(self._consumer, topic)
+        ]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._pump())
+        return self
+
+    async def _pump(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            fresh = [_record(m) for messages in batches.values() for m in messages]
+            if fresh:
+                async with self._changed:
+                    self.records.extend(fresh)
+                    self._changed.notify_all()
+
+    def matching(self, predicate: Callable[[Record], bool]) -> list[Record]:
+        return [r for r in self.records if predicate(r)]
+
+    async def wait_for(
+        self, predicate: Callable[[Record], bool], *, count: int = 1, within_s: float = 60.0
+    ) -> list[Record]:
+        """Wait until ``count`` records match; fail after ``within_s`` seconds."""
+
+        async def enough() -> list[Record]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.matching(predicate)) >= count)
+                return self.matching(predicate)
+
+        try:
+            return await asyncio.wait_for(enough(), within_s)
+        except TimeoutError:
+            seen = [(r.topic, r.headers.get("type"), r.value[:200]) for r in self.records[-10:]]
+            raise AssertionError(
+                f"no {count} matching records in {within_s}s; last seen: {seen}"
+            ) from None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
