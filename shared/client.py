@@ -72,8 +72,13 @@ class Platform:
         """The business flow the next commands and events belong to (a story, a checkout)."""
 
     async def __aenter__(self) -> Platform:
-        await self._producer.start()
-        await self.watcher.start()
+        try:
+            await self._producer.start()
+            await self.watcher.start()
+        except BaseException:
+            await self.watcher.stop()
+            await self._producer.stop()
+            raise
         return self
 
     async def __aexit__(

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import sys
 
+from aiokafka.errors import KafkaConnectionError
+
 from shared.client import Platform
 from shared.demo.cast import Cast
 from shared.demo.narration import Console
@@ -32,8 +34,17 @@ async def demo(settings: Settings) -> int:
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    settings = Settings()
     try:
-        return asyncio.run(demo(Settings()))
+        return asyncio.run(demo(settings))
+    except KafkaConnectionError:
+        print(
+            f"\ndemo: no Kafka at {settings.kafka_bootstrap_servers}. Start the system with "
+            f"`make run` in another terminal, wait for 'services started', then `make demo`.",
+            file=sys.stderr,
+        )
+        return 1
     except TimeoutError as error:
         print(
             f"\ndemo: no answer in time ({error}).\nIs the system running? Start it with "
