@@ -23,6 +23,7 @@ from shared import inbox, outbox
 from shared.codec import Incoming, payload_fingerprint
 from shared.db import SessionFactory
 from shared.faults import crash_point
+from shared.metrics import UNKNOWN_TYPE, CommandOutcome, ServiceMetrics
 from shared.outbox import Outgoing
 from shared.rules import Rejected
 from shared.settings import Settings
@@ -153,9 +154,11 @@ class CommandProcessor:
         routes: Mapping[str, CommandRoute],
         results_topic: TopicSpec,
         after_commit: Callable[[], None],
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.service = service
         self.consumer = f"{service}.commands"
+        self.metrics = metrics or ServiceMetrics(service, process_metrics=False)
         self.context = HandlerContext(service, settings)
         self._settings = settings
         self._sessions = sessions
@@ -169,6 +172,8 @@ class CommandProcessor:
 
     async def process(self, incoming: Incoming[Any], key: str) -> None:
         envelope = incoming.envelope
+        outcome: CommandOutcome
+        code: str | None = None  # of a rejection written now (not of a replayed one)
         async with self._sessions() as session, session.begin():
             claim = await inbox.claim(
                 session, self.consumer, envelope, payload_fingerprint(incoming)
@@ -177,11 +182,12 @@ class CommandProcessor:
                 await inbox.reclaim(session, self.consumer, envelope.idempotency_key, envelope)
                 claim = inbox.Claimed()
             if isinstance(claim, inbox.Duplicate):
-                await self._answer_duplicate(session, envelope, key, claim)
+                outcome = await self._answer_duplicate(session, envelope, key, claim)
             elif isinstance(claim, inbox.KeyReused):
+                outcome, code = CommandOutcome.KEY_REUSED, RejectionCode.IDEMPOTENCY_KEY_REUSED
                 result = result_for(
                     envelope,
-                    code=RejectionCode.IDEMPOTENCY_KEY_REUSED,
+                    code=code,
                     reason=(
                         f"The idempotency key was already used by message "
                         f"{claim.first_message_id} ({claim.first_type}) with another payload."
@@ -197,20 +203,24 @@ class CommandProcessor:
                     remembered.model_dump(mode="json"),
                 )
                 await self._write(session, envelope, key, result, messages)
+                code = result.code
+                outcome = CommandOutcome.ACCEPTED if code is None else CommandOutcome.REJECTED
+        self.metrics.command(envelope.type, outcome, code)  # counted once committed
         crash_point("after_commit")
         self._after_commit()
 
     async def _answer_duplicate(
         self, session: AsyncSession, envelope: RawEnvelope, key: str, claim: inbox.Duplicate
-    ) -> None:
+    ) -> CommandOutcome:
         """A redelivery (same message id) is ignored; a client's retry (a new
         message with the same key and payload) gets the first result again."""
         if claim.first_message_id == str(envelope.message_id) or claim.first_result is None:
             log.info("redelivered command ignored", extra={"type": envelope.type})
-            return
+            return CommandOutcome.REDELIVERY_IGNORED
         log.info("command replayed, first result sent again", extra={"type": envelope.type})
         first = CommandResult.model_validate(claim.first_result)
         await self._write(session, envelope, key, first, [])
+        return CommandOutcome.REPLAYED
 
     async def _handle(
         self, session: AsyncSession, incoming: Incoming[Any]
@@ -259,6 +269,8 @@ class CommandProcessor:
                 [],
                 result_slot="undeliverable",
             )
+        command_type = envelope.type if envelope.type in self._routes else UNKNOWN_TYPE
+        self.metrics.command(command_type, CommandOutcome.REJECTED, code)
         self._after_commit()
 
     async def _write(

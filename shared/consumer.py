@@ -26,6 +26,7 @@ from shared.codec import DecodeError, decode
 from shared.commands import CommandProcessor
 from shared.dead_letters import Redactor, send_to_dead_letters
 from shared.logging import correlation_id_var
+from shared.metrics import COMMANDS_CONSUMER
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def register_command_consumer(
     group = f"{settings.topic_prefix}storecredit-{processor.service}"
     dead_letter_topic = settings.topic(dead_letters)
     known = processor.known_types
+    metrics = processor.metrics
 
     async def park(record: Any, reason: str, detail: str) -> None:
         await send_to_dead_letters(
@@ -72,16 +74,9 @@ def register_command_consumer(
             consumer_group=group,
             redact=redact,
         )
+        metrics.dead_letter(COMMANDS_CONSUMER, reason)
 
-    @broker.subscriber(
-        settings.topic(commands),
-        group_id=group,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        title=f"{processor.service}:commands",
-    )
-    async def consume_command(msg: KafkaMessage) -> None:
-        record: Any = msg.raw_message
+    async def handle(record: Any) -> None:
         try:
             incoming = decode(record.value, known)
         except DecodeError as error:
@@ -110,3 +105,14 @@ def register_command_consumer(
             )
         finally:
             correlation_id_var.reset(token)
+
+    @broker.subscriber(
+        settings.topic(commands),
+        group_id=group,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        title=f"{processor.service}:commands",
+    )
+    async def consume_command(msg: KafkaMessage) -> None:
+        with metrics.timed(COMMANDS_CONSUMER):
+            await handle(msg.raw_message)

@@ -37,6 +37,7 @@ from shared.db import SessionFactory
 from shared.dead_letters import Redactor, send_to_dead_letters
 from shared.faults import crash_point
 from shared.logging import correlation_id_var
+from shared.metrics import EventOutcome, ServiceMetrics, Timer, events_consumer
 from shared.outbox import Outgoing
 from shared.settings import Settings
 
@@ -68,10 +69,13 @@ class EventProcessor:
         settings: Settings,
         sessions: SessionFactory,
         after_commit: Callable[[], None],
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.service = service
         self.subscription = subscription
         self.consumer = f"{service}.events.{subscription.name}"
+        self.metrics = metrics or ServiceMetrics(service, process_metrics=False)
+        self.metrics_consumer = events_consumer(subscription.name)
         self._settings = settings
         self._sessions = sessions
         self._after_commit = after_commit
@@ -81,23 +85,34 @@ class EventProcessor:
     async def process(self, incoming: Incoming[Any]) -> None:
         envelope = incoming.envelope
         route = self.subscription.routes[envelope.type]
+        messages: list[Outgoing] = []
         async with self._sessions() as session, session.begin():
-            if route.deduplicate:
-                claim = await inbox.claim(
-                    session,
-                    self.consumer,
-                    envelope,
-                    payload_fingerprint(incoming),
-                    key=str(envelope.message_id),
-                )
-                if not isinstance(claim, inbox.Claimed):
-                    log.info("event already handled", extra={"type": envelope.type})
-                    return
-            messages = await route.handle(session, incoming, self.context)
-            await add_caused(session, self._settings, self.service, envelope, messages)
+            first_time = not route.deduplicate or await self._claim(session, incoming)
+            if first_time:
+                messages = await route.handle(session, incoming, self.context)
+                await add_caused(session, self._settings, self.service, envelope, messages)
+        outcome = EventOutcome.HANDLED if first_time else EventOutcome.DUPLICATE
+        self.metrics.event(self.metrics_consumer, envelope.type, outcome)  # once committed
+        if not first_time:
+            return
         crash_point(f"event_after_commit:{envelope.type}")
         if messages:
             self._after_commit()
+
+    async def _claim(self, session: AsyncSession, incoming: Incoming[Any]) -> bool:
+        """Record the event in the inbox; False if it was handled before (a redelivery)."""
+        envelope = incoming.envelope
+        claim = await inbox.claim(
+            session,
+            self.consumer,
+            envelope,
+            payload_fingerprint(incoming),
+            key=str(envelope.message_id),
+        )
+        if isinstance(claim, inbox.Claimed):
+            return True
+        log.info("event already handled", extra={"type": envelope.type})
+        return False
 
 
 def register_event_consumer(
@@ -112,6 +127,44 @@ def register_event_consumer(
     group = f"{settings.topic_prefix}storecredit-{processor.service}-{subscription.name}"
     dead_letter_topic = settings.topic(dead_letters)
 
+    consumer = processor.metrics_consumer
+    metrics = processor.metrics
+
+    async def park(record: Any, reason: str, detail: str) -> None:
+        await send_to_dead_letters(
+            broker,
+            dead_letter_topic,
+            record,
+            reason=reason,
+            detail=detail,
+            consumer_group=group,
+            redact=redact,
+        )
+        metrics.dead_letter(consumer, reason)
+
+    async def handle(record: Any, timer: Timer) -> None:
+        try:
+            incoming = decode(record.value, processor.known)
+        except DecodeError as error:
+            if error.code == "unknown_type":
+                timer.skip()
+                return  # another consumer's business
+            await park(record, error.code, error.detail)
+            return
+        token = correlation_id_var.set(incoming.envelope.correlation_id)
+        try:
+            await processor.process(incoming)
+        except Exception as error:
+            if not is_transient(error):
+                log.exception("event handler failed", extra={"type": incoming.envelope.type})
+                await park(record, "handler_failed", repr(error))
+                return
+            log.warning("transient failure, will retry", extra={"error": repr(error)})
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            raise
+        finally:
+            correlation_id_var.reset(token)
+
     @broker.subscriber(
         settings.topic(subscription.topic),
         group_id=group,
@@ -120,40 +173,5 @@ def register_event_consumer(
         title=f"{processor.service}:{subscription.name}",
     )
     async def consume_event(msg: KafkaMessage) -> None:
-        record: Any = msg.raw_message
-        try:
-            incoming = decode(record.value, processor.known)
-        except DecodeError as error:
-            if error.code == "unknown_type":
-                return  # another consumer's business
-            await send_to_dead_letters(
-                broker,
-                dead_letter_topic,
-                record,
-                reason=error.code,
-                detail=error.detail,
-                consumer_group=group,
-                redact=redact,
-            )
-            return
-        token = correlation_id_var.set(incoming.envelope.correlation_id)
-        try:
-            await processor.process(incoming)
-        except Exception as error:
-            if not is_transient(error):
-                log.exception("event handler failed", extra={"type": incoming.envelope.type})
-                await send_to_dead_letters(
-                    broker,
-                    dead_letter_topic,
-                    record,
-                    reason="handler_failed",
-                    detail=repr(error),
-                    consumer_group=group,
-                    redact=redact,
-                )
-                return
-            log.warning("transient failure, will retry", extra={"error": repr(error)})
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            raise
-        finally:
-            correlation_id_var.reset(token)
+        with metrics.timed(consumer) as timer:
+            await handle(msg.raw_message, timer)

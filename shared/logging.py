@@ -7,6 +7,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import TextIO
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
@@ -65,10 +66,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def log_handler(service: str, fmt: str = "text", stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing ``service``'s lines, each with the correlation id in context."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.addFilter(_ContextFilter(service))
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    return handler
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "text") -> None:
+    handler = log_handler(service, fmt)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

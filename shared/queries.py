@@ -54,6 +54,7 @@ from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
 from shared.dead_letters import Redactor, send_to_dead_letters
 from shared.logging import correlation_id_var
+from shared.metrics import QUERIES_CONSUMER, QueryOutcome, ServiceMetrics
 from shared.outbox import envelope_for
 from shared.settings import Settings
 
@@ -128,8 +129,10 @@ class QueryResponder:
         group: str,
         context: HandlerContext,
         redact: Redactor | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.broker = broker
+        self.metrics = metrics or ServiceMetrics(service, process_metrics=False)
         self.context = context
         self.service = service
         self.sessions = sessions
@@ -161,28 +164,32 @@ class QueryResponder:
                 log.warning("query without a reply_to header", extra={"type": envelope.type})
                 await self.park(record, NO_REPLY_TO, "A query needs a reply_to header.")
                 return
-            answer = await self._answer_or_fail(record, incoming)
+            answer, outcome = await self._answer_or_fail(record, incoming)
             await self.reply(reply_to, answer, envelope.correlation_id, str(envelope.message_id))
+            self.metrics.query(envelope.type, outcome)
         finally:
             correlation_id_var.reset(token)
 
-    async def _answer_or_fail(self, record: Any, incoming: Incoming[Message]) -> Message:
+    async def _answer_or_fail(
+        self, record: Any, incoming: Incoming[Message]
+    ) -> tuple[Message, QueryOutcome]:
         """The handler's answer, a QueryFailed for a refusal, or internal_error for a bug."""
         query_type = incoming.envelope.type
         try:
-            return await self.answer(incoming)
+            return await self.answer(incoming), QueryOutcome.ANSWERED
         except QueryFailure as failure:
             log.info("query refused", extra={"type": query_type, "code": failure.code})
-            return QueryFailed(code=failure.code, reason=failure.reason)
+            return QueryFailed(code=failure.code, reason=failure.reason), QueryOutcome.REFUSED
         except Exception as error:
             if is_transient(error):
                 raise
             log.exception("query handler failed", extra={"type": query_type})
             await self.park(record, "handler_failed", repr(error))
-            return QueryFailed(
+            failed = QueryFailed(
                 code=INTERNAL_ERROR,
                 reason="The service failed to answer this query; it was parked for an operator.",
             )
+            return failed, QueryOutcome.FAILED
 
     async def answer(self, incoming: Incoming[Message]) -> Message:
         """Run the handler in a READ ONLY transaction (unless its route says otherwise):
@@ -245,6 +252,7 @@ class QueryResponder:
             consumer_group=self.group,
             redact=self.redact,
         )
+        self.metrics.dead_letter(QUERIES_CONSUMER, reason)
 
 
 def register_query_consumer(
@@ -257,6 +265,7 @@ def register_query_consumer(
     dead_letters: TopicSpec,
     routes: Mapping[str, QueryRoute],
     redact: Redactor | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> None:
     """Subscribe the service's query consumer (its own group, next to the command consumer)."""
     group = query_group(settings, service)
@@ -269,6 +278,7 @@ def register_query_consumer(
         group=group,
         context=HandlerContext(service, settings),
         redact=redact,
+        metrics=metrics,
     )
 
     @broker.subscriber(
@@ -280,7 +290,8 @@ def register_query_consumer(
         title=f"{service}:queries",
     )
     async def consume_query(msg: KafkaMessage) -> None:
-        await _consume(responder, msg.raw_message)
+        with responder.metrics.timed(QUERIES_CONSUMER):
+            await _consume(responder, msg.raw_message)
 
 
 def query_group(settings: Settings, service: str) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 
 from contracts.envelope import HEADER_CORRELATION_ID
 from shared.db import SessionFactory
+from shared.metrics import ServiceMetrics
 from shared.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,10 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         batch_size: int = 200,
         retention: timedelta = timedelta(days=7),
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self._lock_id = advisory_lock_id(name)
+        self.metrics = metrics or ServiceMetrics(name, process_metrics=False)
         self._sessions = sessions
         self._broker = broker
         self._poll_interval = poll_interval
@@ -58,9 +61,17 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; return how many were confirmed."""
+        confirmed, failed = await self._publish_batch()
+        self.metrics.published(confirmed)  # counted once marked published (committed)
+        if failed:
+            self.metrics.publish_failed()
+        return confirmed
+
+    async def _publish_batch(self) -> tuple[int, bool]:
+        """One batch: how many rows were confirmed, and whether one failed."""
         async with self._sessions() as session, session.begin():
             if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id))):
-                return 0
+                return 0, False
             rows = (
                 await session.execute(
                     select(
@@ -72,7 +83,7 @@ class OutboxRelay:
                 )
             ).all()
             if not rows:
-                return 0
+                return 0, False
             confirmed, failure = await self._send(rows)
             if confirmed:
                 await session.execute(
@@ -90,7 +101,25 @@ class OutboxRelay:
                 log.warning(
                     "outbox publish failed", extra={"outbox_id": failed_id, "error": repr(error)}
                 )
-            return len(confirmed)
+            return len(confirmed), failure is not None
+
+    async def measure_lag(self) -> None:
+        """Set the outbox gauges: unpublished rows and the age of the oldest one.
+
+        Both read the partial index on unpublished rows (``outbox_unpublished``),
+        so the cost follows the backlog, not the table. The age is computed by
+        the database's clock, as ``created_at`` was.
+        """
+        unpublished = outbox.c.published_at.is_(None)
+        async with self._sessions() as session:
+            rows = await session.scalar(select(func.count()).select_from(outbox).where(unpublished))
+            oldest = await session.scalar(
+                select(func.extract("epoch", func.now() - outbox.c.created_at))
+                .where(unpublished)
+                .order_by(outbox.c.id)
+                .limit(1)
+            )
+        self.metrics.outbox_lag(int(rows or 0), max(float(oldest or 0), 0.0))
 
     async def _send(self, rows: Any) -> tuple[list[int], tuple[int, BaseException] | None]:
         """Send rows in order; return the confirmed prefix and the first failure."""

@@ -5,6 +5,11 @@ them all cleanly: each gets SIGTERM, finishes in-flight messages and its
 outbox relay's last pass, and exits; one that hangs is killed after a grace
 period. If one service dies, the others are stopped too and the exit code
 says so.
+
+Each service gets its own HTTP endpoint (``/metrics``, ``/health/live``,
+``/health/ready``) on a fixed port, on ``STORECREDIT_HTTP_HOST`` (127.0.0.1 by
+default): ledger 9181, store_credit 9182, order 9183, fulfillment 9184.
+``STORECREDIT_HTTP_PORT=off`` in the runner's environment turns them all off.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import IO
 from shared.settings import SERVICES
 
 GRACE_SECONDS = 20.0
+HTTP_PORTS = {"ledger": 9181, "store_credit": 9182, "order": 9183, "fulfillment": 9184}
+HTTP_PORT_VARIABLE = "STORECREDIT_HTTP_PORT"
 COLOURS = ("\033[36m", "\033[35m", "\033[33m", "\033[32m")
 RESET = "\033[0m"
 
@@ -33,13 +40,29 @@ def _pump(name: str, colour: str, stream: IO[str]) -> None:
         sys.stdout.flush()
 
 
+def environment_for(name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """A child's environment: the runner's, with the service's own HTTP port."""
+    child = dict(env)
+    if child.get(HTTP_PORT_VARIABLE, "").strip().lower() != "off":
+        child[HTTP_PORT_VARIABLE] = str(HTTP_PORTS[name])
+    return child
+
+
+def _print_endpoints(env: Mapping[str, str]) -> None:
+    if env.get(HTTP_PORT_VARIABLE, "").strip().lower() == "off":
+        return
+    host = env.get("STORECREDIT_HTTP_HOST") or "127.0.0.1"
+    listed = ", ".join(f"{name} http://{host}:{port}" for name, port in HTTP_PORTS.items())
+    print(f"runner: /metrics and /health/ready of {listed}", flush=True)
+
+
 def _start(name: str, colour: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", f"services.{name}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=dict(env),
+        env=environment_for(name, env),
         start_new_session=True,  # Ctrl-C reaches the runner only; it stops the children
     )
     assert process.stdout is not None
@@ -77,6 +100,7 @@ def run_services(env: Mapping[str, str] | None = None) -> int:
         for i, name in enumerate(SERVICES)
     }
     print("runner: services started; press Ctrl-C to stop them", flush=True)
+    _print_endpoints(environment)
     failed: str | None = None
     while not stopping.is_set():
         for name, process in processes.items():

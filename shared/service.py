@@ -1,4 +1,4 @@
-"""One place that wires a service: database, broker, consumer, relay, app."""
+"""One place that wires a service: database, broker, consumers, relay, metrics, HTTP, app."""
 
 from __future__ import annotations
 
@@ -17,10 +17,24 @@ from shared.db import create_engine, create_session_factory
 from shared.dead_letters import Redactor
 from shared.events import EventProcessor, Subscription, register_event_consumer
 from shared.faults import arm
+from shared.health import (
+    Readiness,
+    broker_check,
+    consumers_check,
+    database_check,
+    live,
+    ready_route,
+)
+from shared.http_server import HttpServer
 from shared.jobs import JobContext, JobRunner, PeriodicJob
+from shared.metrics import ServiceMetrics, metrics_route
 from shared.queries import QueryRoute, register_query_consumer
 from shared.relay import OutboxRelay
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCRAPE_QUERY_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,7 @@ class ServiceRuntime:
     def __init__(self, definition: ServiceDefinition, settings: Settings) -> None:
         self.definition = definition
         self.settings = settings
+        self.metrics = ServiceMetrics(definition.name)
         self.engine = create_engine(settings.database_url_for(definition.name))
         self.sessions = create_session_factory(self.engine)
         self.broker = create_broker(settings, client_id=f"storecredit-{definition.name}")
@@ -51,6 +66,7 @@ class ServiceRuntime:
             self.sessions,
             self.broker,
             poll_interval=settings.outbox_poll_ms / 1000,
+            metrics=self.metrics,
         )
         self.processor = CommandProcessor(
             service=definition.name,
@@ -59,6 +75,7 @@ class ServiceRuntime:
             routes=definition.routes,
             results_topic=definition.results,
             after_commit=self.relay.wake,
+            metrics=self.metrics,
         )
         register_command_consumer(
             self.broker,
@@ -78,6 +95,7 @@ class ServiceRuntime:
                 dead_letters=definition.dead_letters,
                 routes=definition.query_routes,
                 redact=definition.dead_letter_redactor,
+                metrics=self.metrics,
             )
         for subscription in definition.subscriptions:
             register_event_consumer(
@@ -89,6 +107,7 @@ class ServiceRuntime:
                     settings=settings,
                     sessions=self.sessions,
                     after_commit=self.relay.wake,
+                    metrics=self.metrics,
                 ),
                 dead_letters=definition.dead_letters,
                 redact=definition.dead_letter_redactor,
@@ -98,7 +117,54 @@ class ServiceRuntime:
             JobContext(definition.name, settings, self.sessions),
             after_work=self.relay.wake,
         )
+        self.readiness = Readiness(
+            {
+                "broker": broker_check(self.broker),
+                "consumers": consumers_check(self.unassigned_consumers),
+                "database": database_check(self.engine),
+            }
+        )
+        self._http: HttpServer | None = None
         arm(settings.crash_at)
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the HTTP endpoint listens on (the bound one when 0 was asked), if any."""
+        return self._http.port if self._http is not None else None
+
+    async def start_http(self) -> None:
+        """Serve ``/metrics`` and ``/health/*`` if ``http_port`` is set. Started before the
+        broker: a liveness probe must answer while the consumers are still joining."""
+        if self.settings.http_port is None or self._http is not None:
+            return
+        server = HttpServer(
+            {
+                "/metrics": metrics_route(self.metrics, self.refresh_scraped_metrics),
+                "/health/live": live,
+                "/health/ready": ready_route(self.readiness),
+            },
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+        )
+        await server.start()
+        self._http = server
+        log.info(
+            "HTTP endpoint listening",
+            extra={"host": self.settings.http_host, "port": server.port},
+        )
+
+    async def stop_http(self) -> None:
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
+
+    async def refresh_scraped_metrics(self) -> None:
+        """Read the outbox gauges for a scrape; NaN if the database does not answer in time."""
+        try:
+            await asyncio.wait_for(self.relay.measure_lag(), SCRAPE_QUERY_TIMEOUT_SECONDS)
+        except Exception as error:
+            log.debug("outbox lag not measured", extra={"error": repr(error)})
+            self.metrics.outbox_lag_unknown()
 
     async def start_background(self) -> None:
         """The outbox relay and the periodic jobs."""
@@ -113,6 +179,7 @@ class ServiceRuntime:
         await self.engine.dispose()
 
     async def start(self) -> None:
+        await self.start_http()
         await self.broker.start()
         await self.start_background()
 
@@ -122,11 +189,16 @@ class ServiceRuntime:
         Until then a consumer reading from the latest offset (the query consumer)
         would miss what is sent; tests and readiness checks wait for this.
         """
+        return not self.unassigned_consumers()
+
+    def unassigned_consumers(self) -> list[str]:
+        """The topics of the consumers that own no partitions yet (or are not running)."""
+        missing: list[str] = []
         for subscriber in self.broker.subscribers:
             consumer = getattr(subscriber, "consumer", None)
             if consumer is None or not consumer.assignment():
-                return False
-        return True
+                missing.extend(getattr(subscriber, "topic_names", None) or ["?"])
+        return missing
 
     async def wait_until_assigned(self, within_s: float = 60.0) -> None:
         """Wait until :meth:`assigned`; raise ``TimeoutError`` naming the service if it never is."""
@@ -142,6 +214,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         await self.stop_background()
         await self.broker.stop()
+        await self.stop_http()
         await self.dispose()
 
 
@@ -150,7 +223,8 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     return FastStream(
         runtime.broker,
         logger=logging.getLogger("storecredit.app"),
+        on_startup=[runtime.start_http],
         after_startup=[runtime.start_background],
         on_shutdown=[runtime.stop_background],
-        after_shutdown=[runtime.dispose],
+        after_shutdown=[runtime.stop_http, runtime.dispose],
     )

@@ -23,13 +23,19 @@ Environment variables:
   store-credit codes are hashed with (HMAC-SHA256). Required by store-credit.
 - ``STORECREDIT_CRASH_AT``: fault injection for tests; a crash point name
   (``after_commit``) makes the process exit there once.
+- ``STORECREDIT_HTTP_PORT``: the port of the service's HTTP endpoint
+  (``/metrics``, ``/health/live``, ``/health/ready``). Unset, empty or ``off``:
+  no HTTP endpoint (the default); ``0``: any free port (tests read the bound
+  one from ``ServiceRuntime.http_port``). ``storecredit run`` sets 9181 to 9184.
+- ``STORECREDIT_HTTP_HOST``: the address it listens on (default ``127.0.0.1``;
+  a container sets ``0.0.0.0`` so the kubelet and Prometheus reach it).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -121,6 +127,18 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PUBLIC_KEY")
     )
     crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
+    http_port: int | None = Field(
+        default=None, ge=0, le=65_535, validation_alias=_env("STORECREDIT_HTTP_PORT")
+    )
+    http_host: str = Field(default="127.0.0.1", validation_alias=_env("STORECREDIT_HTTP_HOST"))
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _http_port_off(cls, value: object) -> object:
+        """``STORECREDIT_HTTP_PORT=off`` (or empty) turns the HTTP endpoint off."""
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
 
     def code_hash_key_bytes(self) -> bytes:
         """The secret key of store-credit code hashes; the service cannot work without it."""
