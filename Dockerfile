@@ -6,14 +6,22 @@
 #   docker run --rm storecredit:local                    # the CLI's help
 #   docker run --rm storecredit:local storecredit service ledger
 #
-# docker-compose.yml builds and runs it; configuration comes from the environment only
-# (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, STORECREDIT_*; see shared/settings.py).
+# docker-compose.yml builds and runs it, deploy/k8s/ runs it on Kubernetes; configuration
+# comes from the environment only (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, STORECREDIT_*;
+# see shared/settings.py).
+#
+# Runs as uid/gid 10001 and writes nothing at run time (bytecode is compiled at install),
+# so a read-only root filesystem works. A service serves /metrics, /health/live and
+# /health/ready on port 8080 (STORECREDIT_HTTP_PORT; `off` turns it off); the image has
+# no curl, so health checks use Python's urllib.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    STORECREDIT_HTTP_HOST=0.0.0.0 \
+    STORECREDIT_HTTP_PORT=8080
 
 WORKDIR /app
 
@@ -25,9 +33,13 @@ COPY services ./services
 # Installs the package (with its migrations and generated contracts) and its dependencies,
 # then adds the unprivileged user every process runs as.
 RUN pip install --no-cache-dir . \
-    && useradd --system --uid 10001 --user-group --no-create-home \
+    && groupadd --system --gid 10001 storecredit \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin storecredit
 
-USER storecredit:storecredit
+# Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
+
+EXPOSE 8080
 
 CMD ["storecredit", "--help"]
