@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -30,6 +31,24 @@ def security_from(settings: Settings) -> BaseSecurity | None:
     if mechanism == "SCRAM-SHA-512":
         return SASLScram512(username, secret, ssl_context=context, use_ssl=use_ssl)
     return SASLPlaintext(username, secret, ssl_context=context, use_ssl=use_ssl)
+
+
+def kafka_client_options(settings: Settings) -> dict[str, Any]:
+    """The security options of a plain aiokafka client (admin, producer, consumer), for the
+    tools that talk to Kafka without FastStream: setup, the platform client, the CLI."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context()
+    if protocol.startswith("SASL"):
+        if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+            raise ValueError(f"{protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
 
 
 def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:

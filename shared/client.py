@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import Actor, Envelope, Message, new_envelope
 from contracts.registry import MESSAGES
 from contracts.topics import ALL_TOPICS, TopicSpec
+from shared.broker import kafka_client_options
 from shared.codec import encode, headers_for
 from shared.requests import RequestClient
 from shared.settings import Settings
@@ -64,9 +65,10 @@ class Platform:
     def __init__(self, settings: Settings, *, answer_within_s: float = 60.0) -> None:
         self.settings = settings
         self.answer_within_s = answer_within_s
-        servers = settings.kafka_bootstrap_servers
-        self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
-        self.watcher = TopicWatcher(servers, [settings.topic(t) for t in WATCHED])
+        servers, options = settings.kafka_bootstrap_servers, kafka_client_options(settings)
+        self._options = options
+        self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **options)
+        self.watcher = TopicWatcher(servers, [settings.topic(t) for t in WATCHED], **options)
         self._askers: dict[str, RequestClient] = {}
         self.correlation_id: str | None = None
         """The business flow the next commands and events belong to (a story, a checkout)."""
@@ -179,7 +181,7 @@ class Platform:
         queries = topic_of(question)
         replies = self.settings.topic(replies_topic_of(queries))
         if replies not in self._askers:
-            asker = RequestClient(self.settings.kafka_bootstrap_servers, replies)
+            asker = RequestClient(self.settings.kafka_bootstrap_servers, replies, **self._options)
             await asker.start()
             self._askers[replies] = asker
         reply = await self._askers[replies].request(

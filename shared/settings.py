@@ -10,6 +10,9 @@ Environment variables:
   database on it, ``storecredit_<service>``, unless
 - ``LEDGER_DATABASE_URL``, ``STORE_CREDIT_DATABASE_URL``, ``ORDER_DATABASE_URL``,
   ``FULFILLMENT_DATABASE_URL`` name a service's database exactly.
+- ``STORECREDIT_TOPIC_REPLICATION_FACTOR``: replicas of the topics ``storecredit
+  setup`` creates (default 1, for one broker; 3 on a production cluster, whose
+  ``min.insync.replicas`` the services' ``acks=all`` writes then meet).
 - ``STORECREDIT_TOPIC_PREFIX``: prepended to every topic name and consumer group
   id (default none), so several environments can share one Kafka cluster.
 - ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
@@ -84,6 +87,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("FULFILLMENT_DATABASE_URL")
     )
     topic_prefix: str = Field(default="", validation_alias=_env("STORECREDIT_TOPIC_PREFIX"))
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        validation_alias=_env("STORECREDIT_TOPIC_REPLICATION_FACTOR"),
+        description="Replicas of each topic `storecredit setup` creates (3 on a real cluster).",
+    )
     log_level: str = Field(default="INFO", validation_alias=_env("STORECREDIT_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias=_env("STORECREDIT_LOG_FORMAT")

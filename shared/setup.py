@@ -7,6 +7,7 @@ import logging
 from sqlalchemy.engine import make_url
 
 from contracts.topics import ALL_TOPICS
+from shared.broker import kafka_client_options
 from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
 from shared.stack import ensure_databases, ensure_topics
@@ -29,6 +30,10 @@ def prepare(settings: Settings) -> None:
         upgrade(service, settings.database_url_for(service))
     log.info("migrations applied: %s", ", ".join(SERVICES))
     created_topics = ensure_topics(
-        settings.kafka_bootstrap_servers, ALL_TOPICS, prefix=settings.topic_prefix
+        settings.kafka_bootstrap_servers,
+        ALL_TOPICS,
+        prefix=settings.topic_prefix,
+        replication_factor=settings.topic_replication_factor,
+        **kafka_client_options(settings),
     )
     log.info("topics ready (%d created)", len(created_topics))

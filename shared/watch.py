@@ -36,12 +36,15 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
     return [TopicPartition(topic, p) for p in sorted(found)]
 
 
-async def read_all(bootstrap_servers: str, topic: str) -> list[Record]:
+async def read_all(bootstrap_servers: str, topic: str, **options: Any) -> list[Record]:
     """Every record of a topic, from its beginning to its end at the time of the call."""
     # "earliest" as the default: assign() starts its own offset reset, and a
     # seek_to_beginning() racing with a "latest" default sometimes lost.
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        **options,
     )
     await consumer.start()
     try:
@@ -71,13 +74,15 @@ def _record(m: Any) -> Record:
 class TopicWatcher:
     """Reads topics from their end at creation time onwards; waits on conditions."""
 
-    def __init__(self, bootstrap_servers: str, topics: Iterable[str]) -> None:
+    def __init__(self, bootstrap_servers: str, topics: Iterable[str], **options: Any) -> None:
+        """``options`` (security_protocol, sasl_*, ssl_context) go to the aiokafka consumer."""
         self._topics = list(topics)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="latest",
+            **options,
         )
         self.records: list[Record] = []
         self._changed = asyncio.Condition()

@@ -21,11 +21,12 @@ _TOPIC_ALREADY_EXISTS = 36
 _VISIBLE_TIMEOUT_S = 30.0
 
 
-def _client(bootstrap_servers: str, request_timeout_ms: int) -> AIOKafkaAdminClient:
+def _client(bootstrap_servers: str, request_timeout_ms: int, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         client_id="storecredit-stack",
         request_timeout_ms=request_timeout_ms,
+        **options,
     )
 
 
@@ -47,22 +48,33 @@ def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
 
 
 def ensure_topics(
-    bootstrap_servers: str, specs: Iterable[TopicSpec], prefix: str = ""
+    bootstrap_servers: str,
+    specs: Iterable[TopicSpec],
+    prefix: str = "",
+    *,
+    replication_factor: int = 1,
+    **client_options: Any,
 ) -> list[str]:
     """Create the topics that do not exist yet; leave existing ones alone.
 
-    Each topic gets the spec's partition count, replication factor 1 and
+    Each topic gets the spec's partition count, ``replication_factor`` and
     `spec.kafka_config()`. Returns the (prefixed) names created, after the
-    broker reports a leader for every partition of each.
+    broker reports a leader for every partition of each. ``client_options``
+    (security_protocol, sasl_*, ssl_context) reach the admin client.
     """
     wanted = {prefix + spec.name: spec for spec in specs}
     if not wanted:
         return []
-    return run_sync(lambda: _ensure(bootstrap_servers, wanted))
+    return run_sync(lambda: _ensure(bootstrap_servers, wanted, replication_factor, client_options))
 
 
-async def _ensure(bootstrap_servers: str, wanted: dict[str, TopicSpec]) -> list[str]:
-    admin = _client(bootstrap_servers, 30_000)
+async def _ensure(
+    bootstrap_servers: str,
+    wanted: dict[str, TopicSpec],
+    replication_factor: int,
+    client_options: dict[str, Any],
+) -> list[str]:
+    admin = _client(bootstrap_servers, 30_000, **client_options)
     try:
         try:
             await admin.start()
@@ -70,7 +82,7 @@ async def _ensure(bootstrap_servers: str, wanted: dict[str, TopicSpec]) -> list[
             raise StackError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, spec.partitions, 1, topic_configs=spec.kafka_config())
+            NewTopic(name, spec.partitions, replication_factor, topic_configs=spec.kafka_config())
             for name, spec in wanted.items()
             if name not in existing
         ]
