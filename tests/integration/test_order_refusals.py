@@ -34,7 +34,7 @@ from contracts.store_credit import CreatePointAccount, PointAccountStatus, Updat
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.order.db import orders as orders_table
-from services.order.db import pending_transactions
+from services.order.db import pending_transactions, point_accounts
 from services.store_credit.app import definition as store_credit
 from shared.db import create_engine
 from shared.settings import Settings
@@ -58,16 +58,6 @@ async def settled(ask: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any
         while True:
             answer = await ask()
             if not answer.get("retryable"):
-                return answer
-            await asyncio.sleep(0.1)
-
-
-async def until_code(ask: Callable[[], Awaitable[dict[str, Any]]], code: str) -> dict[str, Any]:
-    """Ask again until the answer has ``code``: a copy may still show the state before."""
-    async with asyncio.timeout(60):
-        while True:
-            answer = await ask()
-            if answer.get("code") == code:
                 return answer
             await asyncio.sleep(0.1)
 
@@ -154,7 +144,8 @@ async def test_every_cart_refusal_is_answered_with_its_code(
             account_id=suspended, customer_id=owner, status=PointAccountStatus.SUSPENDED
         )
         assert (await accounts.do(owner, suspend))["status"] == "accepted"
-        await until_code(deposit_into(suspended), "account_not_usable")
+        await _copy_reaches(settings, suspended, "suspended", point_accounts)
+        assert (await deposit_into(suspended)())["code"] == "account_not_usable"
 
         # Point lines: only a pending spend, still pending, lasting long enough, on an
         # account with a rate for the order's currency.
@@ -165,7 +156,8 @@ async def test_every_cart_refusal_is_answered_with_its_code(
         committed = await pending(the_ledger, loyalty, -500, shopper)
         commit = CommitPointTransaction(account_id=loyalty, transaction_id=committed)
         assert (await the_ledger.do(loyalty, commit))["status"] == "accepted"
-        await until_code(line(committed), "transaction_not_pending")
+        await _copy_reaches(settings, committed, "committed")
+        assert (await line(committed)())["code"] == "transaction_not_pending"
         short_lived = await pending(
             the_ledger, loyalty, -500, shopper, expires_at=_in(MARGIN_S - 5)
         )
@@ -222,8 +214,12 @@ async def test_checkout_refuses_point_lines_that_stopped_being_usable(
         assert (await settled(lambda: orders.do(add, shopper)))["status"] == "accepted"
         void = VoidPointTransaction(account_id=loyalty, transaction_id=voided, reason="test")
         assert (await the_ledger.do(loyalty, void))["status"] == "accepted"
+        # The order knows of the void from its copy, fed by ledger.events: until the copy
+        # has it, a checkout would still be accepted (fulfillment's commit then fails).
+        await _copy_reaches(settings, voided, "voided")
         checkout = CheckoutOrder(order_id=voided_order, payment=_card(4_495))
-        refused = await until_code(lambda: orders.do(checkout), "transaction_not_pending")
+        refused = await orders.do(checkout)
+        assert refused["code"] == "transaction_not_pending", refused
         assert "remove the item" in refused["reason"]
 
         # Long enough when added, too short by checkout. Rather than wait half a minute,
@@ -303,6 +299,26 @@ def _card(amount: int) -> ExternalPayment:
 
 def _in(seconds: int) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+async def _copy_reaches(
+    settings: Settings, row_id: str, status: str, table: Any = pending_transactions
+) -> None:
+    """Wait until the order service's copy (of a ledger transaction, or of a point
+    account) has ``status``: until then the order decides on what it knew before."""
+    engine = create_engine(settings.database_url_for("order"))
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                async with engine.connect() as connection:
+                    found = await connection.scalar(
+                        select(table.c.status).where(table.c.id == row_id)
+                    )
+                if found == status:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
 
 
 async def _move_copy_end(settings: Settings, transaction_id: str, expires_at: datetime) -> None:
