@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from aiokafka.errors import IllegalStateError
 from faststream import FastStream
 
 from contracts.topics import TopicSpec
@@ -201,15 +202,36 @@ class ServiceRuntime:
         return missing
 
     async def wait_until_assigned(self, within_s: float = 60.0) -> None:
-        """Wait until :meth:`assigned`; raise ``TimeoutError`` naming the service if it never is."""
-        deadline = asyncio.get_running_loop().time() + within_s
-        while not self.assigned():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(
-                    f"the {self.definition.name} service's consumers got no partitions "
-                    f"within {within_s:.0f}s; is the broker up?"
-                )
-            await asyncio.sleep(0.05)
+        """Wait until :meth:`assigned` and every assigned partition has a position.
+
+        A consumer that starts from the latest offset (the query consumer) looks
+        its position up only after the assignment: a message sent in between would
+        be skipped. Once ``position()`` answered for each partition, nothing sent
+        afterwards can be. Raises ``TimeoutError`` naming the service if it never is.
+        """
+        try:
+            async with asyncio.timeout(within_s):
+                while True:
+                    if self.assigned() and await self._positioned():
+                        return
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the {self.definition.name} service's consumers got no partitions "
+                f"within {within_s:.0f}s; is the broker up?"
+            ) from None
+
+    async def _positioned(self) -> bool:
+        for subscriber in self.broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None:
+                return False
+            for partition in consumer.assignment():
+                try:
+                    await consumer.position(partition)
+                except IllegalStateError:  # a rebalance took it away meanwhile
+                    return False
+        return True
 
     async def stop(self) -> None:
         await self.stop_background()
