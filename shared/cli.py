@@ -15,6 +15,7 @@ import secrets
 import sys
 
 from shared import ledger_cli
+from shared.operator import dead_letters, send, tail, topics
 from shared.settings import SERVICES, Settings
 
 
@@ -114,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         "keys", help="print new secrets for a deployment (code hashing, code sealing)"
     ).set_defaults(func=_keys)
     ledger_cli.add_parser(commands)
+    topics.add_parser(commands)
+    tail.add_parser(commands)
+    send.add_parser(commands)
+    dead_letters.add_parser(commands)
     return parser
 
 
