@@ -100,7 +100,8 @@ def load(source: str) -> Request:
     try:
         return Request.model_validate_json(text)
     except ValidationError as error:
-        raise OperatorError(f"{source} is not a message to send: {summary(error)}") from None
+        name = "stdin" if source == "-" else source
+        raise OperatorError(f"{name} is not a message to send: {summary(error)}") from None
 
 
 def sendable(message_type: str) -> MessageSpec:
@@ -165,7 +166,7 @@ def sent_report(
         "idempotency_key": envelope.idempotency_key,
         "correlation_id": envelope.correlation_id,
     }
-    where = f"[{partition}] @{offset}" if partition is not None else ""
+    where = f" [{partition}] @{offset}" if partition is not None else ""
     print(
         f"sent {envelope.type} to {report['topic']}{where} key={outbound.key} "
         f"message-id={envelope.message_id} idempotency-key={envelope.idempotency_key} "
