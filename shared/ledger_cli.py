@@ -10,6 +10,7 @@ import json
 from contracts.envelope import Actor, ActorKind, Message, new_envelope
 from contracts.ledger import GetAccountBalances, GetTransactionHistory
 from contracts.topics import LEDGER_QUERIES, LEDGER_QUERY_REPLIES
+from shared.broker import kafka_client_options
 from shared.requests import RequestClient
 from shared.settings import Settings
 
@@ -17,7 +18,11 @@ OPERATOR = Actor(kind=ActorKind.ADMIN, id="storecredit-cli")
 
 
 async def ask(settings: Settings, account_id: str, question: Message) -> int:
-    client = RequestClient(settings.kafka_bootstrap_servers, settings.topic(LEDGER_QUERY_REPLIES))
+    client = RequestClient(
+        settings.kafka_bootstrap_servers,
+        settings.topic(LEDGER_QUERY_REPLIES),
+        **kafka_client_options(settings),
+    )
     async with client:
         reply = await client.request(
             settings.topic(LEDGER_QUERIES), account_id, new_envelope(question, actor=OPERATOR)

@@ -8,7 +8,6 @@ service), and an idempotent producer.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import ALL_TOPICS, TopicSpec, topic_by_name
+from shared.broker import kafka_client_options
 from shared.operator.errors import OperatorError
 from shared.settings import Settings
 
@@ -24,23 +24,16 @@ CLIENT_ID = "storecredit-cli"
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka's connection arguments for the configured security protocol."""
-    protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {
+    """aiokafka's connection arguments, with the security options the services use."""
+    try:
+        security = kafka_client_options(settings)
+    except ValueError as error:
+        raise OperatorError(str(error)) from None
+    return {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
         "client_id": CLIENT_ID,
-        "security_protocol": protocol,
+        **security,
     }
-    if protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = ssl.create_default_context()
-    if protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password
-        if not settings.kafka_sasl_username or password is None:
-            raise OperatorError(f"{protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-        options["sasl_plain_password"] = password.get_secret_value()
-    return options
 
 
 @asynccontextmanager
