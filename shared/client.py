@@ -135,7 +135,7 @@ class Platform:
                 and record.json()["causation_id"] == message_id
             )
 
-        [result] = await self.watcher.wait_for(answers, within_s=self.answer_within_s)
+        [result] = await self.watcher.wait_for(answers, within_s=self.answer_within_s, key=key)
         payload: Answer = result.json()["payload"]
         return payload
 
@@ -155,16 +155,22 @@ class Platform:
         )
 
     async def event(
-        self, message_type: str, condition: Callable[[Answer], bool], *, within_s: float = 60.0
+        self,
+        message_type: str,
+        condition: Callable[[Answer], bool],
+        *,
+        within_s: float = 60.0,
+        key: str | None = None,
     ) -> Answer:
-        """The payload of the first ``message_type`` event (since start) meeting ``condition``."""
+        """The payload of the first ``message_type`` event (since start) meeting ``condition``;
+        with ``key``, only that Kafka key's events are looked at (much cheaper)."""
 
         def matches(record: Record) -> bool:
             return record.headers.get("type") == message_type and condition(
                 record.json()["payload"]
             )
 
-        found = await self.watcher.wait_for(matches, within_s=within_s)
+        found = await self.watcher.wait_for(matches, within_s=within_s, key=key)
         payload: Answer = found[0].json()["payload"]
         return payload
 

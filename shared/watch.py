@@ -8,6 +8,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,6 +24,11 @@ class Record:
     headers: dict[str, str]
 
     def json(self) -> Any:
+        """The value parsed (once: predicates ask for it again and again)."""
+        return self._parsed
+
+    @cached_property
+    def _parsed(self) -> Any:
         return json.loads(self.value)
 
 
@@ -85,6 +91,9 @@ class TopicWatcher:
             **options,
         )
         self.records: list[Record] = []
+        self.by_key: dict[bytes | None, list[Record]] = {}
+        """The same records by Kafka key: waiting on one key's records stays cheap when
+        thousands of other records have been read."""
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -107,20 +116,33 @@ class TopicWatcher:
             if fresh:
                 async with self._changed:
                     self.records.extend(fresh)
+                    for record in fresh:
+                        self.by_key.setdefault(record.key, []).append(record)
                     self._changed.notify_all()
 
-    def matching(self, predicate: Callable[[Record], bool]) -> list[Record]:
-        return [r for r in self.records if predicate(r)]
+    def matching(
+        self, predicate: Callable[[Record], bool], *, key: str | None = None
+    ) -> list[Record]:
+        """The records so far that match; only those of ``key`` when it is given."""
+        among = self.records if key is None else self.by_key.get(key.encode(), [])
+        return [r for r in among if predicate(r)]
 
     async def wait_for(
-        self, predicate: Callable[[Record], bool], *, count: int = 1, within_s: float = 60.0
+        self,
+        predicate: Callable[[Record], bool],
+        *,
+        count: int = 1,
+        within_s: float = 60.0,
+        key: str | None = None,
     ) -> list[Record]:
-        """Wait until ``count`` records match; fail after ``within_s`` seconds."""
+        """Wait until ``count`` records (of ``key``, if given) match; fail after ``within_s``."""
 
         async def enough() -> list[Record]:
             async with self._changed:
-                await self._changed.wait_for(lambda: len(self.matching(predicate)) >= count)
-                return self.matching(predicate)
+                await self._changed.wait_for(
+                    lambda: len(self.matching(predicate, key=key)) >= count
+                )
+                return self.matching(predicate, key=key)
 
         try:
             return await asyncio.wait_for(enough(), within_s)

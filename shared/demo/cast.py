@@ -47,8 +47,14 @@ async def ledger_balance(platform: Platform, account_id: str) -> Answer:
 
 async def store_credit_by_token(platform: Platform, cast: Cast, token: str) -> Answer:
     """The customer's view of a credit, once its balance is known (the ledger has its credit)."""
+    return await store_credit_token_known(platform, cast.customer_id, token)
+
+
+async def store_credit_token_known(platform: Platform, customer_id: str, token: str) -> Answer:
+    """``customer_id``'s view of a credit, once its balance is known."""
+    customer = Actor(kind=ActorKind.CUSTOMER, id=customer_id)
     found = await until(
-        lambda: platform.ask(cast.customer_id, FindStoreCredit(token=token), cast.customer),
+        lambda: platform.ask(customer_id, FindStoreCredit(token=token), customer),
         lambda reply: (
             reply["type"] != "StoreCreditFound" or reply["store_credit"]["balance"] is not None
         ),
