@@ -1,6 +1,6 @@
 """The ``storecredit`` command line.
 
-storecredit stack up|down|status [--profile dev|test]
+storecredit stack up|down|status [--profile dev|test|chaos]
 storecredit setup          databases, migrations, topics (for the configured servers)
 storecredit run            stack up, setup, then the four services (Ctrl-C stops them)
 storecredit service NAME   one service in the foreground
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     stack_parser = commands.add_parser("stack", help="local Kafka and PostgreSQL without Docker")
     stack_parser.add_argument("action", choices=("up", "down", "status"))
-    stack_parser.add_argument("--profile", choices=("dev", "test"), default="dev")
+    stack_parser.add_argument("--profile", choices=("dev", "test", "chaos"), default="dev")
     stack_parser.set_defaults(func=_stack)
     commands.add_parser("setup", help="databases, migrations, topics").set_defaults(func=_setup)
     commands.add_parser("run", help="everything, then the four services").set_defaults(func=_run)

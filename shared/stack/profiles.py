@@ -43,4 +43,15 @@ TEST = Profile(
     kafka_heap=_HEAP,
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (DEV, TEST)}
+CHAOS = Profile(
+    name="chaos",
+    kafka_port=29092,
+    controller_port=29093,
+    pg_cluster="storecredit-chaos",
+    pg_port=55434,
+    kafka_heap=_HEAP,
+)
+"""The chaos run's own broker and database server: it restarts them, and nothing else
+(a `make run`, the rest of the test session) should feel it."""
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (DEV, TEST, CHAOS)}
