@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
+.PHONY: run demo chaos test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
 
 $(STAMP): pyproject.toml
 	bash deploy/local/prerequisites.sh
@@ -24,6 +24,11 @@ run: venv
 ## With `make run` going (in another terminal): play every seed story and print each step.
 demo: venv
 	$(PY) -m shared.demo
+
+## The long chaos run: a workload of thousands of operations while services are killed,
+## Kafka and PostgreSQL restarted and commands delivered twice (its own stack, ports 29092/55434).
+chaos: venv
+	STORECREDIT_CHAOS=long $(PY) -m pytest tests/chaos -s -q -p no:cacheprovider --timeout 3600
 
 ## Lint, format check, types, then every test against real Kafka and PostgreSQL.
 test: venv lint

@@ -70,6 +70,8 @@ class Platform:
         self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **options)
         self.watcher = TopicWatcher(servers, [settings.topic(t) for t in WATCHED], **options)
         self._askers: dict[str, RequestClient] = {}
+        self.sent: list[tuple[str, Envelope[Message]]] = []
+        """Every envelope published, with its key (a chaos run delivers some again)."""
         self.correlation_id: str | None = None
         """The business flow the next commands and events belong to (a story, a checkout)."""
 
@@ -113,6 +115,7 @@ class Platform:
         )
 
     async def publish_envelope(self, key: str, envelope: Envelope[Message]) -> None:
+        self.sent.append((key, envelope))
         topic = self.settings.topic(topic_of(envelope.payload))
         headers = [(name, value.encode()) for name, value in headers_for(envelope).items()]
         await self._producer.send_and_wait(
