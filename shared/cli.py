@@ -15,6 +15,7 @@ import secrets
 import sys
 
 from shared import ledger_cli
+from shared.invariants import cli as invariants_cli
 from shared.operator import dead_letters, send, tail, topics
 from shared.settings import SERVICES, Settings
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_parser(commands)
     send.add_parser(commands)
     dead_letters.add_parser(commands)
+    invariants_cli.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,116 @@
+"""Run every check: a first look at all four databases, and for differences between
+services a second look at the follower after the settle time.
+
+Local checks report at the first look. A cross check's differences at the first
+look are suspects: the runner waits ``settle_s`` (with no transaction open),
+verifies the suspects' facts again against a fresh snapshot of the follower,
+and reports what is still wrong. With ``settle_s`` 0 suspects are reported at
+once (for a system known to be quiet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.invariants import copies, idempotency, items, ledger, orders, outbox, returns
+from shared.invariants.databases import UNREACHABLE, CouldNotCheck, dispose, open_engines, snapshots
+from shared.invariants.model import CrossCheck, Facts, LocalCheck, Scope, Violation
+from shared.settings import Settings
+
+LOCAL_CHECKS: tuple[LocalCheck, ...] = (
+    *ledger.CHECKS,
+    *idempotency.CHECKS,
+    *outbox.CHECKS,
+)
+CROSS_CHECKS: tuple[CrossCheck, ...] = (
+    *orders.CHECKS,
+    *items.CHECKS,
+    *returns.CHECKS,
+    *copies.CHECKS,
+)
+
+Pause = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    violations: list[Violation]
+    suspects: int
+    """Differences between services seen at the first look."""
+    settled: int
+    """Of those, how many were gone at the second look (messages that were in flight)."""
+
+
+@dataclass(frozen=True)
+class _Suspected:
+    check: CrossCheck
+    facts: Facts
+    found: list[Violation]
+
+
+async def check(settings: Settings, settle_s: float, *, pause: Pause = asyncio.sleep) -> Outcome:
+    """Every violation of the platform's invariants; raises CouldNotCheck."""
+    engines = open_engines(settings)
+    try:
+        return await _check(engines, settle_s, pause)
+    finally:
+        await dispose(engines)
+
+
+async def _check(engines: Mapping[str, AsyncEngine], settle_s: float, pause: Pause) -> Outcome:
+    async with snapshots(engines) as first:
+        found = await _local(first, settle_s)
+        suspected = await _cross(first)
+    suspects = [v for s in suspected for v in s.found]
+    if not suspected or settle_s <= 0:
+        return Outcome(_distinct(found + suspects), len(suspects), 0)
+    await pause(settle_s)
+    async with snapshots(engines) as second:
+        persisting = [v for s in suspected for v in await _again(s, second[s.check.target])]
+    return Outcome(_distinct(found + persisting), len(suspects), len(suspects) - len(persisting))
+
+
+async def _local(connections: Mapping[str, AsyncConnection], settle_s: float) -> list[Violation]:
+    found: list[Violation] = []
+    for local in LOCAL_CHECKS:
+        for service in local.services:
+            try:
+                found += await local.run(connections[service], Scope(service, settle_s))
+            except UNREACHABLE as error:
+                raise CouldNotCheck(f"the {service} database", error) from error
+    return found
+
+
+async def _cross(connections: Mapping[str, AsyncConnection]) -> list[_Suspected]:
+    suspected = []
+    for cross in CROSS_CHECKS:
+        try:
+            facts = await cross.facts(connections)
+            found = await cross.verify(connections[cross.target], facts) if facts else []
+        except UNREACHABLE as error:
+            raise CouldNotCheck(f"{cross.source} against {cross.target}", error) from error
+        if found:
+            suspected.append(_Suspected(cross, facts, found))
+    return suspected
+
+
+async def _again(suspected: _Suspected, connection: AsyncConnection) -> list[Violation]:
+    """The suspects still wrong at the second look (as they are now)."""
+    subjects = {v.subject for v in suspected.found}
+    facts = {k: fact for k, fact in suspected.facts.items() if k in subjects}
+    try:
+        again = await suspected.check.verify(connection, facts)
+    except UNREACHABLE as error:
+        raise CouldNotCheck(f"the {suspected.check.target} database", error) from error
+    first = {v.key() for v in suspected.found}
+    return [v for v in again if v.key() in first]
+
+
+def _distinct(found: Sequence[Violation]) -> list[Violation]:
+    """One violation per name and ids (two checks may see one fault), in a stable order."""
+    unique = {v.key(): v for v in reversed(found)}
+    return sorted(unique.values(), key=lambda v: v.key())
