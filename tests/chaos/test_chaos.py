@@ -15,6 +15,7 @@ import time
 
 from shared import stack
 from shared.client import Platform
+from shared.invariants.runner import check
 from shared.workload.plan import plan
 from shared.workload.run import run_workload
 from shared.workload.tally import Tally
@@ -27,6 +28,7 @@ CUSTOMERS = 300 if LONG else 10
 CONCURRENCY = 24 if LONG else 4
 FAULT_EVERY_S = (3.0, 10.0) if LONG else (0.5, 2.0)
 MAX_ROUNDS = 6
+SETTLE_S = 15.0
 
 
 async def test_a_workload_under_faults_loses_nothing_and_applies_nothing_twice(
@@ -64,6 +66,12 @@ async def test_a_workload_under_faults_loses_nothing_and_applies_nothing_twice(
             stop.set()
             await injecting
         await faults.recovered()
+    outcome = await check(chaos_system.settings, settle_s=SETTLE_S)
+    report += [
+        f"invariants: {len(outcome.violations)} violations "
+        f"({outcome.suspects} differences in flight at the first look, {outcome.settled} settled)",
+        *(f"  {v.name}: {v.message}" for v in outcome.violations[:50]),
+    ]
     report[:0] = [
         f"chaos run: seed {SEED}, {commands} commands answered in "
         f"{time.monotonic() - started:.0f}s; faults {dict(faults.by_kind())}",
@@ -74,6 +82,7 @@ async def test_a_workload_under_faults_loses_nothing_and_applies_nothing_twice(
     ]
     print("\n".join(report))
     assert set(faults.by_kind()) == set(KINDS), "\n".join(report)
+    assert outcome.violations == [], "\n".join(report)
 
 
 def check_round(tally: Tally, seed: int, tag: str, report: list[str]) -> None:

@@ -5,6 +5,7 @@ answered once, and what was checked out is fulfilled and what was returned is do
 from __future__ import annotations
 
 from shared.client import Platform
+from shared.invariants.runner import check
 from shared.workload.plan import plan
 from shared.workload.run import run_workload
 from tests.e2e.conftest import System
@@ -34,6 +35,8 @@ async def test_a_seeded_workload_runs_every_flow_to_its_end(system: System) -> N
     assert tally.checked_out == sum(o.checkout for o in planned_orders), "\n".join(tally.lines())
     assert tally.fulfilled == tally.checked_out
     assert set(tally.returns) <= {"completed"}, tally.returns
+    outcome = await check(system.settings, settle_s=10.0)
+    assert outcome.violations == [], outcome.violations
     rejected = {key: n for key, n in tally.answers.items() if key[1] == "rejected"}
     assert set(rejected) <= {("CreatePointTransaction", "rejected", "insufficient_funds")}, (
         "\n".join(tally.lines())
