@@ -43,6 +43,11 @@ def part_ref(order_id: str, return_id: str, position: int) -> str:
     return uuid.uuid5(_RETURNS, f"{order_id}/{return_id}/{position}").hex
 
 
+def reversal_transaction_id(ref: str) -> str:
+    """The ledger reversal of one return part (``ref`` is its :func:`part_ref`)."""
+    return f"rt-{ref}"
+
+
 def _line(fulfillment: Any, line_item_id: str) -> LineItemView | None:
     for raw in fulfillment.line_items:
         line = LineItemView.model_validate(raw)
@@ -182,7 +187,7 @@ def _part(
     reverse = ReversePointTransaction(
         account_id=account_id,
         transaction_id=transaction_id,
-        reversal_transaction_id=f"rt-{ref}",
+        reversal_transaction_id=reversal_transaction_id(ref),
         amount=part.amount,
         description=f"Return {c.return_id} on order {fulfillment.number}",
         references=references,

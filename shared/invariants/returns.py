@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.fulfillment import ReturnPartKind
 from services.fulfillment.db import return_parts as parts
-from services.fulfillment.returns import part_ref
+from services.fulfillment.returns import part_ref, reversal_transaction_id
 from services.ledger.db import point_transactions as transactions
 from services.store_credit.db import store_credits
 from shared.invariants.model import Connections, CrossCheck, Facts, Violation, among, violation
@@ -43,7 +43,7 @@ _UNANSWERED = ("sending", "failed")
 
 def reversal_id(order_id: str, return_id: str, position: int) -> str:
     """The ledger reversal of one return part, as fulfillment names it."""
-    return f"rt-{part_ref(order_id, return_id, position)}"
+    return reversal_transaction_id(part_ref(order_id, return_id, position))
 
 
 def _part(row: Any) -> str:
