@@ -60,3 +60,6 @@ class RejectionCode(StrEnum):
     FORBIDDEN = "forbidden"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     INVALID_COMMAND = "invalid_command"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    """What the command would publish (an event repeating its payload) is more than
+    Kafka takes in one record."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from shared.settings import Settings
@@ -51,8 +55,37 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+async def parse_any_headers(
+    record: ConsumerRecord[bytes, bytes],
+    parse: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[StreamMessage[Any]]],
+) -> StreamMessage[Any]:
+    """FastStream's parser, given header values it can decode.
+
+    It decodes every header value as strict UTF-8, so a null or non-UTF-8 value (any
+    producer may send one) failed the message before a handler saw it, and the consumer
+    read it again forever. It gets a copy whose values are readable; the handlers get
+    the record as it was (``raw_message``), to dead-letter it unchanged.
+    """
+    readable = [
+        (name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers
+    ]
+    message = await parse(dataclasses.replace(record, headers=readable))
+    message.raw_message = record
+    return message
+
+
+async def keep_bytes(message: StreamMessage[Any]) -> Any:
+    """No decoding by FastStream: the handlers decode the bytes themselves (shared.codec).
+
+    FastStream's own decoder would read the body as JSON or text per a content-type
+    header a producer chose, and fail the message (forever) on a body that is neither.
+    """
+    return message.body
+
+
 def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
-    """A broker whose producer is idempotent (no duplicates from its own retries)."""
+    """A broker whose producer is idempotent (no duplicates from its own retries), and
+    whose consumers take any bytes and headers to the handlers (who park what is bad)."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=client_id,
@@ -61,5 +94,7 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         security=security_from(settings),
         graceful_timeout=15.0,
+        parser=parse_any_headers,
+        decoder=keep_bytes,
         logger=logging.getLogger("faststream"),  # our handlers and format, not FastStream's own
     )

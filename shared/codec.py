@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -58,8 +59,44 @@ def _summary(error: ValidationError) -> str:
     parts = []
     for item in error.errors()[:5]:
         where = ".".join(str(p) for p in item["loc"]) or "(message)"
-        parts.append(f"{where}: {item['msg']}")
+        parts.append(f"{_short(where)}: {_short(item['msg'])}")
     return "; ".join(parts)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """A field name or message cut short: a client may send a key of a megabyte, and the
+    reason goes into a result that must fit in a Kafka record."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+UNSTORABLE = "U+0000 in text, or NaN or Infinity, which no database column can hold"
+
+
+def unstorable(value: Any, where: str = "") -> str | None:
+    """Where ``value`` (parsed JSON) holds what PostgreSQL cannot store, or None.
+
+    Text and JSONB columns refuse U+0000 and JSONB refuses NaN and Infinity, which
+    JSON parsers here accept. A message carrying them would fail in its handler, or
+    worse, while its result is written; it is refused as invalid instead.
+    """
+    if isinstance(value, str):
+        return _short(where or "(text)") if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _short(where or "(number)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if "\x00" in key:
+                return _short(path.replace("\x00", "\\x00"))
+            found = unstorable(item, path)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = unstorable(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def decode(value: bytes | None, known: Mapping[str, type[Message]]) -> Incoming[Message]:
@@ -73,6 +110,9 @@ def decode(value: bytes | None, known: Mapping[str, type[Message]]) -> Incoming[
         if invalid_json:
             raise DecodeError("undecodable", "value is not UTF-8 JSON") from error
         raise DecodeError("invalid_envelope", _summary(error)) from error
+    envelope_text = (raw.idempotency_key, raw.type, raw.correlation_id, raw.causation_id)
+    if any(unstorable(text) is not None for text in envelope_text):
+        raise DecodeError("invalid_envelope", f"an envelope field: {UNSTORABLE}")
     model = known.get(raw.type)
     if model is None:
         raise DecodeError("unknown_type", f"no handler for message type {raw.type!r}", raw)
@@ -82,6 +122,9 @@ def decode(value: bytes | None, known: Mapping[str, type[Message]]) -> Incoming[
             f"{raw.type} version {raw.schema_version} is not {model.schema_version}",
             raw,
         )
+    where = unstorable(raw.payload)
+    if where is not None:
+        raise DecodeError("invalid_payload", f"payload.{where}: {UNSTORABLE}", raw)
     try:
         payload = model.model_validate(raw.payload)
     except ValidationError as error:

@@ -232,6 +232,8 @@ class CommandProcessor:
             try:
                 async with session.begin_nested():
                     accepted = await route.handle(session, incoming, self.context)
+                    for message in accepted.messages:
+                        outbox.check_fits(message.payload)
             except RejectAndKeep as refusal:
                 await refusal.keep(session)
                 raise refusal.rejection from None

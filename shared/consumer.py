@@ -46,8 +46,17 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+MAX_RESULT_KEY_BYTES = 1024
+
+
 def _key_of(record: Any) -> str | None:
-    return record.key.decode("utf-8", "replace") if record.key is not None else None
+    """The command's key, for its result; None (then the correlation id is the result's
+    key) if it has none, or one a result cannot carry: longer than any id could be, or
+    with U+0000, which the outbox's text column refuses."""
+    if record.key is None or len(record.key) > MAX_RESULT_KEY_BYTES:
+        return None
+    key: str = record.key.decode("utf-8", "replace")
+    return None if "\x00" in key else key
 
 
 def register_command_consumer(
@@ -111,6 +120,7 @@ def register_command_consumer(
         group_id=group,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        no_reply=True,  # never publish to a topic a reply_to header names
         title=f"{processor.service}:commands",
     )
     async def consume_command(msg: KafkaMessage) -> None:

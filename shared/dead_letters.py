@@ -4,7 +4,9 @@ The original key and value bytes are kept as they were; the reason, the
 original topic, partition and offset are added as headers, so an operator can
 read it with kcat and re-publish it once fixed. A service whose messages may
 carry secrets (store-credit codes) gives a redactor: the value is then kept
-with those secrets masked, and a ``dlt-redacted`` header says so.
+with those secrets masked, and a ``dlt-redacted`` header says so. A message so large
+that it and these headers are more than Kafka takes in one record is parked with an
+empty value (never re-driven) and only the dlt-* headers; it stays readable where it was.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from faststream.kafka import KafkaBroker
 
 from contracts import dead_letters as headers_of
 
 log = logging.getLogger(__name__)
+
+DLT_PREFIX = "dlt-"
+MAX_KEPT_KEY_BYTES = 1024
 
 Redactor = Callable[[bytes], tuple[bytes, bool]]
 """Masks the secrets in a message value; answers the new value and whether it changed."""
@@ -35,7 +41,9 @@ async def send_to_dead_letters(
     redact: Redactor | None = None,
 ) -> None:
     """Publish ``record`` (an aiokafka ConsumerRecord) to ``topic`` and wait for Kafka."""
-    headers = {name: value.decode("utf-8", "replace") for name, value in record.headers or ()}
+    headers = {
+        name: (value or b"").decode("utf-8", "replace") for name, value in record.headers or ()
+    }
     headers.update(
         {
             headers_of.REASON: reason,
@@ -52,7 +60,10 @@ async def send_to_dead_letters(
         value, changed = redact(value)
         if changed:
             headers[headers_of.REDACTED] = "true"
-    await broker.publish(value, topic, key=record.key, headers=headers)
+    try:
+        await broker.publish(value, topic, key=record.key, headers=headers)
+    except (MessageSizeTooLargeError, RecordListTooLargeError):
+        await _park_without_bytes(broker, topic, record, headers)
     log.warning(
         "message dead-lettered",
         extra={
@@ -63,3 +74,17 @@ async def send_to_dead_letters(
             "offset": record.offset,
         },
     )
+
+
+async def _park_without_bytes(
+    broker: KafkaBroker, topic: str, record: Any, headers: dict[str, str]
+) -> None:
+    """The original plus the dlt-* headers is more than Kafka takes in one record: park
+    the reason without the original's value, headers and (if long) key. An empty value
+    is never re-driven; the bytes stay on the original topic, at the offset named."""
+    size = len(record.value or b"") + len(record.key or b"")
+    omitted = f" ({size} bytes, too many to park: read them at the original offset)"
+    slim = {name: text for name, text in headers.items() if name.startswith(DLT_PREFIX)}
+    slim[headers_of.DETAIL] = slim[headers_of.DETAIL][: 2000 - len(omitted)] + omitted
+    key = record.key if len(record.key or b"") <= MAX_KEPT_KEY_BYTES else None
+    await broker.publish(b"", topic, key=key, headers=slim)

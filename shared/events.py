@@ -170,6 +170,7 @@ def register_event_consumer(
         group_id=group,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        no_reply=True,  # never publish to a topic a reply_to header names
         title=f"{processor.service}:{subscription.name}",
     )
     async def consume_event(msg: KafkaMessage) -> None:

@@ -10,10 +10,37 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Actor, ActorKind, Envelope, Message
+from contracts.results import RejectionCode
 from contracts.topics import TopicSpec
 from shared.codec import encode, headers_for
+from shared.rules import Rejected
 from shared.settings import Settings
 from shared.tables import outbox
+
+MAX_RECORD_BYTES = 1_000_000
+"""The most one row may hold, value and key: Kafka takes 1 MiB in a record by default
+(the producer's max_request_size, the broker's message.max.bytes), headers included. A
+row it refuses would stop the relay for good, and every row after it with it."""
+ENVELOPE_ROOM = 4_096
+"""Room for the envelope around a payload and for the key (ids are at most 200 chars)."""
+
+
+class MessageTooLarge(Rejected):
+    """A message too large to publish: refused before anything is committed."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            RejectionCode.MESSAGE_TOO_LARGE,
+            f"It would publish a message of about {size} bytes; Kafka takes at most "
+            f"{MAX_RECORD_BYTES} in one record.",
+        )
+
+
+def check_fits(payload: Message) -> None:
+    """Raise MessageTooLarge for a payload whose message Kafka would refuse."""
+    size = len(payload.model_dump_json()) + ENVELOPE_ROOM
+    if size > MAX_RECORD_BYTES:
+        raise MessageTooLarge(size)
 
 
 @dataclass(frozen=True)
@@ -31,7 +58,12 @@ class Outgoing:
 async def add(
     session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
 ) -> None:
-    """Write one message to the outbox, in the caller's transaction."""
+    """Write one message to the outbox, in the caller's transaction (MessageTooLarge if
+    Kafka could not take it)."""
+    value = encode(envelope)
+    size = len(value) + len((key or "").encode())
+    if size > MAX_RECORD_BYTES:
+        raise MessageTooLarge(size)
     await session.execute(
         insert(outbox)
         .values(
@@ -39,7 +71,7 @@ async def add(
             topic=topic,
             key=key,
             headers=headers_for(envelope),
-            value=encode(envelope),
+            value=value,
         )
         .on_conflict_do_nothing(index_elements=["message_id"])
     )

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -70,9 +71,17 @@ INVALID_QUERY = "invalid_query"
 INTERNAL_ERROR = "internal_error"
 NO_REPLY_TO = "no_reply_to"
 REPLY_TO_NOT_ALLOWED = "reply_to_not_allowed"
+REPLY_TOO_LARGE = "reply_too_large"
 REPLY_TOPIC_SUFFIX = "query-replies"
 """Replies go only to topics named ``*query-replies``: a client must not be able to make
 a service publish into its event or command topics."""
+
+
+def _too_large() -> QueryFailed:
+    return QueryFailed(
+        code=REPLY_TOO_LARGE,
+        reason="The answer is more than Kafka takes in one record; ask for a smaller page.",
+    )
 
 
 def reply_topic_allowed(topic: str) -> bool:
@@ -165,7 +174,14 @@ class QueryResponder:
                 await self.park(record, NO_REPLY_TO, "A query needs a reply_to header.")
                 return
             answer, outcome = await self._answer_or_fail(record, incoming)
-            await self.reply(reply_to, answer, envelope.correlation_id, str(envelope.message_id))
+            cause = str(envelope.message_id)
+            try:
+                await self.reply(reply_to, answer, envelope.correlation_id, cause)
+            except (MessageSizeTooLargeError, RecordListTooLargeError):
+                # Kafka will never take it: retrying (as for a broker away) would block
+                # every later query of the partition for good.
+                answer, outcome = _too_large(), QueryOutcome.REFUSED
+                await self.reply(reply_to, answer, envelope.correlation_id, cause)
             self.metrics.query(envelope.type, outcome)
         finally:
             correlation_id_var.reset(token)

@@ -30,9 +30,13 @@ _CODE_FIELD = "code"
 def redact_codes(value: bytes) -> tuple[bytes, bool]:
     """``value`` with every possible code masked, and whether anything was."""
     try:
-        document = json.loads(value)
-    except ValueError:  # includes UnicodeDecodeError
+        return _mask_json(value)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to walk
         return _mask_digit_runs(value)
+
+
+def _mask_json(value: bytes) -> tuple[bytes, bool]:
+    document = json.loads(value)
     if not isinstance(document, dict | list):
         return _mask_digit_runs(value)
     if not _mask_code_fields(document):
