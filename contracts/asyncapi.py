@@ -110,9 +110,12 @@ rejected with `idempotency_key_reused`.
 ## Dead letters
 
 A message a service cannot decode or validate is never lost: it is copied, key and
-value bytes unchanged, to the service's `<service>.dead-letters` topic with its
-original headers plus {", ".join(f"`{name}`" for name in DEAD_LETTER_HEADERS)}, and
-the consumer goes on with the next message. When the envelope could still be read,
+value bytes unchanged, to the service's `<service>.dead-letters` topic (two
+exceptions: store-credit codes in it are masked, and `dlt-redacted` says so; a
+message too large to park whole is parked with an empty value, `dlt-detail` saying
+so, and stays readable at its original offset), with its original headers
+plus {", ".join(f"`{name}`" for name in DEAD_LETTER_HEADERS)},
+and the consumer goes on with the next message. When the envelope could still be read,
 the command gets a rejected result (`invalid_command`) as well.
 
 ## Topic prefix
@@ -242,14 +245,15 @@ def dead_letter_schemas() -> JsonObject:
             "description": (
                 "The original message value, byte for byte: usually an envelope in JSON, "
                 "but possibly bytes that are not JSON at all (the reason it was parked). "
-                "It is not re-encoded (no base64)."
+                "It is not re-encoded (no base64). Exceptions: codes masked "
+                "(dlt-redacted), or empty when the message was too large to park whole."
             ),
         },
         "DeadLetterHeaders": {
             "type": "object",
             "title": "DeadLetterHeaders",
             "description": "The original message's headers, kept, plus the dlt-* headers.",
-            "required": list(DEAD_LETTER_HEADERS),
+            "required": [name for name in DEAD_LETTER_HEADERS if name != dead_letters.REDACTED],
             "properties": {
                 name: _dead_letter_header(name, text) for name, text in DEAD_LETTER_HEADERS.items()
             },

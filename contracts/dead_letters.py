@@ -18,7 +18,10 @@ HEADERS: dict[str, str] = {
         "queries also no_reply_to and reply_to_not_allowed (replies go only to "
         "*query-replies topics)."
     ),
-    DETAIL: "A sentence for people saying what was wrong (at most 2000 characters).",
+    DETAIL: (
+        "A sentence for people saying what was wrong (at most 2000 characters); it also "
+        "says when the value was left out, the message being too large to park whole."
+    ),
     ORIGINAL_TOPIC: "The topic the message was read from.",
     ORIGINAL_PARTITION: "Its partition there, as a decimal string.",
     ORIGINAL_OFFSET: "Its offset there, as a decimal string.",
