@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from typing import TextIO
 
+from shared.invariants import topics
 from shared.invariants.model import Violation
 from shared.invariants.runner import CROSS_CHECKS, LOCAL_CHECKS, Outcome
 
@@ -52,4 +53,5 @@ def catalogue() -> str:
         lines.append(
             f"{' / '.join(cross.names)}  [{cross.source} -> {cross.target}]\n    {cross.describes}"
         )
+    lines.append(f"{' / '.join(topics.NAMES)}  [ledger -> ledger.balances]\n    {topics.DESCRIBES}")
     return "\n".join(lines)

@@ -14,9 +14,19 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.invariants import copies, idempotency, items, ledger, orders, outbox, returns
+from shared.invariants import (
+    copies,
+    idempotency,
+    items,
+    ledger,
+    orders,
+    outbox,
+    returns,
+    topics,
+)
 from shared.invariants.databases import UNREACHABLE, CouldNotCheck, dispose, open_engines, snapshots
 from shared.invariants.model import CrossCheck, Facts, LocalCheck, Scope, Violation
 from shared.settings import Settings
@@ -56,22 +66,38 @@ async def check(settings: Settings, settle_s: float, *, pause: Pause = asyncio.s
     """Every violation of the platform's invariants; raises CouldNotCheck."""
     engines = open_engines(settings)
     try:
-        return await _check(engines, settle_s, pause)
+        return await _check(engines, settle_s, pause, topics.topic_reader(settings))
     finally:
         await dispose(engines)
 
 
-async def _check(engines: Mapping[str, AsyncEngine], settle_s: float, pause: Pause) -> Outcome:
+async def _check(
+    engines: Mapping[str, AsyncEngine], settle_s: float, pause: Pause, read: topics.ReadTopic
+) -> Outcome:
     async with snapshots(engines) as first:
         found = await _local(first, settle_s)
         suspected = await _cross(first)
+        ledger = await topics.ledger_balances(first["ledger"])
+    first_topic = await _read_topic(read)
+    shown, behind = topics.compare(ledger, first_topic)
+    found += shown
     suspects = [v for s in suspected for v in s.found]
-    if not suspected or settle_s <= 0:
-        return Outcome(_distinct(found + suspects), len(suspects), 0)
+    in_flight = len(suspects) + len(behind)
+    if (not suspected and not behind) or settle_s <= 0:
+        stale = topics.still_behind(ledger, first_topic, behind) if behind else []
+        return Outcome(_distinct(found + suspects + stale), in_flight, 0)
     await pause(settle_s)
     async with snapshots(engines) as second:
         persisting = [v for s in suspected for v in await _again(s, second[s.check.target])]
-    return Outcome(_distinct(found + persisting), len(suspects), len(suspects) - len(persisting))
+    persisting += topics.still_behind(ledger, await _read_topic(read), behind) if behind else []
+    return Outcome(_distinct(found + persisting), in_flight, in_flight - len(persisting))
+
+
+async def _read_topic(read: topics.ReadTopic) -> dict[str, topics.Seen]:
+    try:
+        return await read()
+    except KafkaError as error:
+        raise CouldNotCheck("the topic ledger.balances", error) from error
 
 
 async def _local(connections: Mapping[str, AsyncConnection], settle_s: float) -> list[Violation]:

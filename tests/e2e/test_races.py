@@ -96,8 +96,11 @@ async def test_carts_racing_for_one_credit_never_hold_more_than_its_balance(
         [ledger_account] = {a["ledger_account_id"] for a in applied if a["status"] == "held"}
         balance = await ledger_balance(platform, str(ledger_account))
     held = sorted(int(str(a["held"])) for a in applied if a["status"] == "held")
-    assert sum(held) <= 10_000
-    assert sum(held) == balance["holds"] == 10_000  # 3 carts in full, one in part
+    # Three carts are held in full. A fourth may get the 1,000 left, or be refused: each
+    # asks for what store-credit's copy of the balance said was available, and the copy
+    # may still show more than the ledger has (the ledger then refuses; never overspends).
     assert held[-3:] == [3_000, 3_000, 3_000]
+    assert held in ([3_000] * 3, [1_000] + [3_000] * 3), held
+    assert sum(held) == balance["holds"] <= 10_000
     refused = {a["refusal_code"] for a in applied if a["status"] == "refused"}
     assert refused <= {"insufficient_funds", "no_balance"}, refused

@@ -215,6 +215,20 @@ def corruptions(
             [
                 ("balance_mismatch", {"account_id": f.loyalty}),
                 ("balance_copy_mismatch", {"account_id": f.loyalty}),
+                ("balance_topic_mismatch", {"account_id": f.loyalty}),
+            ],
+        ),
+        (
+            "a balance change never published (the ledger a version ahead of its topic)",
+            db.changed(
+                "ledger",
+                "UPDATE ledger_accounts SET version = version + 1 WHERE id = :a",
+                "UPDATE ledger_accounts SET version = version - 1 WHERE id = :a",
+                a=f.loyalty,
+            ),
+            [
+                ("balance_topic_stale", {"account_id": f.loyalty}),
+                ("balance_copy_mismatch", {"account_id": f.loyalty}),  # nor did its copy
             ],
         ),
         (
@@ -229,6 +243,7 @@ def corruptions(
                 ("holds_mismatch", {"account_id": f.credit_account}),
                 ("balance_below_floor", {"account_id": f.credit_account}),
                 ("balance_copy_mismatch", {"account_id": f.credit_account}),
+                ("balance_topic_mismatch", {"account_id": f.credit_account}),
             ],
         ),
         (
@@ -417,6 +432,7 @@ def corruptions(
             [
                 ("return_not_reversed", {"transaction_id": f.points_reversal}),
                 ("balance_copy_mismatch", {"account_id": f.loyalty}),
+                ("balance_topic_mismatch", {"account_id": f.loyalty}),
             ],
         ),
         (
