@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo chaos test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
+.PHONY: run demo chaos bench test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
 
 $(STAMP): pyproject.toml
 	bash deploy/local/prerequisites.sh
@@ -29,6 +29,13 @@ demo: venv
 ## Kafka and PostgreSQL restarted and commands delivered twice (its own stack, ports 29092/55434).
 chaos: venv
 	STORECREDIT_CHAOS=long $(PY) -m pytest tests/chaos -s -q -p no:cacheprovider --timeout 3600
+
+## Raw Kafka and PostgreSQL limits and the ledger's command rate, in one run on this machine:
+## one table, and the same figures in bench-results.json. Its own topics and databases;
+## the test stack's servers (started if needed, never stopped) unless KAFKA_BOOTSTRAP_SERVERS
+## and DATABASE_URL are set. Sizes: make bench BENCH_ARGS="--messages 100000 --commands 5000".
+bench: venv
+	$(PY) -m shared.bench $(BENCH_ARGS)
 
 ## Lint, format check, types, then every test against real Kafka and PostgreSQL.
 test: venv lint
