@@ -32,7 +32,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--single-rows", type=int, default=2_000, help="PostgreSQL one row per transaction"
     )
-    parser.add_argument("--commands", type=int, default=3_000, help="deposits sent to the ledger")
+    parser.add_argument("--commands", type=int, default=2_000, help="deposits sent to the ledger")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     return parser.parse_args(argv)
 
@@ -65,12 +65,13 @@ async def _measure(args: argparse.Namespace, servers: Servers, scratch: Scratch)
     return figures
 
 
-def _context(args: argparse.Namespace, servers: Servers) -> dict[str, Any]:
+def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[str, Any]:
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         "python": platform.python_version(),
         "servers": servers.source,
+        "load_average_at_start": load,
         "messages": args.messages,
         "rows": args.rows,
         "single_rows": args.single_rows,
@@ -81,13 +82,18 @@ def _context(args: argparse.Namespace, servers: Servers) -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> int:
     servers = await asyncio.to_thread(find_servers)
     scratch = Scratch()
-    print(f"benchmark {scratch.name} on {servers.source} ({servers.bootstrap_servers})", flush=True)
+    load = os.getloadavg()[0]  # other work on the machine lowers every figure: say so
+    print(
+        f"benchmark {scratch.name} on {servers.source} ({servers.bootstrap_servers}), "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     try:
         figures = await _measure(args, servers, scratch)
     finally:
         await remove(servers, scratch)
     print(render_table(figures))
-    args.out.write_text(to_json(figures, _context(args, servers)))
+    args.out.write_text(to_json(figures, _context(args, servers, load)))
     print(f"\nwritten to {args.out}")
     return 0
 

@@ -13,7 +13,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import TopicSpec
-from shared.bench.envelopes import deposit, record
+from shared.bench.envelopes import account_ids, deposit, record
 from shared.bench.report import Figure
 from shared.bench.servers import Scratch, Servers
 from shared.stack import ensure_topics
@@ -30,10 +30,9 @@ def create_topic(servers: Servers, scratch: Scratch) -> str:
 
 
 async def produce(servers: Servers, topic: str, messages: int, tag: str) -> list[Figure]:
-    records = [
-        record(deposit(f"{tag}-acct-{n % 1000:05d}", f"{tag}-tx-{n}")) for n in range(messages)
-    ]
-    keys = [f"{tag}-acct-{n % 1000:05d}".encode() for n in range(messages)]
+    accounts = account_ids(tag, 1000)
+    keys = [accounts[n % len(accounts)].encode() for n in range(messages)]
+    records = [record(deposit(key.decode(), f"{tag}-tx-{n}")) for n, key in enumerate(keys)]
     size = sum(len(value) for value, _ in records) / messages
     producer = AIOKafkaProducer(
         bootstrap_servers=servers.bootstrap_servers, acks="all", enable_idempotence=True
