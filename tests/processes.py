@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
+from shared.setup import prepare
 
 READY_WITHIN_S = 90.0
 STOP_WITHIN_S = 30.0
@@ -135,3 +138,36 @@ def stop(services: dict[str, Service]) -> None:
         except subprocess.TimeoutExpired:
             service.process.kill()
             service.process.wait()
+
+
+def own_settings(
+    settings: Settings, name: str, *, bootstrap_servers: str, database_server_url: str
+) -> Settings:
+    """``settings`` with topics (prefix ``name.``) and databases (``name_<service>``) of
+    its own, on the given servers."""
+    server = make_url(database_server_url).set(database="postgres")
+    return settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": bootstrap_servers,
+            "database_url": SecretStr(server.render_as_string(hide_password=False)),
+            "topic_prefix": f"{name}.",
+            **{
+                f"{service}_database_url": SecretStr(
+                    server.set(database=f"{name}_{service}").render_as_string(hide_password=False)
+                )
+                for service in SERVICES
+            },
+        }
+    )
+
+
+async def start_all(settings: Settings, logs: Path) -> dict[str, Service]:
+    """Databases, migrations and topics for ``settings``, then the four services, ready."""
+    await asyncio.to_thread(prepare, settings)
+    services = {service: start(settings, service, logs) for service in SERVICES}
+    try:
+        await wait_until_ready(services)
+    except BaseException:
+        await asyncio.to_thread(stop, services)
+        raise
+    return services

@@ -8,14 +8,11 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
 from shared import stack
-from shared.settings import SERVICES, Settings
-from shared.setup import prepare
+from shared.settings import Settings
 from tests.e2e.conftest import System
-from tests.processes import start, stop, wait_until_ready
+from tests.processes import own_settings, start_all, stop
 from tests.random_refs import random_id
 
 
@@ -34,26 +31,14 @@ async def chaos_system(
         endpoints = await asyncio.to_thread(stack.up, profile)
     except stack.StackError as error:
         pytest.fail(f"the chaos stack could not start:\n{error}")
-    name = random_id("chaos").replace("-", "_")
-    server = make_url(endpoints.database_server_url)
-    own = settings.model_copy(
-        update={
-            "kafka_bootstrap_servers": endpoints.bootstrap_servers,
-            "database_url": SecretStr(endpoints.database_server_url),
-            "topic_prefix": f"{name}.",
-            **{
-                f"{service}_database_url": SecretStr(
-                    server.set(database=f"{name}_{service}").render_as_string(hide_password=False)
-                )
-                for service in SERVICES
-            },
-        }
+    own = own_settings(
+        settings,
+        random_id("chaos").replace("-", "_"),
+        bootstrap_servers=endpoints.bootstrap_servers,
+        database_server_url=endpoints.database_server_url,
     )
-    await asyncio.to_thread(prepare, own)
-    logs = tmp_path_factory.mktemp("chaos-logs")
-    services = {service: start(own, service, logs) for service in SERVICES}
+    services = await start_all(own, tmp_path_factory.mktemp("chaos-logs"))
     try:
-        await wait_until_ready(services)
         yield System(own, services)
     finally:
         await asyncio.to_thread(stop, services)

@@ -16,14 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from contracts.topics import ALL_TOPICS
 from shared.settings import SERVICES, Settings
-from shared.setup import prepare
 from tests.integration.conftest import delete_topics, drop_database
-from tests.processes import Service, start, stop, wait_until_ready
+from tests.processes import Service, own_settings, start_all, stop
 from tests.random_refs import random_id
 
 
@@ -45,22 +43,14 @@ async def system(
 ) -> AsyncIterator[System]:
     name = random_id("e2e").replace("-", "_")
     server = make_url(settings.database_url_for("ledger")).set(database="postgres")
-    own = settings.model_copy(
-        update={
-            "topic_prefix": f"{name}.",
-            **{
-                f"{service}_database_url": SecretStr(
-                    server.set(database=f"{name}_{service}").render_as_string(hide_password=False)
-                )
-                for service in SERVICES
-            },
-        }
+    own = own_settings(
+        settings,
+        name,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        database_server_url=server.render_as_string(hide_password=False),
     )
-    await asyncio.to_thread(prepare, own)
-    logs = tmp_path_factory.mktemp("e2e-logs")
-    services = {service: start(own, service, logs) for service in SERVICES}
+    services = await start_all(own, tmp_path_factory.mktemp("e2e-logs"))
     try:
-        await wait_until_ready(services)
         yield System(own, services)
     finally:
         await asyncio.to_thread(stop, services)
