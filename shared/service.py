@@ -35,6 +35,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+BROKER_STOP_WITHIN_S = 30.0
+
 SCRAPE_QUERY_TIMEOUT_SECONDS = 2.0
 
 
@@ -228,14 +230,24 @@ class ServiceRuntime:
                 return False
             for partition in consumer.assignment():
                 try:
-                    await consumer.position(partition)
-                except IllegalStateError:  # a rebalance took it away meanwhile
+                    await asyncio.wait_for(consumer.position(partition), 5.0)
+                except (IllegalStateError, TimeoutError):  # taken away meanwhile, or not yet
                     return False
         return True
 
     async def stop(self) -> None:
         await self.stop_background()
-        await self.broker.stop()
+        try:
+            async with asyncio.timeout(BROKER_STOP_WITHIN_S):
+                await self.broker.stop()
+        except TimeoutError:
+            # aiokafka's consumer.stop() has been seen to never return (a rebalance under
+            # way); what was handled is committed in the database, so going on is safe:
+            # anything unacknowledged is delivered again and the inbox skips it.
+            log.warning(
+                "the broker did not stop in time; going on",
+                extra={"stopping": self.definition.name, "within_s": BROKER_STOP_WITHIN_S},
+            )
         await self.stop_http()
         await self.dispose()
 
