@@ -65,9 +65,9 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
         async with ledger.sessions() as session:
             failed = (
                 await session.execute(
-                    select(outbox.c.value, outbox.c.attempts, outbox.c.last_error).where(
-                        outbox.c.message_id.in_(ids), outbox.c.published_at.is_(None)
-                    )
+                    select(outbox.c.value, outbox.c.attempts, outbox.c.last_error)
+                    .where(outbox.c.message_id.in_(ids), outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)  # the refused row first, then what waited behind it
                 )
             ).all()
         while await relay.publish_pending():
