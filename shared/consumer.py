@@ -24,7 +24,7 @@ from contracts.results import RejectionCode
 from contracts.topics import TopicSpec
 from shared.codec import DecodeError, decode
 from shared.commands import CommandProcessor
-from shared.dead_letters import Redactor, send_to_dead_letters
+from shared.dead_letters import Parking, Redactor
 from shared.logging import correlation_id_var
 from shared.metrics import COMMANDS_CONSUMER
 from shared.settings import Settings
@@ -73,17 +73,13 @@ def register_command_consumer(
     known = processor.known_types
     metrics = processor.metrics
 
-    async def park(record: Any, reason: str, detail: str) -> None:
-        await send_to_dead_letters(
-            broker,
-            dead_letter_topic,
-            record,
-            reason=reason,
-            detail=detail,
-            consumer_group=group,
-            redact=redact,
-        )
-        metrics.dead_letter(COMMANDS_CONSUMER, reason)
+    park = Parking(
+        broker,
+        dead_letter_topic,
+        group,
+        lambda reason: metrics.dead_letter(COMMANDS_CONSUMER, reason),
+        redact,
+    )
 
     async def handle(record: Any) -> None:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,29 @@ MAX_KEPT_KEY_BYTES = 1024
 
 Redactor = Callable[[bytes], tuple[bytes, bool]]
 """Masks the secrets in a message value; answers the new value and whether it changed."""
+
+
+@dataclass(frozen=True)
+class Parking:
+    """Where one consumer parks what it cannot handle, and how it counts each (a metric)."""
+
+    broker: KafkaBroker
+    topic: str
+    consumer_group: str
+    counted: Callable[[str], None]
+    redact: Redactor | None = None
+
+    async def __call__(self, record: Any, reason: str, detail: str) -> None:
+        await send_to_dead_letters(
+            self.broker,
+            self.topic,
+            record,
+            reason=reason,
+            detail=detail,
+            consumer_group=self.consumer_group,
+            redact=self.redact,
+        )
+        self.counted(reason)
 
 
 async def send_to_dead_letters(

@@ -34,7 +34,7 @@ from shared.codec import DecodeError, Incoming, decode, payload_fingerprint
 from shared.commands import HandlerContext, add_caused
 from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
-from shared.dead_letters import Redactor, send_to_dead_letters
+from shared.dead_letters import Parking, Redactor
 from shared.faults import crash_point
 from shared.logging import correlation_id_var
 from shared.metrics import EventOutcome, ServiceMetrics, Timer, events_consumer
@@ -130,17 +130,13 @@ def register_event_consumer(
     consumer = processor.metrics_consumer
     metrics = processor.metrics
 
-    async def park(record: Any, reason: str, detail: str) -> None:
-        await send_to_dead_letters(
-            broker,
-            dead_letter_topic,
-            record,
-            reason=reason,
-            detail=detail,
-            consumer_group=group,
-            redact=redact,
-        )
-        metrics.dead_letter(consumer, reason)
+    park = Parking(
+        broker,
+        dead_letter_topic,
+        group,
+        lambda reason: metrics.dead_letter(consumer, reason),
+        redact,
+    )
 
     async def handle(record: Any, timer: Timer) -> None:
         try:

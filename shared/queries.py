@@ -53,7 +53,7 @@ from shared.codec import DecodeError, Incoming, decode, encode, headers_for
 from shared.commands import HandlerContext
 from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
-from shared.dead_letters import Redactor, send_to_dead_letters
+from shared.dead_letters import Parking, Redactor
 from shared.logging import correlation_id_var
 from shared.metrics import QUERIES_CONSUMER, QueryOutcome, ServiceMetrics
 from shared.outbox import envelope_for
@@ -146,9 +146,13 @@ class QueryResponder:
         self.service = service
         self.sessions = sessions
         self.routes = routes
-        self.dead_letter_topic = dead_letter_topic
-        self.group = group
-        self.redact = redact
+        self.park = Parking(
+            broker,
+            dead_letter_topic,
+            group,
+            lambda reason: self.metrics.dead_letter(QUERIES_CONSUMER, reason),
+            redact,
+        )
         self.actor = Actor(kind=ActorKind.SERVICE, id=service)
         self.known: dict[str, type[Message]] = {n: r.model for n, r in routes.items()}
 
@@ -257,18 +261,6 @@ class QueryResponder:
             correlation_id=envelope.correlation_id,
         )
         log.info("query answered", extra={"type": envelope.type, "reply_to": topic})
-
-    async def park(self, record: Any, reason: str, detail: str) -> None:
-        await send_to_dead_letters(
-            self.broker,
-            self.dead_letter_topic,
-            record,
-            reason=reason,
-            detail=detail,
-            consumer_group=self.group,
-            redact=self.redact,
-        )
-        self.metrics.dead_letter(QUERIES_CONSUMER, reason)
 
 
 def register_query_consumer(
