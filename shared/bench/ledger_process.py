@@ -69,7 +69,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def launch(servers: Servers, scratch: Scratch, ledger_url: str, log: Path) -> LedgerProcess:
+def launch(
+    servers: Servers,
+    scratch: Scratch,
+    ledger_url: str,
+    log: Path,
+    settings: dict[str, str] | None = None,
+) -> LedgerProcess:
+    """Start one ledger process; ``settings`` are extra environment variables
+    (``STORECREDIT_COMMAND_BATCH_SIZE``, say)."""
     port = _free_port()
     environment = {
         **os.environ,
@@ -80,6 +88,7 @@ def launch(servers: Servers, scratch: Scratch, ledger_url: str, log: Path) -> Le
         "STORECREDIT_TOPIC_PREFIX": scratch.topic_prefix,
         "STORECREDIT_LOG_FORMAT": "json",
         "STORECREDIT_HTTP_PORT": str(port),
+        **(settings or {}),
     }
     environment.pop("STORECREDIT_CRASH_AT", None)
     with log.open("ab") as output:
