@@ -55,21 +55,29 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def _readable(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
+    headers = [
+        (name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers
+    ]
+    return dataclasses.replace(record, headers=headers)
+
+
 async def parse_any_headers(
-    record: ConsumerRecord[bytes, bytes],
-    parse: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[StreamMessage[Any]]],
+    record: ConsumerRecord[bytes, bytes] | tuple[ConsumerRecord[bytes, bytes], ...],
+    parse: Callable[[Any], Awaitable[StreamMessage[Any]]],
 ) -> StreamMessage[Any]:
     """FastStream's parser, given header values it can decode.
 
     It decodes every header value as strict UTF-8, so a null or non-UTF-8 value (any
-    producer may send one) failed the message before a handler saw it, and the consumer
-    read it again forever. It gets a copy whose values are readable; the handlers get
-    the record as it was (``raw_message``), to dead-letter it unchanged.
+    producer may send one) failed the message (or the whole batch, for a batch
+    subscriber) before a handler saw it, and the consumer read it again forever. It
+    gets a copy whose values are readable; the handlers get the records as they were
+    (``raw_message``), to dead-letter them unchanged.
     """
-    readable = [
-        (name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers
-    ]
-    message = await parse(dataclasses.replace(record, headers=readable))
+    if isinstance(record, tuple):
+        message = await parse(tuple(_readable(one) for one in record))
+    else:
+        message = await parse(_readable(record))
     message.raw_message = record
     return message
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,7 @@ from shared import inbox, outbox
 from shared.codec import Incoming, payload_fingerprint
 from shared.db import SessionFactory
 from shared.faults import crash_point
+from shared.logging import correlation_id_var
 from shared.metrics import UNKNOWN_TYPE, CommandOutcome, ServiceMetrics
 from shared.outbox import Outgoing
 from shared.rules import Rejected
@@ -55,6 +56,33 @@ Handler = Callable[[AsyncSession, Incoming[Any], HandlerContext], Awaitable[Acce
 class CommandRoute:
     model: type[Command]
     handle: Handler
+    deferrable: bool = False
+    """Its handler writes only through the batch's :class:`BatchState` when there is
+    one (no SQL write of its own), so in a batch it needs no savepoint: undoing the
+    state undoes it."""
+
+
+class BatchState(Protocol):
+    """What a service keeps for one batch transaction: rows locked and read once for
+    the whole batch, and writes deferred to one statement per table at its end.
+
+    The processor sets ``deferring`` before each handler (the route's ``deferrable``),
+    takes a ``mark`` before it and ``undo``-es to it if it is rejected, and ``flush``-es
+    before a handler that is not deferrable (its SQL must see every earlier write) and
+    at the end of the batch.
+    """
+
+    deferring: bool
+
+    def mark(self) -> object: ...
+
+    def undo(self, mark: object) -> None: ...
+
+    async def flush(self, session: AsyncSession) -> None: ...
+
+
+BatchPreparer = Callable[[AsyncSession, list[Incoming[Any]]], Awaitable[BatchState]]
+"""Makes a batch's state (locking, in one statement, what its commands will touch)."""
 
 
 def derived_envelope(
@@ -84,6 +112,7 @@ async def add_caused(
     service: str,
     cause: RawEnvelope,
     messages: list[Outgoing],
+    sink: outbox.Sink = outbox.DIRECT,
 ) -> None:
     """Write what handling ``cause`` produced to the outbox (slot 0 is its result's)."""
     for index, message in enumerate(messages, start=1):
@@ -95,7 +124,7 @@ async def add_caused(
                     "idempotency_key": str(message.message_id),
                 }
             )
-        await outbox.add(session, settings.topic(message.topic), message.key, envelope)
+        await sink.add(session, settings.topic(message.topic), message.key, envelope)
 
 
 def result_for(
@@ -155,8 +184,10 @@ class CommandProcessor:
         results_topic: TopicSpec,
         after_commit: Callable[[], None],
         metrics: ServiceMetrics | None = None,
+        prepare_batch: BatchPreparer | None = None,
     ) -> None:
         self.service = service
+        self._prepare_batch = prepare_batch
         self.consumer = f"{service}.commands"
         self.metrics = metrics or ServiceMetrics(service, process_metrics=False)
         self.context = HandlerContext(service, settings)
@@ -171,46 +202,98 @@ class CommandProcessor:
         return {name: route.model for name, route in self._routes.items()}
 
     async def process(self, incoming: Incoming[Any], key: str) -> None:
-        envelope = incoming.envelope
-        outcome: CommandOutcome
-        code: str | None = None  # of a rejection written now (not of a replayed one)
+        """One command in a transaction of its own."""
         async with self._sessions() as session, session.begin():
-            claim = await inbox.claim(
-                session, self.consumer, envelope, payload_fingerprint(incoming)
+            outcome, code = await self._process_in(
+                session, incoming, key, inbox.Immediate(self.consumer), outbox.DIRECT
             )
-            if _retry_of_retryable(claim, envelope):
-                await inbox.reclaim(session, self.consumer, envelope.idempotency_key, envelope)
-                claim = inbox.Claimed()
-            if isinstance(claim, inbox.Duplicate):
-                outcome = await self._answer_duplicate(session, envelope, key, claim)
-            elif isinstance(claim, inbox.KeyReused):
-                outcome, code = CommandOutcome.KEY_REUSED, RejectionCode.IDEMPOTENCY_KEY_REUSED
-                result = result_for(
-                    envelope,
-                    code=code,
-                    reason=(
-                        f"The idempotency key was already used by message "
-                        f"{claim.first_message_id} ({claim.first_type}) with another payload."
-                    ),
-                )
-                await self._write(session, envelope, key, result, [])
-            else:
-                result, remembered, messages = await self._handle(session, incoming)
-                await inbox.record_result(
-                    session,
-                    self.consumer,
-                    envelope.idempotency_key,
-                    remembered.model_dump(mode="json"),
-                )
-                await self._write(session, envelope, key, result, messages)
-                code = result.code
-                outcome = CommandOutcome.ACCEPTED if code is None else CommandOutcome.REJECTED
-        self.metrics.command(envelope.type, outcome, code)  # counted once committed
+        self.metrics.command(incoming.envelope.type, outcome, code)  # counted once committed
         crash_point("after_commit")
         self._after_commit()
 
+    async def process_batch(self, commands: list[tuple[Incoming[Any], str]]) -> None:
+        """Commands (with their result keys), in order, in one transaction.
+
+        Each is handled exactly as :meth:`process` would (a savepoint undoes a rejected
+        one's changes), but the inbox keys are claimed in one statement, the results
+        recorded in one, and every outbox row written in one, and there is one commit.
+        If anything raises, nothing of the batch is kept.
+        """
+        claims = inbox.BatchInbox(self.consumer)
+        rows = outbox.BatchRows()
+        counted: list[tuple[str, CommandOutcome, str | None]] = []
+        async with self._sessions() as session, session.begin():
+            await claims.claim_all(
+                session,
+                [(incoming.envelope, payload_fingerprint(incoming)) for incoming, _ in commands],
+            )
+            state = None
+            if self._prepare_batch is not None:
+                state = await self._prepare_batch(session, [incoming for incoming, _ in commands])
+            for incoming, key in commands:
+                token = correlation_id_var.set(incoming.envelope.correlation_id)
+                try:
+                    outcome, code = await self._process_in(
+                        session, incoming, key, claims, rows, state
+                    )
+                finally:
+                    correlation_id_var.reset(token)
+                counted.append((incoming.envelope.type, outcome, code))
+            if state is not None:
+                await state.flush(session)
+            await claims.flush(session)
+            await rows.flush(session)
+        for command_type, outcome, code in counted:
+            self.metrics.command(command_type, outcome, code)
+        crash_point("after_commit")
+        self._after_commit()
+
+    async def _process_in(
+        self,
+        session: AsyncSession,
+        incoming: Incoming[Any],
+        key: str,
+        claims: inbox.Claims,
+        sink: outbox.Sink,
+        state: BatchState | None = None,
+    ) -> tuple[CommandOutcome, str | None]:
+        """Claim, handle and answer one command in the caller's transaction; the outcome
+        and the code of a rejection written now (not of a replayed one)."""
+        envelope = incoming.envelope
+        fingerprint = payload_fingerprint(incoming)
+        claim = await claims.claim(session, envelope, fingerprint)
+        if _retry_of_retryable(claim, envelope):
+            await claims.reclaim(session, envelope, fingerprint)
+            claim = inbox.Claimed()
+        if isinstance(claim, inbox.Duplicate):
+            return await self._answer_duplicate(session, envelope, key, claim, sink), None
+        if isinstance(claim, inbox.KeyReused):
+            code = RejectionCode.IDEMPOTENCY_KEY_REUSED
+            result = result_for(
+                envelope,
+                code=code,
+                reason=(
+                    f"The idempotency key was already used by message "
+                    f"{claim.first_message_id} ({claim.first_type}) with another payload."
+                ),
+            )
+            await self._write(session, envelope, key, result, [], sink)
+            return CommandOutcome.KEY_REUSED, code
+        result, remembered, messages = await self._handle(session, incoming, state)
+        await claims.record_result(
+            session, envelope.idempotency_key, remembered.model_dump(mode="json")
+        )
+        await self._write(session, envelope, key, result, messages, sink)
+        outcome = CommandOutcome.ACCEPTED if result.code is None else CommandOutcome.REJECTED
+        return outcome, result.code
+
     async def _answer_duplicate(
-        self, session: AsyncSession, envelope: RawEnvelope, key: str, claim: inbox.Duplicate
+        self,
+        session: AsyncSession,
+        envelope: RawEnvelope,
+        key: str,
+        claim: inbox.Duplicate,
+        sink: outbox.Sink,
     ) -> CommandOutcome:
         """A redelivery (same message id) is ignored; a client's retry (a new
         message with the same key and payload) gets the first result again."""
@@ -219,24 +302,20 @@ class CommandProcessor:
             return CommandOutcome.REDELIVERY_IGNORED
         log.info("command replayed, first result sent again", extra={"type": envelope.type})
         first = CommandResult.model_validate(claim.first_result)
-        await self._write(session, envelope, key, first, [])
+        await self._write(session, envelope, key, first, [], sink)
         return CommandOutcome.REPLAYED
 
     async def _handle(
-        self, session: AsyncSession, incoming: Incoming[Any]
+        self, session: AsyncSession, incoming: Incoming[Any], state: BatchState | None
     ) -> tuple[CommandResult, CommandResult, list[Outgoing]]:
         """The result to publish, the result to remember, and the messages to send."""
         envelope = incoming.envelope
         route = self._routes[envelope.type]
         try:
-            try:
-                async with session.begin_nested():
-                    accepted = await route.handle(session, incoming, self.context)
-                    for message in accepted.messages:
-                        outbox.check_fits(message.payload)
-            except RejectAndKeep as refusal:
-                await refusal.keep(session)
-                raise refusal.rejection from None
+            if state is None:
+                accepted = await self._run_in_savepoint(session, incoming, route)
+            else:
+                accepted = await self._run_in_batch(session, incoming, route, state)
         except Rejected as rejection:
             log.info("command rejected", extra={"type": envelope.type, "code": rejection.code})
             rejected = result_for(
@@ -252,6 +331,44 @@ class CommandProcessor:
         if accepted.remembered is not None:
             remembered = result_for(envelope, produced=accepted.remembered)
         return result, remembered, accepted.messages
+
+    async def _run_in_savepoint(
+        self, session: AsyncSession, incoming: Incoming[Any], route: CommandRoute
+    ) -> Accepted:
+        """The handler's changes are kept only if it accepts (a savepoint undoes them)."""
+        try:
+            async with session.begin_nested():
+                accepted = await route.handle(session, incoming, self.context)
+                for message in accepted.messages:
+                    outbox.check_fits(message.payload)
+        except RejectAndKeep as refusal:
+            await refusal.keep(session)
+            raise refusal.rejection from None
+        return accepted
+
+    async def _run_in_batch(
+        self, session: AsyncSession, incoming: Incoming[Any], route: CommandRoute, state: BatchState
+    ) -> Accepted:
+        """As :meth:`_run_in_savepoint`, with the batch's state undone on a rejection too;
+        a deferrable handler's writes are all in that state, so it needs no savepoint."""
+        if not route.deferrable:
+            await state.flush(session)  # its SQL sees every write before it
+        state.deferring = route.deferrable
+        mark = state.mark()
+        try:
+            if route.deferrable:
+                accepted = await route.handle(session, incoming, self.context)
+                for message in accepted.messages:
+                    outbox.check_fits(message.payload)
+                return accepted
+            return await self._run_in_savepoint(session, incoming, route)
+        except RejectAndKeep as refusal:
+            state.undo(mark)
+            await refusal.keep(session)
+            raise refusal.rejection from None
+        except BaseException:
+            state.undo(mark)
+            raise
 
     async def reject_undeliverable(
         self, envelope: RawEnvelope, key: str, code: str, reason: str
@@ -269,6 +386,7 @@ class CommandProcessor:
                 key,
                 result_for(envelope, code=code, reason=reason),
                 [],
+                outbox.DIRECT,
                 result_slot="undeliverable",
             )
         command_type = envelope.type if envelope.type in self._routes else UNKNOWN_TYPE
@@ -282,9 +400,10 @@ class CommandProcessor:
         key: str,
         result: CommandResult,
         messages: list[Outgoing],
+        sink: outbox.Sink,
         *,
         result_slot: int | str = 0,
     ) -> None:
         result_envelope = derived_envelope(result, cause, result_slot, self.service)
-        await outbox.add(session, self._settings.topic(self._results_topic), key, result_envelope)
-        await add_caused(session, self._settings, self.service, cause, messages)
+        await sink.add(session, self._settings.topic(self._results_topic), key, result_envelope)
+        await add_caused(session, self._settings, self.service, cause, messages, sink)

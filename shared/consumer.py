@@ -6,6 +6,14 @@ the dead-letter topic). A transient failure (database or Kafka unreachable)
 raises, so the message is redelivered after a pause; the inbox makes the
 redelivery harmless. Any other failure is a bug for this one message: it is
 dead-lettered with a rejected result, and the consumer goes on.
+
+Batches (``STORECREDIT_COMMAND_BATCH_SIZE`` above 1, the default): the consumer
+takes up to that many records per poll. Each run of decodable commands is handled
+in one transaction, in offset order (so in order per key), and the offsets are
+committed once the whole poll is done. A transient failure rewinds every partition
+of the poll to its first record (FastStream's nack), and the inbox turns what was
+already committed into ignored redeliveries. Any other failure undoes the run, which
+is then handled a command at a time, so only the guilty command is dead-lettered.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from contracts.results import RejectionCode
 from contracts.topics import TopicSpec
-from shared.codec import DecodeError, decode
+from shared.codec import DecodeError, Incoming, decode
 from shared.commands import CommandProcessor
 from shared.dead_letters import Parking, Redactor
 from shared.logging import correlation_id_var
@@ -81,17 +89,15 @@ def register_command_consumer(
         redact,
     )
 
-    async def handle(record: Any) -> None:
-        try:
-            incoming = decode(record.value, known)
-        except DecodeError as error:
-            await park(record, error.code, error.detail)
-            if error.envelope is not None:
-                key = _key_of(record) or error.envelope.correlation_id
-                await processor.reject_undeliverable(
-                    error.envelope, key, RejectionCode.INVALID_COMMAND, error.detail
-                )
-            return
+    async def handle_undecodable(record: Any, error: DecodeError) -> None:
+        await park(record, error.code, error.detail)
+        if error.envelope is not None:
+            key = _key_of(record) or error.envelope.correlation_id
+            await processor.reject_undeliverable(
+                error.envelope, key, RejectionCode.INVALID_COMMAND, error.detail
+            )
+
+    async def handle_one(record: Any, incoming: Incoming[Any]) -> None:
         token = correlation_id_var.set(incoming.envelope.correlation_id)
         try:
             await processor.process(incoming, _key_of(record) or incoming.envelope.correlation_id)
@@ -111,14 +117,76 @@ def register_command_consumer(
         finally:
             correlation_id_var.reset(token)
 
-    @broker.subscriber(
-        settings.topic(commands),
-        group_id=group,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        no_reply=True,  # never publish to a topic a reply_to header names
-        title=f"{processor.service}:commands",
-    )
-    async def consume_command(msg: KafkaMessage) -> None:
+    async def handle(record: Any) -> None:
+        try:
+            incoming = decode(record.value, known)
+        except DecodeError as error:
+            await handle_undecodable(record, error)
+            return
+        await handle_one(record, incoming)
+
+    async def handle_run(run: list[tuple[Any, Incoming[Any]]]) -> None:
+        """Decodable commands in one transaction; one at a time if that fails for a bug."""
+        if not run:
+            return
+        try:
+            await processor.process_batch(
+                [
+                    (incoming, _key_of(record) or incoming.envelope.correlation_id)
+                    for record, incoming in run
+                ]
+            )
+        except Exception as error:
+            if is_transient(error):
+                log.warning("transient failure, will retry", extra={"error": repr(error)})
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+                raise
+            log.warning(
+                "batch failed, its commands are handled one at a time",
+                extra={"error": repr(error), "commands": len(run)},
+            )
+            for record, incoming in run:
+                await handle_one(record, incoming)
+
+    async def handle_batch(records: tuple[Any, ...]) -> None:
+        run: list[tuple[Any, Incoming[Any]]] = []
+        for record in records:
+            try:
+                incoming = decode(record.value, known)
+            except DecodeError as error:
+                await handle_run(run)  # what came before it first: offset order
+                run = []
+                await handle_undecodable(record, error)
+                continue
+            run.append((record, incoming))
+        await handle_run(run)
+
+    async def consume_commands(msg: KafkaMessage) -> None:
         with metrics.timed(COMMANDS_CONSUMER):
-            await handle(msg.raw_message)
+            if isinstance(msg.raw_message, tuple):
+                await handle_batch(msg.raw_message)
+            else:
+                await handle(msg.raw_message)
+
+    topic = settings.topic(commands)
+    title = f"{processor.service}:commands"
+    if settings.command_batch_size > 1:
+        broker.subscriber(
+            topic,
+            batch=True,
+            max_records=settings.command_batch_size,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            no_reply=True,  # never publish to a topic a reply_to header names
+            title=title,
+        )(consume_commands)
+    else:
+        broker.subscriber(
+            topic,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            no_reply=True,
+            title=title,
+        )(consume_commands)

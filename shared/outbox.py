@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,26 +56,69 @@ class Outgoing:
     the sender must know it beforehand, to match the result of a command it sends."""
 
 
+def row_for(topic: str, key: str | None, envelope: Envelope[Message]) -> dict[str, Any]:
+    """The outbox row of one message (MessageTooLarge if Kafka could not take it)."""
+    value = encode(envelope)
+    size = len(value) + len((key or "").encode())
+    if size > MAX_RECORD_BYTES:
+        raise MessageTooLarge(size)
+    return {
+        "message_id": envelope.message_id,
+        "topic": topic,
+        "key": key,
+        "headers": headers_for(envelope),
+        "value": value,
+    }
+
+
+_INSERT = insert(outbox).on_conflict_do_nothing(index_elements=["message_id"])
+"""A message id already in the outbox is the same message written again: kept once."""
+
+
 async def add(
     session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
 ) -> None:
     """Write one message to the outbox, in the caller's transaction (MessageTooLarge if
     Kafka could not take it)."""
-    value = encode(envelope)
-    size = len(value) + len((key or "").encode())
-    if size > MAX_RECORD_BYTES:
-        raise MessageTooLarge(size)
-    await session.execute(
-        insert(outbox)
-        .values(
-            message_id=envelope.message_id,
-            topic=topic,
-            key=key,
-            headers=headers_for(envelope),
-            value=value,
-        )
-        .on_conflict_do_nothing(index_elements=["message_id"])
-    )
+    await session.execute(_INSERT.values(**row_for(topic, key, envelope)))
+
+
+class Sink(Protocol):
+    """Where a handler's messages go: straight to the outbox, or to a batch's rows."""
+
+    async def add(
+        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+    ) -> None: ...
+
+
+class Direct:
+    """Each message is its own INSERT, at once."""
+
+    async def add(
+        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+    ) -> None:
+        await add(session, topic, key, envelope)
+
+
+DIRECT = Direct()
+
+
+@dataclass
+class BatchRows:
+    """A batch's messages, written by ``flush`` in one statement, in the order added
+    (the outbox's ids, and so the relay's order per key, follow that order)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    async def add(
+        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+    ) -> None:
+        self.rows.append(row_for(topic, key, envelope))
+
+    async def flush(self, session: AsyncSession) -> None:
+        if self.rows:
+            await session.execute(_INSERT, self.rows)
+            self.rows = []
 
 
 _NAMESPACE = uuid.UUID("6f1c2a52-8f0e-4c61-9d55-1f4b8f7c2d10")

@@ -12,7 +12,7 @@ from faststream import FastStream
 
 from contracts.topics import TopicSpec
 from shared.broker import create_broker
-from shared.commands import CommandProcessor, CommandRoute
+from shared.commands import BatchPreparer, CommandProcessor, CommandRoute
 from shared.consumer import register_command_consumer
 from shared.db import create_engine, create_session_factory
 from shared.dead_letters import Redactor
@@ -52,6 +52,9 @@ class ServiceDefinition:
     jobs: tuple[PeriodicJob, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
     dead_letter_redactor: Redactor | None = None
+    prepare_batch: BatchPreparer | None = None
+    """A batch's state (see :class:`shared.commands.BatchState`); None: every handler
+    writes its own SQL, in a savepoint, even in a batch."""
 
 
 class ServiceRuntime:
@@ -79,6 +82,7 @@ class ServiceRuntime:
             results_topic=definition.results,
             after_commit=self.relay.wake,
             metrics=self.metrics,
+            prepare_batch=definition.prepare_batch,
         )
         register_command_consumer(
             self.broker,

@@ -18,7 +18,7 @@ from contracts.topics import (
     LEDGER_DEAD_LETTERS,
     LEDGER_QUERIES,
 )
-from services.ledger import handlers, queries
+from services.ledger import db, handlers, queries
 from services.ledger.expiry import hold_expiry
 from shared.commands import CommandRoute
 from shared.service import ServiceDefinition, create_app
@@ -29,7 +29,7 @@ routes = {
     for route in (
         CommandRoute(OpenLedgerAccount, handlers.open_account),
         CommandRoute(CloseLedgerAccount, handlers.close_account),
-        CommandRoute(CreatePointTransaction, handlers.create_point_transaction),
+        CommandRoute(CreatePointTransaction, handlers.create_point_transaction, deferrable=True),
         CommandRoute(CommitPointTransaction, handlers.commit_point_transaction),
         CommandRoute(VoidPointTransaction, handlers.void_point_transaction),
         CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction),
@@ -45,6 +45,7 @@ definition = ServiceDefinition(
     queries=LEDGER_QUERIES,
     query_routes=queries.query_routes,
     jobs=(hold_expiry,),
+    prepare_batch=db.prepare_batch,
 )
 
 

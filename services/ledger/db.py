@@ -8,7 +8,7 @@ every transaction's hot spot): theirs is the sum of their postings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,10 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    bindparam,
+    case,
     func,
+    null,
     select,
     text,
     update,
@@ -33,7 +36,10 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import PointTransactionKind, PointTransactionStatus
+from services.ledger import batch
+from services.ledger.batch import LedgerBatch, batch_of
 from services.ledger.domain import Account, Transaction
+from shared.codec import Incoming
 
 metadata = MetaData()
 
@@ -126,6 +132,9 @@ def _account(row: Any) -> Account:
 
 async def lock_account(session: AsyncSession, account_id: str) -> Account | None:
     """The customer account, locked until the transaction ends."""
+    batch = batch_of(session)
+    if batch is not None and account_id in batch.accounts:
+        return batch.accounts[account_id]  # locked when the batch began
     row = (
         await session.execute(
             select(ledger_accounts)
@@ -134,7 +143,85 @@ async def lock_account(session: AsyncSession, account_id: str) -> Account | None
             .with_for_update()
         )
     ).first()
-    return _account(row) if row is not None else None
+    if row is None:
+        return None
+    account = _account(row)
+    if batch is not None:
+        batch.remember(account, changed=False)
+    return account
+
+
+async def lock_accounts(session: AsyncSession, account_ids: list[str]) -> list[Account]:
+    """The customer accounts among these ids, locked in id order (one order: no deadlock)."""
+    if not account_ids:
+        return []
+    rows = await session.execute(
+        select(ledger_accounts)
+        .where(ledger_accounts.c.id.in_(account_ids))
+        .where(ledger_accounts.c.kind == "customer")
+        .order_by(ledger_accounts.c.id)
+        .with_for_update()
+    )
+    return [_account(row) for row in rows]
+
+
+async def prepare_batch(session: AsyncSession, commands: list[Incoming[Any]]) -> LedgerBatch:
+    """The state of a batch: its accounts locked, the transactions it would create looked up."""
+    state = LedgerBatch(flush_with=flush_batch)
+    for account in await lock_accounts(session, batch.account_ids(commands)):
+        state.accounts[account.account_id] = account
+    state.looked_up = batch.new_transaction_ids(commands)
+    if state.looked_up:
+        found = await session.execute(
+            select(point_transactions.c.id).where(point_transactions.c.id.in_(state.looked_up))
+        )
+        state.existing = set(found.scalars())
+    session.info[batch.SESSION_KEY] = state
+    return state
+
+
+async def flush_batch(session: AsyncSession, state: LedgerBatch) -> None:
+    """Write what the batch deferred, parents before children (postings name both)."""
+    if state.system_accounts:
+        await session.execute(
+            _INSERT_SYSTEM_ACCOUNT,
+            [{"id": id_, "unit": unit} for id_, unit in state.system_accounts.items()],
+        )
+    if state.transactions:
+        await session.execute(_INSERT_TRANSACTION, state.transactions)
+    if state.postings:
+        await session.execute(insert(postings), state.postings)
+    if state.changed:
+        await session.execute(
+            _WRITE_BALANCES,
+            [
+                {
+                    "b_id": a.account_id,
+                    "b_balance": a.balance,
+                    "b_holds": a.holds,
+                    "b_version": a.version,
+                }
+                for a in state.changed.values()
+            ],
+        )
+    state.written()
+
+
+_INSERT_SYSTEM_ACCOUNT = (
+    insert(ledger_accounts)
+    .values(id=bindparam("id"), unit=bindparam("unit"), kind="system", allow_negative=True)
+    .on_conflict_do_nothing(index_elements=["id"])
+)
+_WRITE_BALANCES = (
+    update(ledger_accounts)
+    .where(ledger_accounts.c.id == bindparam("b_id"))
+    .values(
+        balance=bindparam("b_balance"),
+        holds=bindparam("b_holds"),
+        version=bindparam("b_version"),
+        updated_at=func.now(),
+    )
+)
 
 
 async def insert_customer_account(
@@ -164,14 +251,13 @@ async def insert_customer_account(
 
 
 async def ensure_system_account(session: AsyncSession, account_id: str, unit: str) -> None:
-    await session.execute(
-        insert(ledger_accounts)
-        .values(id=account_id, unit=unit, kind="system", allow_negative=True)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
+    await session.execute(_INSERT_SYSTEM_ACCOUNT, {"id": account_id, "unit": unit})
 
 
 async def transaction_exists(session: AsyncSession, transaction_id: str) -> bool:
+    batch = batch_of(session)
+    if batch is not None and (known := batch.exists(transaction_id)) is not None:
+        return known
     found = await session.scalar(
         select(point_transactions.c.id).where(point_transactions.c.id == transaction_id)
     )
@@ -193,51 +279,69 @@ class NewTransaction:
     correlation_id: str | None = None
 
 
-async def insert_transaction(session: AsyncSession, account: Account, new: NewTransaction) -> None:
+_INSERT_TRANSACTION = insert(point_transactions).values(
+    committed_at=case((bindparam("is_committed", type_=Boolean), func.now()), else_=null())
+)
+"""One statement for one row or many (a batch's): committed ones get the database's now()."""
+
+
+def _transaction_row(account: Account, new: NewTransaction) -> dict[str, Any]:
     committed = new.status == "committed"
-    await session.execute(
-        insert(point_transactions).values(
-            id=new.transaction_id,
-            account_id=account.account_id,
-            unit=account.unit,
-            amount=new.amount,
-            kind=new.kind,
-            status=new.status,
-            committed_amount=new.amount if committed else None,
-            committed_at=func.now() if committed else None,
-            description=new.description,
-            references=new.references,
-            metadata=new.metadata,
-            expires_at=new.expires_at,
-            reverses=new.reverses,
-            created_by=new.created_by,
-            correlation_id=new.correlation_id,
-        )
-    )
+    return {
+        "id": new.transaction_id,
+        "account_id": account.account_id,
+        "unit": account.unit,
+        "amount": new.amount,
+        "kind": new.kind,
+        "status": new.status,
+        "committed_amount": new.amount if committed else None,
+        "is_committed": committed,
+        "description": new.description,
+        "references": new.references,
+        "metadata": new.metadata,
+        "expires_at": new.expires_at,
+        "reverses": new.reverses,
+        "created_by": new.created_by,
+        "correlation_id": new.correlation_id,
+    }
+
+
+async def insert_transaction(session: AsyncSession, account: Account, new: NewTransaction) -> None:
+    row = _transaction_row(account, new)
+    batch = batch_of(session)
+    if batch is not None:
+        batch.created_transaction(new.transaction_id)
+        if batch.deferring:
+            batch.transactions.append(row)
+            return
+    await session.execute(_INSERT_TRANSACTION, row)
 
 
 async def insert_postings(
     session: AsyncSession, transaction_id: str, account: Account, counterparty_id: str, amount: int
 ) -> None:
     """Two postings that sum to zero: the customer account and a system account."""
+    rows = [
+        {
+            "transaction_id": transaction_id,
+            "account_id": account.account_id,
+            "unit": account.unit,
+            "amount": amount,
+        },
+        {
+            "transaction_id": transaction_id,
+            "account_id": counterparty_id,
+            "unit": account.unit,
+            "amount": -amount,
+        },
+    ]
+    batch = batch_of(session)
+    if batch is not None and batch.deferring:
+        batch.system_account(counterparty_id, account.unit)
+        batch.postings.extend(rows)
+        return
     await ensure_system_account(session, counterparty_id, account.unit)
-    await session.execute(
-        insert(postings),
-        [
-            {
-                "transaction_id": transaction_id,
-                "account_id": account.account_id,
-                "unit": account.unit,
-                "amount": amount,
-            },
-            {
-                "transaction_id": transaction_id,
-                "account_id": counterparty_id,
-                "unit": account.unit,
-                "amount": -amount,
-            },
-        ],
-    )
+    await session.execute(insert(postings), rows)
 
 
 def _transaction(row: Any) -> Transaction:
@@ -302,6 +406,11 @@ async def set_balances(
     session: AsyncSession, account: Account, balance: int, holds: int
 ) -> Account:
     """Store new balances; the version check refuses a lost update."""
+    batch = batch_of(session)
+    if batch is not None and batch.deferring:
+        changed = replace(account, balance=balance, holds=holds, version=account.version + 1)
+        batch.remember(changed, changed=True)  # locked by this transaction: no lost update
+        return changed
     result = await session.execute(
         update(ledger_accounts)
         .where(ledger_accounts.c.id == account.account_id)
@@ -312,7 +421,10 @@ async def set_balances(
     row = result.first()
     if row is None:
         raise RuntimeError(f"lost update on ledger account {account.account_id}")
-    return _account(row)
+    stored = _account(row)
+    if batch is not None:
+        batch.remember(stored, changed=False)
+    return stored
 
 
 async def close_account(session: AsyncSession, account: Account) -> None:
@@ -321,6 +433,9 @@ async def close_account(session: AsyncSession, account: Account) -> None:
         .where(ledger_accounts.c.id == account.account_id)
         .values(status="closed", closed_at=func.now(), updated_at=func.now())
     )
+    batch = batch_of(session)
+    if batch is not None:
+        batch.remember(replace(account, status="closed"), changed=False)
 
 
 async def expired_holds(session: AsyncSession, now: datetime, limit: int) -> list[tuple[str, str]]:

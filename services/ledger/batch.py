@@ -1,0 +1,142 @@
+"""The ledger's state for one batch of commands handled in one transaction.
+
+Before the first command, every customer account the batch names is locked in one
+statement (in id order, so two batches never wait on each other in a cycle), and
+the point-transaction ids it would create are looked up in one. Handlers then read
+those accounts from here, and a deferrable handler (CreatePointTransaction) writes
+only here: its transaction row, its postings and the account's new balances are
+written with everyone else's at the end, one statement per table. A handler that is
+not deferrable runs after a flush and writes its own SQL, as outside a batch; the
+accounts it changes are kept here too, so the next handler sees them.
+
+A rejected command's changes are undone to the mark taken before it (and an account
+first locked inside its savepoint is forgotten: rolling back to the savepoint
+released that lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ledger.domain import Account
+from shared.codec import Incoming
+
+SESSION_KEY = "ledger.batch"
+
+
+@dataclass
+class _Mark:
+    transactions: int
+    postings: int
+    log: int
+
+
+@dataclass
+class LedgerBatch:
+    """The batch's state; ``db.flush_batch`` writes it (this module holds no SQL)."""
+
+    flush_with: Callable[[AsyncSession, LedgerBatch], Awaitable[None]]
+    deferring: bool = False
+    accounts: dict[str, Account] = field(default_factory=dict)
+    """Customer accounts locked by this transaction, as they are now."""
+    looked_up: set[str] = field(default_factory=set)
+    """Transaction ids looked up before the batch; ``existing`` are those found."""
+    existing: set[str] = field(default_factory=set)
+    created: set[str] = field(default_factory=set)
+    """Transaction ids this batch created (written yet or not)."""
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+    postings: list[dict[str, Any]] = field(default_factory=list)
+    system_accounts: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, Account] = field(default_factory=dict)
+    """Accounts whose new balances are not written yet."""
+    _log: list[tuple[str, str, Any, Any]] = field(default_factory=list)
+
+    def mark(self) -> object:
+        return _Mark(len(self.transactions), len(self.postings), len(self._log))
+
+    def undo(self, mark: object) -> None:
+        assert isinstance(mark, _Mark)
+        del self.transactions[mark.transactions :]
+        del self.postings[mark.postings :]
+        while len(self._log) > mark.log:
+            what, key, before, changed_before = self._log.pop()
+            if what == "account":
+                _restore(self.accounts, key, before)
+                _restore(self.changed, key, changed_before)
+            elif what == "created":
+                self.created.discard(key)
+            elif what == "system":
+                self.system_accounts.pop(key, None)
+
+    def remember(self, account: Account, *, changed: bool) -> None:
+        """The account as it is now (``changed``: its balances are still to be written)."""
+        key = account.account_id
+        self._log.append(("account", key, self.accounts.get(key), self.changed.get(key)))
+        self.accounts[key] = account
+        if changed:
+            self.changed[key] = account
+
+    def created_transaction(self, transaction_id: str) -> None:
+        self._log.append(("created", transaction_id, None, None))
+        self.created.add(transaction_id)
+
+    def system_account(self, account_id: str, unit: str) -> None:
+        if account_id not in self.system_accounts:
+            self._log.append(("system", account_id, None, None))
+            self.system_accounts[account_id] = unit
+
+    def exists(self, transaction_id: str) -> bool | None:
+        """Whether the transaction exists, or None when this batch cannot tell."""
+        if transaction_id in self.created:
+            return True
+        if transaction_id in self.looked_up:
+            return transaction_id in self.existing
+        return None
+
+    async def flush(self, session: AsyncSession) -> None:
+        await self.flush_with(session, self)
+
+    def written(self) -> None:
+        """What was deferred is now in the database (see ``db.flush_batch``)."""
+        self.transactions, self.postings = [], []
+        self.system_accounts, self.changed = {}, {}
+        self._log = []
+
+
+def _restore(into: dict[str, Account], key: str, before: Account | None) -> None:
+    if before is None:
+        into.pop(key, None)
+    else:
+        into[key] = before
+
+
+def batch_of(session: AsyncSession) -> LedgerBatch | None:
+    found = session.info.get(SESSION_KEY)
+    return found if isinstance(found, LedgerBatch) else None
+
+
+NEW_TRANSACTION_FIELDS = {
+    "CreatePointTransaction": "transaction_id",
+    "ReversePointTransaction": "reversal_transaction_id",
+}
+"""The field naming the transaction each command creates."""
+
+
+def account_ids(commands: list[Incoming[Any]]) -> list[str]:
+    """The accounts a batch names, in the one order they are locked in."""
+    named = (getattr(c.payload, "account_id", None) for c in commands)
+    return sorted({str(a) for a in named if a is not None})
+
+
+def new_transaction_ids(commands: list[Incoming[Any]]) -> set[str]:
+    """The point-transaction ids a batch would create."""
+    ids = set()
+    for command in commands:
+        name = NEW_TRANSACTION_FIELDS.get(command.envelope.type)
+        if name is not None and (value := getattr(command.payload, name, None)) is not None:
+            ids.add(str(value))
+    return ids
