@@ -7,7 +7,7 @@ raises, so the message is redelivered after a pause; the inbox makes the
 redelivery harmless. Any other failure is a bug for this one message: it is
 dead-lettered with a rejected result, and the consumer goes on.
 
-Batches (``STORECREDIT_COMMAND_BATCH_SIZE`` above 1, the default): the consumer
+Batches (``STORECREDIT_BATCH_SIZE`` above 1, the default): the consumer
 takes up to that many records per poll. Each run of decodable commands is handled
 in one transaction, in offset order (so in order per key), and the offsets are
 committed once the whole poll is done. A transient failure rewinds every partition
@@ -53,6 +53,13 @@ def is_transient(error: BaseException) -> bool:
         return sqlstate in TRANSIENT_SQLSTATES
     return False
 
+
+BATCH_WAIT_MS = 10
+"""How long a batch consumer's poll waits for records. It returns as soon as records
+come; but when the wait ends with none, FastStream sleeps as long again before the next
+poll, and a record arriving then waits. 10 ms keeps that under 10 ms, for about 50
+empty polls a second per idle consumer (at 200 ms, the default, a lone command waited
+up to 200 ms)."""
 
 MAX_RESULT_KEY_BYTES = 1024
 
@@ -170,11 +177,12 @@ def register_command_consumer(
 
     topic = settings.topic(commands)
     title = f"{processor.service}:commands"
-    if settings.command_batch_size > 1:
+    if settings.batch_size > 1:
         broker.subscriber(
             topic,
             batch=True,
-            max_records=settings.command_batch_size,
+            max_records=settings.batch_size,
+            batch_timeout_ms=BATCH_WAIT_MS,
             group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",

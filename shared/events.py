@@ -9,6 +9,9 @@ redelivery changes nothing) and the outbox rows of what it publishes.
 Handlers that are idempotent by themselves (a balance copy with a version
 check) may skip the inbox: ``deduplicate=False``.
 
+Batches as for commands (``STORECREDIT_BATCH_SIZE``): a poll's events in one
+transaction, the offsets committed after it.
+
 Ack policy NACK_ON_ERROR, as for commands: the offset moves only after the
 transaction committed or the message was parked; transient failures are
 retried after a pause.
@@ -29,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Message
 from contracts.topics import TopicSpec
-from shared import inbox
+from shared import inbox, outbox
 from shared.codec import DecodeError, Incoming, decode, payload_fingerprint
 from shared.commands import HandlerContext, add_caused
-from shared.consumer import RETRY_PAUSE_SECONDS, is_transient
+from shared.consumer import BATCH_WAIT_MS, RETRY_PAUSE_SECONDS, is_transient
 from shared.db import SessionFactory
 from shared.dead_letters import Parking, Redactor
 from shared.faults import crash_point
@@ -99,6 +102,40 @@ class EventProcessor:
         if messages:
             self._after_commit()
 
+    async def process_batch(self, events: list[Incoming[Any]]) -> None:
+        """Events, in order, in one transaction: each claimed and handled as by
+        :meth:`process`, their messages written to the outbox in one statement, one
+        commit. An event handler refuses nothing, so a failure is a bug or a transient
+        fault: it undoes the whole batch (the consumer then retries, or goes one by one)."""
+        rows = outbox.BatchRows()
+        counted: list[tuple[str, EventOutcome]] = []
+        async with self._sessions() as session, session.begin():
+            for incoming in events:
+                envelope = incoming.envelope
+                route = self.subscription.routes[envelope.type]
+                token = correlation_id_var.set(envelope.correlation_id)
+                try:
+                    first_time = not route.deduplicate or await self._claim(session, incoming)
+                    if first_time:
+                        messages = await route.handle(session, incoming, self.context)
+                        await add_caused(
+                            session, self._settings, self.service, envelope, messages, rows
+                        )
+                finally:
+                    correlation_id_var.reset(token)
+                counted.append(
+                    (envelope.type, EventOutcome.HANDLED if first_time else EventOutcome.DUPLICATE)
+                )
+            wrote = bool(rows.rows)
+            await rows.flush(session)
+        for event_type, outcome in counted:
+            self.metrics.event(self.metrics_consumer, event_type, outcome)  # once committed
+        for event_type, outcome in counted:
+            if outcome is EventOutcome.HANDLED:
+                crash_point(f"event_after_commit:{event_type}")
+        if wrote:
+            self._after_commit()
+
     async def _claim(self, session: AsyncSession, incoming: Incoming[Any]) -> bool:
         """Record the event in the inbox; False if it was handled before (a redelivery)."""
         envelope = incoming.envelope
@@ -138,15 +175,13 @@ def register_event_consumer(
         redact,
     )
 
-    async def handle(record: Any, timer: Timer) -> None:
+    def decoded(record: Any) -> Incoming[Any] | DecodeError:
         try:
-            incoming = decode(record.value, processor.known)
+            return decode(record.value, processor.known)
         except DecodeError as error:
-            if error.code == "unknown_type":
-                timer.skip()
-                return  # another consumer's business
-            await park(record, error.code, error.detail)
-            return
+            return error
+
+    async def handle_one(record: Any, incoming: Incoming[Any]) -> None:
         token = correlation_id_var.set(incoming.envelope.correlation_id)
         try:
             await processor.process(incoming)
@@ -161,14 +196,77 @@ def register_event_consumer(
         finally:
             correlation_id_var.reset(token)
 
-    @broker.subscriber(
-        settings.topic(subscription.topic),
-        group_id=group,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        no_reply=True,  # never publish to a topic a reply_to header names
-        title=f"{processor.service}:{subscription.name}",
-    )
-    async def consume_event(msg: KafkaMessage) -> None:
+    async def handle(record: Any, timer: Timer) -> None:
+        incoming = decoded(record)
+        if isinstance(incoming, DecodeError):
+            if incoming.code == "unknown_type":
+                timer.skip()
+                return  # another consumer's business
+            await park(record, incoming.code, incoming.detail)
+            return
+        await handle_one(record, incoming)
+
+    async def handle_run(run: list[tuple[Any, Incoming[Any]]]) -> None:
+        """Decodable events in one transaction; one at a time if that fails for a bug."""
+        if not run:
+            return
+        try:
+            await processor.process_batch([incoming for _, incoming in run])
+        except Exception as error:
+            if is_transient(error):
+                log.warning("transient failure, will retry", extra={"error": repr(error)})
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+                raise
+            log.warning(
+                "event batch failed, its events are handled one at a time",
+                extra={"error": repr(error), "events": len(run)},
+            )
+            for record, incoming in run:
+                await handle_one(record, incoming)
+
+    async def handle_batch(records: tuple[Any, ...]) -> None:
+        """Runs of decodable events between the records that are parked, in offset order;
+        events of types this consumer does not handle are skipped."""
+        run: list[tuple[Any, Incoming[Any]]] = []
+        for record in records:
+            incoming = decoded(record)
+            if isinstance(incoming, DecodeError):
+                if incoming.code == "unknown_type":
+                    continue
+                await handle_run(run)
+                run = []
+                await park(record, incoming.code, incoming.detail)
+                continue
+            run.append((record, incoming))
+        await handle_run(run)
+
+    async def consume_events(msg: KafkaMessage) -> None:
         with metrics.timed(consumer) as timer:
-            await handle(msg.raw_message, timer)
+            if isinstance(msg.raw_message, tuple):
+                await handle_batch(msg.raw_message)
+            else:
+                await handle(msg.raw_message, timer)
+
+    topic = settings.topic(subscription.topic)
+    title = f"{processor.service}:{subscription.name}"
+    if settings.batch_size > 1:
+        broker.subscriber(
+            topic,
+            batch=True,
+            max_records=settings.batch_size,
+            batch_timeout_ms=BATCH_WAIT_MS,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            no_reply=True,  # never publish to a topic a reply_to header names
+            title=title,
+        )(consume_events)
+    else:
+        broker.subscriber(
+            topic,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            no_reply=True,
+            title=title,
+        )(consume_events)

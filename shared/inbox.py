@@ -102,6 +102,14 @@ async def record_result(
     )
 
 
+_CLAIM_MANY = (
+    insert(inbox)
+    .on_conflict_do_nothing(index_elements=["consumer", "idempotency_key"])
+    .returning(inbox.c.idempotency_key)
+)
+"""One statement, compiled once, for any number of keys (SQLAlchemy's insertmanyvalues)."""
+
+
 @dataclass
 class _Entry:
     """A key this batch bound: to which message, with which payload, and its result."""
@@ -147,12 +155,7 @@ class BatchInbox:
             )
         if not rows:
             return
-        inserted = await session.execute(
-            insert(inbox)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing(index_elements=["consumer", "idempotency_key"])
-            .returning(inbox.c.idempotency_key)
-        )
+        inserted = await session.execute(_CLAIM_MANY, list(rows.values()))
         self._fresh = set(inserted.scalars())
 
     async def claim(

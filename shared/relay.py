@@ -41,7 +41,7 @@ class OutboxRelay:
         broker: KafkaBroker,
         *,
         poll_interval: float = 0.5,
-        batch_size: int = 200,
+        batch_size: int = 1000,
         retention: timedelta = timedelta(days=7),
         metrics: ServiceMetrics | None = None,
     ) -> None:

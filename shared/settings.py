@@ -18,10 +18,10 @@ Environment variables:
 - ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
 - ``STORECREDIT_OUTBOX_POLL_MS``: how often the outbox relay looks for rows
   when nothing woke it (default 500).
-- ``STORECREDIT_COMMAND_BATCH_SIZE``: the most commands a service takes from Kafka
-  at once and handles in one database transaction (default 500). ``1`` handles
-  each command in a transaction of its own and commits its offset alone: the
-  slow, simple way the benchmark compares against.
+- ``STORECREDIT_BATCH_SIZE``: the most records a command or event consumer
+  takes from Kafka at once and handles in one database transaction (default
+  500). ``1`` handles each message in a transaction of its own and commits its
+  offset alone: the slow, simple way the benchmark compares against.
 - ``STORECREDIT_HOLD_SWEEP_MS``: how often the ledger looks for expired holds
   to void (default 1000).
 - ``STORECREDIT_MAX_POINT_ACCOUNTS``: how many open point accounts a customer
@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     outbox_poll_ms: int = Field(
         default=500, ge=10, le=60_000, validation_alias=_env("STORECREDIT_OUTBOX_POLL_MS")
     )
-    command_batch_size: int = Field(
-        default=500, ge=1, le=5_000, validation_alias=_env("STORECREDIT_COMMAND_BATCH_SIZE")
+    batch_size: int = Field(
+        default=500, ge=1, le=5_000, validation_alias=_env("STORECREDIT_BATCH_SIZE")
     )
     hold_sweep_ms: int = Field(
         default=1000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_HOLD_SWEEP_MS")

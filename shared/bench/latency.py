@@ -234,7 +234,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="an environment variable for every service (STORECREDIT_COMMAND_BATCH_SIZE=100)",
+        help="an environment variable for every service (STORECREDIT_BATCH_SIZE=100)",
     )
     return parser.parse_args(argv)
 

@@ -77,7 +77,7 @@ def launch(
     settings: dict[str, str] | None = None,
 ) -> LedgerProcess:
     """Start one ledger process; ``settings`` are extra environment variables
-    (``STORECREDIT_COMMAND_BATCH_SIZE``, say)."""
+    (``STORECREDIT_BATCH_SIZE``, say)."""
     port = _free_port()
     environment = {
         **os.environ,

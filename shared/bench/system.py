@@ -146,7 +146,7 @@ async def start(
     """Databases, migrations and topics of the run, then the four services, ready.
 
     ``settings`` are extra environment variables for every process
-    (``{"STORECREDIT_COMMAND_BATCH_SIZE": "100"}``, say). Logs go to a new
+    (``{"STORECREDIT_BATCH_SIZE": "100"}``, say). Logs go to a new
     temporary directory, named in errors and kept after the run.
     """
     configured = scratch_settings(servers, scratch)
