@@ -30,10 +30,12 @@ demo: venv
 chaos: venv
 	STORECREDIT_CHAOS=long $(PY) -m pytest tests/chaos -s -q -p no:cacheprovider --timeout 3600
 
-## Raw Kafka and PostgreSQL limits and the ledger's command rate, in one run on this machine:
-## one table, and the same figures in bench-results.json. Its own topics and databases;
-## the test stack's servers (started if needed, never stopped) unless KAFKA_BOOTSTRAP_SERVERS
-## and DATABASE_URL are set. Sizes: make bench BENCH_ARGS="--messages 100000 --commands 5000".
+## Raw Kafka and PostgreSQL limits, the ledger's rate one transaction per message and in
+## batches, two ledgers across rebalances, end-to-end checkout latency at fixed rates; in one
+## run on this machine: one table, the same figures in bench-results.json, the latency plot in
+## bench-latency.png. Its own topics and databases; the test stack's servers (started if
+## needed, never stopped) unless KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are set. Sizes:
+## make bench BENCH_ARGS="--commands 60000 --rates 50,100,200,400 --seconds 20".
 bench: venv
 	$(PY) -m shared.bench $(BENCH_ARGS)
 

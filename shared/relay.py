@@ -27,6 +27,9 @@ from shared.tables import outbox
 
 log = logging.getLogger(__name__)
 
+STOP_WAIT_S = 10.0
+"""How long a stop waits for the pass under way (Kafka unreachable: it is cut short)."""
+
 
 def advisory_lock_id(name: str) -> int:
     digest = hashlib.sha256(f"outbox-relay:{name}".encode()).digest()
@@ -54,6 +57,7 @@ class OutboxRelay:
         self._retention = retention
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Look for new rows now (called after a handler commits)."""
@@ -158,7 +162,7 @@ class OutboxRelay:
     async def run(self) -> None:
         failures = 0
         passes = 0
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 sent = await self.publish_pending()
@@ -182,12 +186,20 @@ class OutboxRelay:
             self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Stop after one last pass, so rows committed just before are not left waiting."""
+        """Let the pass under way finish (a pass cut short leaves rows Kafka has but the
+        outbox does not know it has, sent again at the next start), then one last pass,
+        so rows committed just before are not left waiting."""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self._task = None
+        self._stopping = False
         with contextlib.suppress(Exception):
             await self.publish_pending()

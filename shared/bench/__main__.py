@@ -1,4 +1,13 @@
-"""``python -m shared.bench``: measure, print one table, write the same figures as JSON."""
+"""``python -m shared.bench``: measure, print one table, write the same figures as JSON
+and the latency plot as PNG.
+
+In order, on the same machine in the same run: the raw limits (aiokafka produce and
+consume, PostgreSQL inserts batched and one per commit); the ledger's deposit rate as
+a process, with one transaction per message (``STORECREDIT_BATCH_SIZE=1``) and with
+batches (the default); their ratio and the targets; the ledger scaled out to two
+instances across rebalances, then checked; end-to-end checkout latency at fixed
+offered rates through the four services.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +17,23 @@ import os
 import platform
 import sys
 import tempfile
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.bench import kafka_limits, ledger_process, ledger_rate, postgres_limits
+from shared.bench import (
+    kafka_limits,
+    latency,
+    ledger_process,
+    ledger_rate,
+    postgres_limits,
+    scale_out,
+    scale_runs,
+)
+from shared.bench.latency_points import LatencyPoint
+from shared.bench.plot import write_png
+from shared.bench.ratios import ratio_figures
 from shared.bench.report import Figure, render_table, to_json
 from shared.bench.servers import (
     Scratch,
@@ -32,12 +53,64 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--single-rows", type=int, default=2_000, help="PostgreSQL one row per transaction"
     )
-    parser.add_argument("--commands", type=int, default=2_000, help="deposits sent to the ledger")
+    parser.add_argument(
+        "--single-commands",
+        type=int,
+        default=2_000,
+        help="deposits to the ledger with one transaction per message",
+    )
+    parser.add_argument(
+        "--commands", type=int, default=40_000, help="deposits to the ledger with batches"
+    )
+    parser.add_argument(
+        "--scale-commands", type=int, default=8_000, help="deposits in the scale-out runs"
+    )
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [int(r) for r in text.split(",")],
+        default=latency.RATES,
+        help="offered checkouts/s, comma separated",
+    )
+    parser.add_argument("--seconds", type=float, default=latency.SECONDS, help="per rate")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    parser.add_argument("--png", type=Path, default=Path("bench-latency.png"))
     return parser.parse_args(argv)
 
 
-async def _measure(args: argparse.Namespace, servers: Servers, scratch: Scratch) -> list[Figure]:
+ONE_PER_MESSAGE = {"STORECREDIT_BATCH_SIZE": "1"}
+QUIET = {"STORECREDIT_LOG_LEVEL": "WARNING"}
+"""A log line per command is the operator's record, and costs as much as the handler at
+these rates: the processes measured log warnings and errors only."""
+
+
+async def _ledger_rate(
+    servers: Servers,
+    scratch: Scratch,
+    logs: Path,
+    commands: int,
+    settings: dict[str, str],
+    mode: str,
+) -> list[Figure]:
+    """One ledger process with ``settings``, on its own database and topics."""
+    purpose = "single" if settings.get("STORECREDIT_BATCH_SIZE") == "1" else "batched"
+    run = await scale_runs.prepare(servers, scratch, purpose, logs, settings)
+    ledger = run.launch(servers, purpose)
+    try:
+        await ledger_process.wait_until_ready(ledger)
+        return await ledger_rate.measure(
+            servers, run.scratch.topic_prefix, run.scratch.name, commands, mode
+        )
+    finally:
+        await asyncio.to_thread(ledger.stop)
+
+
+def _value(figures: list[Figure], measure: str) -> float:
+    return next(f.value for f in figures if f.measure == measure)
+
+
+async def _measure(
+    args: argparse.Namespace, servers: Servers, scratch: Scratch
+) -> tuple[list[Figure], list[LatencyPoint]]:
     figures: list[Figure] = []
     durability = await durability_settings(servers)
     topic = await asyncio.to_thread(kafka_limits.create_topic, servers, scratch)
@@ -52,17 +125,26 @@ async def _measure(args: argparse.Namespace, servers: Servers, scratch: Scratch)
         args.single_rows,
         durability,
     )
-    ledger_url = await ledger_process.prepare_ledger(servers, scratch)
-    log = Path(tempfile.mkdtemp(prefix="storecredit-bench-")) / "ledger.log"
-    ledger = ledger_process.launch(servers, scratch, ledger_url, log)
-    try:
-        await ledger_process.wait_until_ready(ledger)
-        figures += await ledger_rate.measure(
-            servers, scratch.topic_prefix, scratch.name, args.commands
-        )
-    finally:
-        await asyncio.to_thread(ledger.stop)
-    return figures
+    logs = Path(tempfile.mkdtemp(prefix="storecredit-bench-"))
+    print(f"service logs in {logs}", flush=True)
+    single = " (1 tx/message)"
+    batched = " (batches)"
+    figures += await _ledger_rate(
+        servers, scratch, logs, args.single_commands, {**ONE_PER_MESSAGE, **QUIET}, single
+    )
+    figures += await _ledger_rate(servers, scratch, logs, args.commands, QUIET, batched)
+    figures += ratio_figures(
+        batched=_value(figures, f"ledger deposits{batched}"),
+        single=_value(figures, f"ledger deposits{single}"),
+        kafka_produce=_value(figures, "kafka produce"),
+        postgres_rows=_value(figures, "postgres insert, 500 rows/tx"),
+    )
+    figures += await scale_out.measure(servers, scratch, args.scale_commands, QUIET)
+    latencies, points = await latency.measure(
+        servers, scratch, args.rates, args.seconds, settings=QUIET
+    )
+    figures += latencies
+    return figures, points
 
 
 def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[str, Any]:
@@ -75,7 +157,11 @@ def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[st
         "messages": args.messages,
         "rows": args.rows,
         "single_rows": args.single_rows,
+        "single_commands": args.single_commands,
         "commands": args.commands,
+        "scale_commands": args.scale_commands,
+        "rates": args.rates,
+        "seconds_per_rate": args.seconds,
     }
 
 
@@ -89,12 +175,14 @@ async def main(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        figures = await _measure(args, servers, scratch)
+        figures, points = await _measure(args, servers, scratch)
     finally:
         await remove(servers, scratch)
     print(render_table(figures))
-    args.out.write_text(to_json(figures, _context(args, servers, load)))
-    print(f"\nwritten to {args.out}")
+    context = {**_context(args, servers, load), "latency_points": [asdict(p) for p in points]}
+    args.out.write_text(to_json(figures, context))
+    write_png(points, args.png)
+    print(f"\nwritten to {args.out} and {args.png}")
     return 0
 
 

@@ -150,17 +150,22 @@ def deposits(accounts: list[str], tag: str, commands: int) -> Keyed:
     ]
 
 
-async def measure(servers: Servers, topic_prefix: str, tag: str, commands: int) -> list[Figure]:
+async def measure(
+    servers: Servers, topic_prefix: str, tag: str, commands: int, mode: str = ""
+) -> list[Figure]:
+    """The ledger's deposit rate; ``mode`` names how it was configured, in the labels."""
     commands_topic = f"{topic_prefix}{LEDGER_COMMANDS.name}"
     async with reading_results(servers, topic_prefix) as results, producing(servers) as producer:
         accounts = await open_accounts(producer, results, topic_prefix, tag)
         sent_at = time.perf_counter()
         publishing = await publish(producer, commands_topic, deposits(accounts, tag, commands))
         await _wait_for(results, "CreatePointTransaction", commands)
-    return _figures(results, commands, publishing, sent_at)
+    return _figures(results, commands, publishing, sent_at, mode)
 
 
-def _figures(results: Results, commands: int, publishing: float, sent_at: float) -> list[Figure]:
+def _figures(
+    results: Results, commands: int, publishing: float, sent_at: float, mode: str
+) -> list[Figure]:
     opened = Counter(status for _, status in results.by_type["OpenLedgerAccount"])
     answers = results.by_type["CreatePointTransaction"]
     statuses = Counter(status for _, status in answers)
@@ -169,7 +174,7 @@ def _figures(results: Results, commands: int, publishing: float, sent_at: float)
     last = max(at for at, _ in answers)
     return [
         Figure(
-            "ledger deposits (1 tx/message)",
+            f"ledger deposits{mode}",
             len(accepted_times) / span,
             "commands/s",
             f"{commands:,} deposits over {ACCOUNTS:,} accounts ({opened['accepted']:,} opened), "
@@ -177,7 +182,7 @@ def _figures(results: Results, commands: int, publishing: float, sent_at: float)
             "first to last accepted result; ledger as a process",
         ),
         Figure(
-            "ledger deposits, first send to last result",
+            f"ledger deposits{mode}, first send to last result",
             last - sent_at,
             "s",
             f"the deposits were all published in {publishing:.2f} s",

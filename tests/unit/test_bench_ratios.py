@@ -1,0 +1,29 @@
+"""The ledger's rate against its targets and the raw limits of the same run."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.bench.ratios import ratio_figures
+
+
+def test_ratios_say_which_targets_were_met() -> None:
+    figures = {
+        f.measure: f
+        for f in ratio_figures(
+            batched=2_000, single=100, kafka_produce=30_000, postgres_rows=80_000
+        )
+    }
+    by_batches = figures["ledger: batches / one transaction per message"]
+    assert by_batches.value == 20 and by_batches.notes.endswith("met")
+    target = figures["ledger: batches / the 15,000 tx/s target"]
+    assert target.value == pytest.approx(13.33, abs=0.01) and target.notes.endswith("missed")
+    assert figures["ledger: Kafka records written / raw produce rate"].value == 20
+    assert figures["ledger: PostgreSQL rows written / batched insert rate"].value == 20
+
+
+def test_a_ratio_under_ten_times_is_missed() -> None:
+    [by_batches, *_] = ratio_figures(
+        batched=900, single=100, kafka_produce=30_000, postgres_rows=80_000
+    )
+    assert by_batches.value == 9 and by_batches.notes.endswith("missed")
