@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -72,6 +73,71 @@ def _key_of(record: Any) -> str | None:
         return None
     key: str = record.key.decode("utf-8", "replace")
     return None if "\x00" in key else key
+
+
+Run = list[tuple[Any, Incoming[Any]]]
+"""Decodable records of one poll, in offset order, with what they decoded to."""
+
+
+async def apply_run(
+    run: Run,
+    in_one_transaction: Callable[[Run], Awaitable[None]],
+    one_at_a_time: Callable[[Any, Incoming[Any]], Awaitable[None]],
+    what: str,
+) -> None:
+    """A run in one transaction. A transient failure raises, after a pause (the poll is
+    read again); any other undoes the run, which is then handled one message at a time,
+    so only the guilty message is parked."""
+    if not run:
+        return
+    try:
+        await in_one_transaction(run)
+    except Exception as error:
+        if is_transient(error):
+            log.warning("transient failure, will retry", extra={"error": repr(error)})
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            raise
+        log.warning(
+            f"{what} batch failed, handled one at a time",
+            extra={"error": repr(error), "messages": len(run)},
+        )
+        for record, incoming in run:
+            await one_at_a_time(record, incoming)
+
+
+def subscribe(
+    broker: KafkaBroker,
+    settings: Settings,
+    topic: str,
+    *,
+    group: str,
+    title: str,
+    consume: Callable[[KafkaMessage], Awaitable[None]],
+) -> None:
+    """A consumer of ``topic`` in ``group`` whose offsets move only once ``consume``
+    returned (NACK_ON_ERROR): given a poll's records (a tuple) when
+    ``STORECREDIT_BATCH_SIZE`` is above 1, else one record at a time."""
+    if settings.batch_size > 1:
+        broker.subscriber(
+            topic,
+            batch=True,
+            max_records=settings.batch_size,
+            batch_timeout_ms=BATCH_WAIT_MS,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            no_reply=True,  # never publish to a topic a reply_to header names
+            title=title,
+        )(consume)
+    else:
+        broker.subscriber(
+            topic,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            no_reply=True,
+            title=title,
+        )(consume)
 
 
 def register_command_consumer(
@@ -132,31 +198,19 @@ def register_command_consumer(
             return
         await handle_one(record, incoming)
 
-    async def handle_run(run: list[tuple[Any, Incoming[Any]]]) -> None:
-        """Decodable commands in one transaction; one at a time if that fails for a bug."""
-        if not run:
-            return
-        try:
-            await processor.process_batch(
-                [
-                    (incoming, _key_of(record) or incoming.envelope.correlation_id)
-                    for record, incoming in run
-                ]
-            )
-        except Exception as error:
-            if is_transient(error):
-                log.warning("transient failure, will retry", extra={"error": repr(error)})
-                await asyncio.sleep(RETRY_PAUSE_SECONDS)
-                raise
-            log.warning(
-                "batch failed, its commands are handled one at a time",
-                extra={"error": repr(error), "commands": len(run)},
-            )
-            for record, incoming in run:
-                await handle_one(record, incoming)
+    async def in_one_transaction(run: Run) -> None:
+        await processor.process_batch(
+            [
+                (incoming, _key_of(record) or incoming.envelope.correlation_id)
+                for record, incoming in run
+            ]
+        )
+
+    async def handle_run(run: Run) -> None:
+        await apply_run(run, in_one_transaction, handle_one, "command")
 
     async def handle_batch(records: tuple[Any, ...]) -> None:
-        run: list[tuple[Any, Incoming[Any]]] = []
+        run: Run = []
         for record in records:
             try:
                 incoming = decode(record.value, known)
@@ -175,26 +229,11 @@ def register_command_consumer(
             else:
                 await handle(msg.raw_message)
 
-    topic = settings.topic(commands)
-    title = f"{processor.service}:commands"
-    if settings.batch_size > 1:
-        broker.subscriber(
-            topic,
-            batch=True,
-            max_records=settings.batch_size,
-            batch_timeout_ms=BATCH_WAIT_MS,
-            group_id=group,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            no_reply=True,  # never publish to a topic a reply_to header names
-            title=title,
-        )(consume_commands)
-    else:
-        broker.subscriber(
-            topic,
-            group_id=group,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            no_reply=True,
-            title=title,
-        )(consume_commands)
+    subscribe(
+        broker,
+        settings,
+        settings.topic(commands),
+        group=group,
+        title=f"{processor.service}:commands",
+        consume=consume_commands,
+    )

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +34,7 @@ from contracts.topics import TopicSpec
 from shared import inbox, outbox
 from shared.codec import DecodeError, Incoming, decode, payload_fingerprint
 from shared.commands import HandlerContext, add_caused
-from shared.consumer import BATCH_WAIT_MS, RETRY_PAUSE_SECONDS, is_transient
+from shared.consumer import RETRY_PAUSE_SECONDS, Run, apply_run, is_transient, subscribe
 from shared.db import SessionFactory
 from shared.dead_letters import Parking, Redactor
 from shared.faults import crash_point
@@ -206,28 +205,16 @@ def register_event_consumer(
             return
         await handle_one(record, incoming)
 
-    async def handle_run(run: list[tuple[Any, Incoming[Any]]]) -> None:
-        """Decodable events in one transaction; one at a time if that fails for a bug."""
-        if not run:
-            return
-        try:
-            await processor.process_batch([incoming for _, incoming in run])
-        except Exception as error:
-            if is_transient(error):
-                log.warning("transient failure, will retry", extra={"error": repr(error)})
-                await asyncio.sleep(RETRY_PAUSE_SECONDS)
-                raise
-            log.warning(
-                "event batch failed, its events are handled one at a time",
-                extra={"error": repr(error), "events": len(run)},
-            )
-            for record, incoming in run:
-                await handle_one(record, incoming)
+    async def in_one_transaction(run: Run) -> None:
+        await processor.process_batch([incoming for _, incoming in run])
+
+    async def handle_run(run: Run) -> None:
+        await apply_run(run, in_one_transaction, handle_one, "event")
 
     async def handle_batch(records: tuple[Any, ...]) -> None:
         """Runs of decodable events between the records that are parked, in offset order;
         events of types this consumer does not handle are skipped."""
-        run: list[tuple[Any, Incoming[Any]]] = []
+        run: Run = []
         for record in records:
             incoming = decoded(record)
             if isinstance(incoming, DecodeError):
@@ -247,26 +234,11 @@ def register_event_consumer(
             else:
                 await handle(msg.raw_message, timer)
 
-    topic = settings.topic(subscription.topic)
-    title = f"{processor.service}:{subscription.name}"
-    if settings.batch_size > 1:
-        broker.subscriber(
-            topic,
-            batch=True,
-            max_records=settings.batch_size,
-            batch_timeout_ms=BATCH_WAIT_MS,
-            group_id=group,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            no_reply=True,  # never publish to a topic a reply_to header names
-            title=title,
-        )(consume_events)
-    else:
-        broker.subscriber(
-            topic,
-            group_id=group,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            no_reply=True,
-            title=title,
-        )(consume_events)
+    subscribe(
+        broker,
+        settings,
+        settings.topic(subscription.topic),
+        group=group,
+        title=f"{processor.service}:{subscription.name}",
+        consume=consume_events,
+    )

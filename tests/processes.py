@@ -18,10 +18,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from shared.bench import system
 from shared.settings import SERVICES, Settings
 from shared.setup import prepare
 
-READY_WITHIN_S = 90.0
 STOP_WITHIN_S = 30.0
 
 
@@ -113,19 +113,10 @@ def _launch(settings: Settings, name: str, port: int, log: Path) -> subprocess.P
 
 
 async def wait_until_ready(services: dict[str, Service]) -> None:
-    deadline = asyncio.get_running_loop().time() + READY_WITHIN_S
-    waiting = dict(services)
-    while waiting:
-        for name, service in list(waiting.items()):
-            if service.process.poll() is not None:
-                code = service.process.returncode
-                pytest.fail(f"{name} exited with {code}:\n{service.log_tail()}")
-            if await asyncio.to_thread(service.ready):
-                del waiting[name]
-        if asyncio.get_running_loop().time() > deadline:
-            tails = "\n\n".join(f"{n}:\n{s.log_tail()}" for n, s in waiting.items())
-            pytest.fail(f"not ready within {READY_WITHIN_S:.0f}s: {sorted(waiting)}\n{tails}")
-        await asyncio.sleep(0.2)
+    try:
+        await system.wait_until_ready(services)
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 def stop(services: dict[str, Service]) -> None:

@@ -17,9 +17,10 @@ import secrets
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from contracts.topics import ALL_TOPICS
 from shared import sealing
@@ -122,8 +123,20 @@ def _launch(settings: Settings, service: str, logs: Path, extra: dict[str, str])
     return ServiceProcess(process, port, log, service)
 
 
-async def wait_until_ready(services: dict[str, ServiceProcess]) -> None:
-    """Until every ``/health/ready`` answers 200; fails at once if a process exits."""
+class Probed(Protocol):
+    """A service process that says whether it is ready (a ServiceProcess, a test's Service)."""
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]: ...
+
+    def ready(self) -> bool: ...
+
+    def log_tail(self, lines: int = ...) -> str: ...
+
+
+async def wait_until_ready(services: Mapping[str, Probed]) -> None:
+    """Until every ``/health/ready`` answers 200; RuntimeError at once if a process exits,
+    or if one is not ready within READY_WITHIN_S."""
     deadline = asyncio.get_running_loop().time() + READY_WITHIN_S
     waiting = dict(services)
     while waiting:
