@@ -58,6 +58,15 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        locked = select(func.pg_try_advisory_xact_lock(self._lock_id).label("locked")).cte("lock")
+        self._next_rows = (
+            select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
+            .where(outbox.c.published_at.is_(None))
+            .where(select(locked.c.locked).scalar_subquery())
+            .order_by(outbox.c.id)
+            .limit(batch_size)
+        )
+        """The oldest unpublished rows, if this relay gets the lock: one round trip."""
 
     def wake(self) -> None:
         """Look for new rows now (called after a handler commits)."""
@@ -74,19 +83,8 @@ class OutboxRelay:
     async def _publish_batch(self) -> tuple[int, bool]:
         """One batch: how many rows were confirmed, and whether one failed."""
         async with self._sessions() as session, session.begin():
-            if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id))):
-                return 0, False
-            rows = (
-                await session.execute(
-                    select(
-                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value
-                    )
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
-            if not rows:
+            rows = (await session.execute(self._next_rows)).all()
+            if not rows:  # none, or another relay holds the lock
                 return 0, False
             confirmed, failure = await self._send(rows)
             if confirmed:

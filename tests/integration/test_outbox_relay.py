@@ -6,10 +6,10 @@ from typing import Any
 from uuid import uuid4
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from contracts.topics import LEDGER_EVENTS
-from shared.relay import OutboxRelay
+from shared.relay import OutboxRelay, advisory_lock_id
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from shared.tables import outbox
@@ -91,3 +91,41 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
     for key in keys:
         seen = [r.value for r in records if r.key == key.encode()]
         assert seen == values[key]  # each exactly once, in order
+
+
+async def test_a_relay_publishes_nothing_while_another_holds_the_lock(
+    ledger: ServiceRuntime, settings: Settings
+) -> None:
+    """One relay per service at a time (order per key): a second relay of the same name
+    finds nothing to do while the lock is held, and publishes once it is released."""
+    name = random_id("relay")
+    second = OutboxRelay(name, ledger.sessions, ledger.broker)
+    row = {
+        "message_id": uuid4(),
+        "topic": settings.topic(LEDGER_EVENTS),
+        "key": random_id("k"),
+        "headers": {"type": "Test"},
+        "value": random_id("v").encode(),
+    }
+    await ledger.stop_background()  # the service's own relay must not publish this row
+    try:
+        async with ledger.sessions() as session, session.begin():
+            await session.execute(insert(outbox), [row])
+        async with ledger.sessions() as holder, holder.begin():
+            await holder.execute(select(func.pg_advisory_xact_lock(advisory_lock_id(name))))
+            while_held = await second.publish_pending()
+            waiting = await published_at(ledger, row["message_id"])
+        after = await second.publish_pending()
+        published = await published_at(ledger, row["message_id"])
+    finally:
+        await ledger.start_background()
+
+    assert (while_held, waiting) == (0, None)
+    assert after >= 1 and published is not None
+
+
+async def published_at(ledger: ServiceRuntime, message_id: Any) -> Any:
+    async with ledger.sessions() as session:
+        return await session.scalar(
+            select(outbox.c.published_at).where(outbox.c.message_id == message_id)
+        )
