@@ -1,12 +1,14 @@
 """``python -m shared.bench``: measure, print one table, write the same figures as JSON
 and the latency plot as PNG.
 
-In order, on the same machine in the same run: the raw limits (aiokafka produce and
-consume, PostgreSQL inserts batched and one per commit); the ledger's deposit rate as
-a process, with one transaction per message (``STORECREDIT_BATCH_SIZE=1``) and with
-batches (the default); their ratio and the targets; the ledger scaled out to two
-instances across rebalances, then checked; end-to-end checkout latency at fixed
-offered rates through the four services.
+On the same machine in the same run: the raw limits (aiokafka produce and consume,
+PostgreSQL inserts batched and one per commit); end-to-end checkout latency at fixed
+offered rates through the four services; the ledger's deposit rate as a process, with
+one transaction per message (``STORECREDIT_BATCH_SIZE=1``) and with batches (the
+default); their ratio and the targets; the ledger scaled out to two instances across
+rebalances, then checked. Latency is measured before the ledger's heavy runs, and
+each part starts after a CHECKPOINT, so none pays for what an earlier one wrote; the
+table shows the latency figures last.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from shared.bench.servers import (
     durability_settings,
     find_servers,
     remove,
+    settle,
 )
 
 
@@ -125,13 +128,19 @@ async def _measure(
         args.single_rows,
         durability,
     )
+    await settle(servers)
+    latencies, points = await latency.measure(
+        servers, scratch, args.rates, args.seconds, settings=QUIET
+    )
     logs = Path(tempfile.mkdtemp(prefix="storecredit-bench-"))
-    print(f"service logs in {logs}", flush=True)
+    print(f"ledger logs in {logs}", flush=True)
     single = " (1 tx/message)"
     batched = " (batches)"
+    await settle(servers)
     figures += await _ledger_rate(
         servers, scratch, logs, args.single_commands, {**ONE_PER_MESSAGE, **QUIET}, single
     )
+    await settle(servers)
     figures += await _ledger_rate(servers, scratch, logs, args.commands, QUIET, batched)
     figures += ratio_figures(
         batched=_value(figures, f"ledger deposits{batched}"),
@@ -139,12 +148,9 @@ async def _measure(
         kafka_produce=_value(figures, "kafka produce"),
         postgres_rows=_value(figures, "postgres insert, 500 rows/tx"),
     )
+    await settle(servers)
     figures += await scale_out.measure(servers, scratch, args.scale_commands, QUIET)
-    latencies, points = await latency.measure(
-        servers, scratch, args.rates, args.seconds, settings=QUIET
-    )
-    figures += latencies
-    return figures, points
+    return figures + latencies, points
 
 
 def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[str, Any]:

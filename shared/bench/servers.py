@@ -84,6 +84,16 @@ async def durability_settings(servers: Servers) -> str:
     return f"fsync={fsync}, synchronous_commit={synchronous}"
 
 
+async def settle(servers: Servers) -> None:
+    """A CHECKPOINT: what an earlier part of the run left to write goes to disk now,
+    not in the middle of the next part's measurement."""
+    connection = await asyncpg.connect(_admin_dsn(servers))
+    try:
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
 async def remove(servers: Servers, scratch: Scratch) -> None:
     """Drop the run's databases and delete its topics; nothing else."""
     if scratch.databases:
