@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import dead_letters
@@ -37,6 +38,7 @@ from services.ledger.app import definition as ledger_definition
 from services.ledger.db import ledger_accounts, point_transactions
 from shared.codec import Incoming, decode, encode
 from shared.commands import Accepted, CommandRoute, HandlerContext
+from shared.db import create_engine, create_session_factory
 from shared.outbox import stable_message_id
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -371,3 +373,62 @@ async def test_a_bug_in_one_command_of_a_batch_parks_only_that_command(
     assert [a["produced"].get("balance") for a in answers[1:]] == [100, None, 150, 175]
     reasons = sorted(r.headers.get(dead_letters.REASON, "") for r in parked)
     assert reasons == ["handler_failed", "undecodable"], [r.headers for r in parked]
+
+
+async def test_a_transient_fault_in_a_batch_reads_the_whole_poll_again(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    """The database failing under one command undoes the batch, and the consumer rewinds
+    every partition of the poll: the second reading applies each command once."""
+    failed: list[str] = []
+
+    async def fails_once(
+        session: AsyncSession, incoming: Incoming[Any], context: HandlerContext
+    ) -> Accepted:
+        transaction_id = incoming.payload.transaction_id
+        if transaction_id.startswith("flaky") and transaction_id not in failed:
+            failed.append(transaction_id)
+            raise OperationalError("INSERT ...", {}, ConnectionError("simulated: database gone"))
+        return await handlers.create_point_transaction(session, incoming, context)
+
+    routes = {
+        **ledger_definition.routes,
+        "CreatePointTransaction": CommandRoute(CreatePointTransaction, fails_once, deferrable=True),
+    }
+    flaky = replace(ledger_definition, routes=routes)
+    accounts = [random_id("acct"), random_id("acct")]
+    keyed = [(a, command(OpenLedgerAccount(account_id=a, unit=UNIT))) for a in accounts]
+    for name, amount in (("tx", 100), ("tx", 20), ("flaky", 3), ("tx", 4)):
+        for account in accounts:
+            deposit = CreatePointTransaction(
+                account_id=account,
+                transaction_id=random_id(name),
+                amount=amount,
+                kind=PointTransactionKind.DEPOSIT,
+            )
+            keyed.append((account, command(deposit)))
+    envelopes = [envelope for _, envelope in keyed]
+    topic = isolated.topic(LEDGER_COMMANDS)
+    for key, envelope in keyed:
+        await send_envelope(producer, topic, key, envelope)
+    watcher = await watch(isolated.topic(LEDGER_COMMAND_RESULTS))
+
+    async with running(flaky, settings=isolated):  # all were waiting: one poll takes them
+        answers = [(await watcher.wait_for(is_result_of(e)))[0] for e in envelopes]
+
+    assert len(failed) == 2  # each flaky deposit failed once, undoing its batch
+    assert [a.json()["payload"]["status"] for a in answers] == ["accepted"] * len(envelopes)
+    assert all(len(watcher.matching(is_result_of(e))) == 1 for e in envelopes)
+    engine = create_engine(isolated.database_url_for("ledger"))
+    try:
+        sessions = create_session_factory(engine)
+        await assert_invariants(sessions, UNIT, *accounts)
+        async with sessions() as session:
+            balances = (
+                await session.execute(
+                    select(ledger_accounts.c.balance).where(ledger_accounts.c.id.in_(accounts))
+                )
+            ).scalars()
+            assert list(balances) == [127, 127]
+    finally:
+        await engine.dispose()
