@@ -211,10 +211,12 @@ def register_event_consumer(
     async def handle_run(run: Run) -> None:
         await apply_run(run, in_one_transaction, handle_one, "event")
 
-    async def handle_batch(records: tuple[Any, ...]) -> None:
+    async def handle_batch(records: tuple[Any, ...], timer: Timer) -> None:
         """Runs of decodable events between the records that are parked, in offset order;
-        events of types this consumer does not handle are skipped."""
+        events of types this consumer does not handle are skipped (a poll of nothing but
+        those is no handler's latency)."""
         run: Run = []
+        worked = False
         for record in records:
             incoming = decoded(record)
             if isinstance(incoming, DecodeError):
@@ -223,14 +225,17 @@ def register_event_consumer(
                 await handle_run(run)
                 run = []
                 await park(record, incoming.code, incoming.detail)
+                worked = True
                 continue
             run.append((record, incoming))
         await handle_run(run)
+        if not (worked or run):
+            timer.skip()
 
     async def consume_events(msg: KafkaMessage) -> None:
         with metrics.timed(consumer) as timer:
             if isinstance(msg.raw_message, tuple):
-                await handle_batch(msg.raw_message)
+                await handle_batch(msg.raw_message, timer)
             else:
                 await handle(msg.raw_message, timer)
 

@@ -131,7 +131,8 @@ class ServiceMetrics:
         )
         self._duration = Histogram(
             "storecredit_handler_duration_seconds",
-            "Time to handle one message, by consumer (transient failures retried excluded).",
+            "Time to handle one message, or one poll's batch of them (STORECREDIT_BATCH_SIZE "
+            "above 1), by consumer (transient failures retried excluded).",
             ["service", "consumer"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
