@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -19,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from shared.bench import system
+from shared.bench.ledger_process import free_port
 from shared.settings import SERVICES, Settings
 from shared.setup import prepare
 
@@ -68,12 +68,6 @@ class Service:
                 return bool(answer.status == 200)
         except OSError:
             return False
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def environment(settings: Settings, service: str, port: int) -> dict[str, str]:

@@ -63,7 +63,7 @@ async def prepare_ledger(servers: Servers, scratch: Scratch) -> str:
     return url
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -78,7 +78,7 @@ def launch(
 ) -> LedgerProcess:
     """Start one ledger process; ``settings`` are extra environment variables
     (``STORECREDIT_BATCH_SIZE``, say)."""
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from contracts.topics import ALL_TOPICS
 from shared import sealing
-from shared.bench.ledger_process import READY_WITHIN_S, LedgerProcess, _free_port
+from shared.bench.ledger_process import READY_WITHIN_S, LedgerProcess, free_port
 from shared.bench.servers import Scratch, Servers, database_url
 from shared.settings import SERVICES, Settings
 from shared.setup import prepare
@@ -111,7 +111,7 @@ def environment(
 
 
 def _launch(settings: Settings, service: str, logs: Path, extra: dict[str, str]) -> ServiceProcess:
-    port = _free_port()
+    port = free_port()
     log = logs / f"{service}.log"
     with log.open("ab") as output:
         process = subprocess.Popen(

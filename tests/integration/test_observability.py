@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import math
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +31,7 @@ from contracts.topics import (
     LEDGER_QUERY_REPLIES,
 )
 from services.ledger.app import definition as ledger_definition
+from shared.bench.ledger_process import free_port
 from shared.codec import encode
 from shared.logging import log_handler
 from shared.requests import RequestClient
@@ -321,13 +321,6 @@ async def test_event_consumers_count_handled_and_duplicate_events(
     else:  # one per poll that handled something: the three records came in one poll or more
         assert observed in (1, 2)
     assert series(samples, "storecredit_dead_letters_total") == {}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def test_the_app_serves_http_from_startup_to_shutdown(isolated: Settings) -> None:
