@@ -42,6 +42,16 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
     return [TopicPartition(topic, p) for p in sorted(found)]
 
 
+async def assign_at_end(consumer: AIOKafkaConsumer, topics: list[str]) -> None:
+    """Read these topics' partitions from their end as it is now: the positions are
+    fixed before returning, so nothing sent afterwards is missed."""
+    partitions = [tp for topic in topics for tp in await partitions_of(consumer, topic)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        await consumer.position(tp)
+
+
 async def read_all(bootstrap_servers: str, topic: str, **options: Any) -> list[Record]:
     """Every record of a topic, from its beginning to its end at the time of the call."""
     # "earliest" as the default: assign() starts its own offset reset, and a
@@ -99,13 +109,7 @@ class TopicWatcher:
 
     async def start(self) -> TopicWatcher:
         await self._consumer.start()
-        partitions = [
-            tp for topic in self._topics for tp in await partitions_of(self._consumer, topic)
-        ]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_end(*partitions)
-        for tp in partitions:
-            await self._consumer.position(tp)
+        await assign_at_end(self._consumer, self._topics)
         self._task = asyncio.create_task(self._pump())
         return self
 

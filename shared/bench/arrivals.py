@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from shared.watch import partitions_of
+from shared.watch import assign_at_end
 
 Answer = dict[str, Any]
 
@@ -44,13 +44,7 @@ class Arrivals:
 
     async def start(self) -> Arrivals:
         await self._consumer.start()
-        partitions = [
-            tp for topic in self._topics for tp in await partitions_of(self._consumer, topic)
-        ]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_end(*partitions)
-        for tp in partitions:
-            await self._consumer.position(tp)  # the end is fixed now, before any send
+        await assign_at_end(self._consumer, self._topics)  # before any send
         self._pump_task = asyncio.create_task(self._pump())
         return self
 

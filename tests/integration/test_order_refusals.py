@@ -39,6 +39,7 @@ from services.store_credit.app import definition as store_credit
 from shared.db import create_engine
 from shared.settings import Settings
 from shared.tables import outbox
+from tests.copies import copy_reaches
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue, seed_order
 from tests.integration.test_orders import open_order
@@ -306,19 +307,7 @@ async def _copy_reaches(
 ) -> None:
     """Wait until the order service's copy (of a ledger transaction, or of a point
     account) has ``status``: until then the order decides on what it knew before."""
-    engine = create_engine(settings.database_url_for("order"))
-    try:
-        async with asyncio.timeout(60):
-            while True:
-                async with engine.connect() as connection:
-                    found = await connection.scalar(
-                        select(table.c.status).where(table.c.id == row_id)
-                    )
-                if found == status:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await engine.dispose()
+    await copy_reaches(settings, "order", table.c.status, row_id, status, 60)
 
 
 async def _move_copy_end(settings: Settings, transaction_id: str, expires_at: datetime) -> None:

@@ -21,9 +21,9 @@ from contracts.topics import LEDGER_COMMANDS
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
 from services.store_credit.db import customers, point_accounts
-from shared.db import create_engine
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+from tests.copies import copy_reaches
 from tests.integration.conftest import running
 from tests.kafka_tools import ADMIN, command, has_type, send_envelope
 from tests.ledger_client import service_instance
@@ -148,7 +148,9 @@ async def test_account_commands_refuse_with_their_codes(
         )
         # The event is on the topic; store-credit's copy follows a moment later, and
         # until it does, store-credit would judge the account by the copy before it.
-        await _copy_shows(isolated, account.account_id, balance=5)
+        await copy_reaches(
+            isolated, "store_credit", point_accounts.c.balance, account.account_id, 5, 30
+        )
         close = UpdatePointAccount(
             account_id=account.account_id, customer_id=customer, status="closed"
         )
@@ -169,23 +171,6 @@ async def test_account_commands_refuse_with_their_codes(
         await client.watcher.wait_for(has_type("LedgerAccountClosed", account_id=empty.account_id))
         again = UpdatePointAccount(account_id=empty.account_id, customer_id=customer, name="x")
         assert (await client.do(customer, again))["code"] == "account_closed"
-
-
-async def _copy_shows(settings: Settings, account_id: str, *, balance: int) -> None:
-    """Until store-credit's copy of the account's ledger balance is ``balance``."""
-    engine = create_engine(settings.database_url_for("store_credit"))
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                async with engine.connect() as connection:
-                    copy = await connection.scalar(
-                        select(point_accounts.c.balance).where(point_accounts.c.id == account_id)
-                    )
-                if copy == balance:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await engine.dispose()
 
 
 async def _eventually(client: Any, key: str, payload: Any, code: str | None) -> dict[str, Any]:
