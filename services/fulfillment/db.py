@@ -141,17 +141,27 @@ async def lock(session: AsyncSession, order_id: str) -> Any | None:
     ).first()
 
 
-async def touch(session: AsyncSession, order_id: str) -> None:
-    await session.execute(
-        update(fulfillments)
-        .where(fulfillments.c.order_id == order_id)
-        .values(version=fulfillments.c.version + 1, updated_at=func.now())
-    )
+async def touch(session: AsyncSession, order_id: str) -> Any:
+    """Count a new version of the order's fulfillment; its row as it is now."""
+    return (
+        await session.execute(
+            update(fulfillments)
+            .where(fulfillments.c.order_id == order_id)
+            .values(version=fulfillments.c.version + 1, updated_at=func.now())
+            .returning(fulfillments)
+        )
+    ).one()
 
 
-async def insert_items(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(items), rows)
+_INSERT_ITEMS = insert(items).returning(items, sort_by_parameter_order=True)
+"""One statement for any number of items, each returned as stored, in the rows' order."""
+
+
+async def insert_items(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Any]:
+    """Store the items; they are returned as stored (defaults filled in), in order."""
+    if not rows:
+        return []
+    return list((await session.execute(_INSERT_ITEMS, rows)).all())
 
 
 async def items_of(session: AsyncSession, order_id: str) -> list[Any]:

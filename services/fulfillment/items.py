@@ -159,9 +159,12 @@ async def on_order_checked_out(
             command_id=command.message_id,
         )
         messages.append(command)
-    await db.insert_items(session, rows)
+    stored_items = await db.insert_items(session, rows)
     await db.insert_sources(session, _sources(order))
-    return [await views.fulfillment_event(session, order.order_id), *messages]
+    fulfillment = await views.fulfillment_event(
+        session, order.order_id, items=stored_items, new=True
+    )
+    return [fulfillment, *messages]
 
 
 def _transaction_id(planned: domain.PlannedItem, the_id: str) -> str | None:

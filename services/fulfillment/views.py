@@ -67,18 +67,26 @@ def return_view(row: Any, parts: list[Any]) -> ReturnView:
     )
 
 
-async def fulfillment_event(session: AsyncSession, order_id: str) -> Outgoing:
-    """Count a new version of the order's fulfillment and publish it whole."""
-    await db.touch(session, order_id)
-    row: Any = await db.lock(session, order_id)
-    parts = await db.parts_of(session, order_id)
+async def fulfillment_event(
+    session: AsyncSession, order_id: str, *, items: list[Any] | None = None, new: bool = False
+) -> Outgoing:
+    """Count a new version of the order's fulfillment and publish it whole.
+
+    ``items`` are the order's items as they are now, when the caller has them (else
+    they are read); ``new`` says the order has only just arrived, so it has no returns.
+    """
+    row = await db.touch(session, order_id)
+    if items is None:
+        items = await db.items_of(session, order_id)
+    returned = [] if new else await db.returns_of(session, order_id)
+    parts = await db.parts_of(session, order_id) if returned else []
     view = Fulfillment(
         order_id=row.order_id,
         number=row.number,
         customer_id=row.customer_id,
         currency=row.currency,
-        items=[item_view(i) for i in await db.items_of(session, order_id)],
-        returns=[return_view(r, parts) for r in await db.returns_of(session, order_id)],
+        items=[item_view(i) for i in items],
+        returns=[return_view(r, parts) for r in returned],
         version=row.version,
     )
     return Outgoing(FULFILLMENT_EVENTS, order_id, view)

@@ -56,10 +56,21 @@ async def changeable_order(
     return order
 
 
-async def changed(session: AsyncSession, order_id: str, **changes: Any) -> Outgoing:
-    """Count a new version of the order and say so with an ``Order`` event."""
-    await db.touch_order(session, order_id, **changes)
-    return await views.order_event(session, order_id)
+async def changed(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    lines: list[Any] | None = None,
+    credits: list[Any] | None = None,
+    **changes: Any,
+) -> Outgoing:
+    """Count a new version of the order and say so with an ``Order`` event.
+
+    ``lines`` and ``credits``, when given, are the order's as they are now (see
+    ``views.order_event``); the order's row is the one the update returns.
+    """
+    order = await db.touch_order(session, order_id, **changes)
+    return await views.order_event(session, order, lines=lines, credits=credits)
 
 
 async def create_order(
@@ -88,7 +99,7 @@ async def create_order(
             "number": row.number,
             "expires_at": row.expires_at.isoformat(),
         },
-        messages=[await views.order_event(session, row.id)],
+        messages=[await views.order_event(session, row, lines=[], credits=[])],
     )
 
 

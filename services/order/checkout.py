@@ -113,9 +113,12 @@ async def checkout_order(
         if c.payment is not None
         else None
     )
+    credits_changed = any(c.status == AppliedCreditStatus.HELD for c in state.credits)
     event = await changed(
         session,
         order.id,
+        lines=state.lines,
+        credits=None if credits_changed else state.credits,
         status=OrderStatus.CHECKED_OUT.value,
         checked_out_at=now,
         payment=payment.model_dump(mode="json") if payment else None,

@@ -130,8 +130,21 @@ def order_view(state: OrderState) -> Order:
     )
 
 
-async def order_event(session: AsyncSession, order_id: str) -> Outgoing:
-    """The ``Order`` event of the order as it is now (call after the change)."""
-    order = await db.get_order(session, order_id)
-    state = await load(session, order)
-    return Outgoing(ORDER_EVENTS, order_id, order_view(state))
+async def order_event(
+    session: AsyncSession,
+    order: Any,
+    *,
+    lines: list[Any] | None = None,
+    credits: list[Any] | None = None,
+) -> Outgoing:
+    """The ``Order`` event of ``order`` (its row as it is after the change).
+
+    ``lines`` and ``credits`` are the order's line items and applied credits when the
+    caller has them as they are now; whatever is not given is read.
+    """
+    state = OrderState(
+        order=order,
+        lines=await db.lines_of(session, order.id) if lines is None else lines,
+        credits=await db.credits_of(session, order.id) if credits is None else credits,
+    )
+    return Outgoing(ORDER_EVENTS, order.id, order_view(state))
