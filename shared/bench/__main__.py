@@ -2,8 +2,10 @@
 and the latency plot as PNG.
 
 On the same machine in the same run: the raw limits (aiokafka produce and consume,
-PostgreSQL inserts batched and one per commit); end-to-end checkout latency at fixed
-offered rates through the four services; the ledger's deposit rate as a process, with
+PostgreSQL inserts batched, by COPY and one per commit; a deposit's I/O alone, with no
+logic: the ceiling of any ledger that keeps the brief's guarantees); end-to-end
+checkout latency at fixed offered rates through the four services; the ledger's
+deposit rate as a process, with
 one transaction per message (``STORECREDIT_BATCH_SIZE=1``) and with batches (the
 default); their ratio and the targets; the ledger scaled out to two instances across
 rebalances, then checked. Latency is measured before the ledger's heavy runs, and
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.bench import (
+    io_floor,
     kafka_limits,
     latency,
     ledger_process,
@@ -129,6 +132,10 @@ async def _measure(
         durability,
     )
     await settle(servers)
+    figures.append(
+        await io_floor.measure(servers, scratch, topic, args.messages, kafka_limits.PARTITIONS)
+    )
+    await settle(servers)
     latencies, points = await latency.measure(
         servers, scratch, args.rates, args.seconds, settings=QUIET
     )
@@ -147,6 +154,7 @@ async def _measure(
         single=_value(figures, f"ledger deposits{single}"),
         kafka_produce=_value(figures, "kafka produce"),
         postgres_rows=_value(figures, "postgres insert, 500 rows/tx"),
+        floor=_value(figures, "a deposit's I/O alone (floor)"),
     )
     await settle(servers)
     figures += await scale_out.measure(servers, scratch, args.scale_commands, QUIET)

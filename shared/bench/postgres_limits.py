@@ -2,8 +2,10 @@
 
 Batched: 500 rows per statement (SQLAlchemy Core's multi-row INSERT through asyncpg),
 one transaction per batch: the ceiling of a consumer that handles a batch of messages
-per transaction. One row per transaction: the ceiling of one message per transaction,
-which is what every commit's WAL flush costs on this disk.
+per transaction. COPY: the same rows, 500 per transaction, by asyncpg's binary
+``COPY``, PostgreSQL's fastest way in (what ``shared.bench.io_floor`` writes with).
+One row per transaction: the ceiling of one message per transaction, which is what
+every commit's WAL flush costs on this disk.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Tex
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.bench.report import Figure
+from shared.stack.databases import asyncpg, asyncpg_dsn
 
 BATCH_ROWS = 500
 
@@ -62,6 +65,24 @@ async def _batched(engine: AsyncEngine, tag: str, rows: int) -> float:
     return time.perf_counter() - started
 
 
+async def _copied(url: str, tag: str, rows: int) -> float:
+    dsn = asyncpg_dsn(url)
+    columns = ["transaction_id", "account_id", "unit", "amount"]
+    connection = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        for start in range(0, rows, BATCH_ROWS):
+            batch = posting_rows(tag, start, min(BATCH_ROWS, rows - start))
+            records = [tuple(row[c] for c in columns) for row in batch]
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    scratch_postings.name, records=records, columns=columns
+                )
+        return time.perf_counter() - started
+    finally:
+        await connection.close()
+
+
 async def _one_per_transaction(engine: AsyncEngine, tag: str, rows: int) -> float:
     statement = insert(scratch_postings)
     async with engine.connect() as connection:
@@ -78,6 +99,7 @@ async def measure(url: str, tag: str, rows: int, single_rows: int, durability: s
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
         batched = await _batched(engine, f"{tag}-b", rows)
+        copied = await _copied(url, f"{tag}-c", rows)
         single = await _one_per_transaction(engine, f"{tag}-s", single_rows)
     finally:
         await engine.dispose()
@@ -87,6 +109,12 @@ async def measure(url: str, tag: str, rows: int, single_rows: int, durability: s
             rows / batched,
             "rows/s",
             f"{rows:,} posting rows, multi-row INSERT, {durability}",
+        ),
+        Figure(
+            "postgres COPY, 500 rows/tx",
+            rows / copied,
+            "rows/s",
+            f"{rows:,} posting rows, binary COPY (asyncpg)",
         ),
         Figure(
             "postgres insert, 1 row/tx",

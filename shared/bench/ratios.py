@@ -5,6 +5,9 @@ What a deposit costs, counted from the code: Kafka moves 4 records (the command 
 its result, ``PointTransactionCreated`` and ``BalanceChanged`` written), and PostgreSQL
 writes 8 rows (the inbox key, the point transaction, two postings, the account's new
 balance, three outbox rows), then the relay marks the three outbox rows published.
+
+The floor (``shared.bench.io_floor``) is that work alone, with no logic: what any
+ledger keeping the brief's guarantees could at best do on this machine.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def _verdict(met: bool) -> str:
 
 
 def ratio_figures(
-    *, batched: float, single: float, kafka_produce: float, postgres_rows: float
+    *, batched: float, single: float, kafka_produce: float, postgres_rows: float, floor: float
 ) -> list[Figure]:
     by_batches = batched / single if single else float("nan")
     return [
@@ -40,6 +43,24 @@ def ratio_figures(
             100 * batched / TARGET_RATE,
             "%",
             f"target {TARGET_RATE:,} point transactions/s: {_verdict(batched >= TARGET_RATE)}",
+        ),
+        Figure(
+            "a deposit's I/O alone / the 15,000 tx/s target",
+            100 * floor / TARGET_RATE,
+            "%",
+            f"{floor:,.0f} deposits/s with no logic at all; "
+            + (
+                "the target is within the I/O's reach"
+                if floor >= TARGET_RATE
+                else "the target is beyond this machine's I/O, whatever the code"
+            ),
+        ),
+        Figure(
+            "ledger: batches / a deposit's I/O alone",
+            100 * batched / floor,
+            "%",
+            "the share of the floor's rate the ledger reaches with its validation, "
+            "domain rules and envelopes",
         ),
         Figure(
             "ledger: Kafka records written / raw produce rate",

@@ -11,7 +11,7 @@ def test_ratios_say_which_targets_were_met() -> None:
     figures = {
         f.measure: f
         for f in ratio_figures(
-            batched=2_000, single=100, kafka_produce=30_000, postgres_rows=80_000
+            batched=2_000, single=100, kafka_produce=30_000, postgres_rows=80_000, floor=8_000
         )
     }
     by_batches = figures["ledger: batches / one transaction per message"]
@@ -20,10 +20,25 @@ def test_ratios_say_which_targets_were_met() -> None:
     assert target.value == pytest.approx(13.33, abs=0.01) and target.notes.endswith("missed")
     assert figures["ledger: Kafka records written / raw produce rate"].value == 20
     assert figures["ledger: PostgreSQL rows written / batched insert rate"].value == 20
+    floor = figures["a deposit's I/O alone / the 15,000 tx/s target"]
+    assert floor.value == pytest.approx(53.33, abs=0.01)
+    assert floor.notes.endswith("beyond this machine's I/O, whatever the code")
+    assert figures["ledger: batches / a deposit's I/O alone"].value == 25
+
+
+def test_a_floor_above_the_target_says_the_target_is_within_reach() -> None:
+    figures = {
+        f.measure: f
+        for f in ratio_figures(
+            batched=2_000, single=100, kafka_produce=30_000, postgres_rows=80_000, floor=20_000
+        )
+    }
+    floor = figures["a deposit's I/O alone / the 15,000 tx/s target"]
+    assert floor.notes.endswith("within the I/O's reach")
 
 
 def test_a_ratio_under_ten_times_is_missed() -> None:
     [by_batches, *_] = ratio_figures(
-        batched=900, single=100, kafka_produce=30_000, postgres_rows=80_000
+        batched=900, single=100, kafka_produce=30_000, postgres_rows=80_000, floor=8_000
     )
     assert by_batches.value == 9 and by_batches.notes.endswith("missed")
