@@ -31,11 +31,15 @@ LEDGER_COMMANDS_SENT = frozenset(
 
 async def _answer(session: AsyncSession, answer: CommandResult) -> list[Outgoing]:
     accepted = answer.status is ResultStatus.ACCEPTED
-    item = await db.item_by_command(session, answer.command_id)
-    if item is not None:
-        await db.lock(session, item.order_id)
-        item = await db.get_item(session, item.order_id, item.id)
-        return await items.on_item_answer(session, item, accepted, answer.code, answer.reason)
+    fulfillment = await db.lock_by_item_command(session, answer.command_id)
+    if fulfillment is not None:
+        order_items = await db.items_of(session, fulfillment.order_id)
+        item = next((i for i in order_items if i.command_id == answer.command_id), None)
+        if item is None:
+            return []  # retried since: the answer is to an attempt that is over
+        return await items.on_item_answer(
+            session, item, order_items, accepted, answer.code, answer.reason
+        )
     part = await db.part_by_command(session, answer.command_id)
     if part is not None:
         await db.lock(session, part.order_id)

@@ -174,12 +174,21 @@ async def get_item(session: AsyncSession, order_id: str, item_id: str) -> Any | 
     return (await session.execute(query)).first()
 
 
-async def update_item(session: AsyncSession, item_id: str, **changes: Any) -> None:
-    await session.execute(update(items).where(items.c.id == item_id).values(**changes))
+async def update_item(session: AsyncSession, item_id: str, **changes: Any) -> Any:
+    """Change the item; it is returned as it is now."""
+    query = update(items).where(items.c.id == item_id).values(**changes).returning(items)
+    return (await session.execute(query)).one()
 
 
-async def item_by_command(session: AsyncSession, command_id: uuid.UUID) -> Any | None:
-    return (await session.execute(select(items).where(items.c.command_id == command_id))).first()
+async def lock_by_item_command(session: AsyncSession, command_id: uuid.UUID) -> Any | None:
+    """The fulfillment (locked) one of whose items sent this command, if any.
+
+    An item never moves to another order, so the order found is the item's even if the
+    item changed since; read the item again now that the order is locked.
+    """
+    owner = select(items.c.order_id).where(items.c.command_id == command_id).scalar_subquery()
+    query = select(fulfillments).where(fulfillments.c.order_id == owner).with_for_update()
+    return (await session.execute(query)).first()
 
 
 async def insert_sources(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -245,20 +245,31 @@ async def retry_fulfillment_item(
     )
 
 
+def _replacing(order_items: list[Any], changed: Any) -> list[Any]:
+    return [changed if i.id == changed.id else i for i in order_items]
+
+
 async def on_item_answer(
-    session: AsyncSession, item: Any, accepted: bool, code: str | None, reason: str | None
+    session: AsyncSession,
+    item: Any,
+    order_items: list[Any],
+    accepted: bool,
+    code: str | None,
+    reason: str | None,
 ) -> list[Outgoing]:
-    """The ledger answered an item's command (the order's row is locked)."""
+    """The ledger answered ``item``'s command; ``order_items`` are all the order's
+    items, read after its row was locked."""
     if item.status != FulfillmentItemStatus.COMMITTING:
         return []  # answered before
     if accepted:
-        await db.update_item(
+        fulfilled = await db.update_item(
             session,
             item.id,
             status=FulfillmentItemStatus.FULFILLED.value,
             fulfilled_at=datetime.now(UTC),
         )
-        return [await views.fulfillment_event(session, item.order_id)]
+        items_now = _replacing(order_items, fulfilled)
+        return [await views.fulfillment_event(session, item.order_id, items=items_now)]
     failed = FulfillmentItemFailed(
         order_id=item.order_id,
         fulfillment_item_id=item.id,
@@ -267,10 +278,11 @@ async def on_item_answer(
         reason=reason or "",
         attempt=item.attempts,
     )
-    await db.update_item(
+    refused = await db.update_item(
         session, item.id, status=FulfillmentItemStatus.FAILED.value, code=code, reason=reason
     )
+    items_now = _replacing(order_items, refused)
     return [
-        await views.fulfillment_event(session, item.order_id),
+        await views.fulfillment_event(session, item.order_id, items=items_now),
         Outgoing(FULFILLMENT_EVENTS, item.order_id, failed),
     ]

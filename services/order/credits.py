@@ -235,6 +235,11 @@ async def on_ledger_result(
     answer = result.payload
     if answer.command_type != CreatePointTransaction.message_type:
         return []
+    if (
+        answer.status is ResultStatus.ACCEPTED
+        and answer.produced.get("status") != PointTransactionStatus.PENDING.value
+    ):
+        return []  # a transaction created committed: an order's holds are all pending
     order, credit = await _locked_credit(session, answer.command_id)
     if credit is None or credit.status != AppliedCreditStatus.HOLDING:
         return []
