@@ -161,9 +161,7 @@ async def on_order_checked_out(
         messages.append(command)
     stored_items = await db.insert_items(session, rows)
     await db.insert_sources(session, _sources(order))
-    fulfillment = await views.fulfillment_event(
-        session, order.order_id, items=stored_items, new=True
-    )
+    fulfillment = await views.fulfillment_event(session, order.order_id, items=stored_items)
     return [fulfillment, *messages]
 
 

@@ -68,17 +68,19 @@ def return_view(row: Any, parts: list[Any]) -> ReturnView:
 
 
 async def fulfillment_event(
-    session: AsyncSession, order_id: str, *, items: list[Any] | None = None, new: bool = False
+    session: AsyncSession, order_id: str, *, items: list[Any] | None = None
 ) -> Outgoing:
     """Count a new version of the order's fulfillment and publish it whole.
 
     ``items`` are the order's items as they are now, when the caller has them (else
-    they are read); ``new`` says the order has only just arrived, so it has no returns.
+    they are read). Returns are read only if an item has some quantity returned: a
+    return always counts its quantity (at least 1) on its item in the same transaction.
     """
     row = await db.touch(session, order_id)
     if items is None:
         items = await db.items_of(session, order_id)
-    returned = [] if new else await db.returns_of(session, order_id)
+    any_returned = any(i.returned_quantity for i in items)
+    returned = await db.returns_of(session, order_id) if any_returned else []
     parts = await db.parts_of(session, order_id) if returned else []
     view = Fulfillment(
         order_id=row.order_id,
