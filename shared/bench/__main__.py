@@ -3,14 +3,14 @@ and the latency plot as PNG.
 
 On the same machine in the same run: the raw limits (aiokafka produce and consume,
 PostgreSQL inserts batched, by COPY and one per commit; a deposit's I/O alone, with no
-logic: the ceiling of any ledger that keeps the brief's guarantees); end-to-end
-checkout latency at fixed offered rates through the four services; the ledger's
-deposit rate as a process, with
-one transaction per message (``STORECREDIT_BATCH_SIZE=1``) and with batches (the
-default); their ratio and the targets; the ledger scaled out to two instances across
-rebalances, then checked. Latency is measured before the ledger's heavy runs, and
-each part starts after a CHECKPOINT, so none pays for what an earlier one wrote; the
-table shows the latency figures last.
+logic: the ceiling of any ledger that keeps the brief's guarantees; a checkout's three
+hops alone at the target rate, the latency floor); end-to-end checkout latency at
+fixed offered rates through the four services; the ledger's deposit rate as a
+process, with one transaction per message (``STORECREDIT_BATCH_SIZE=1``) and with
+batches (the default); their ratio and the targets; the ledger scaled out to two
+instances across rebalances, then checked. Latency is measured before the ledger's
+heavy runs, and each part starts after a CHECKPOINT, so none pays for what an earlier
+one wrote; the table shows the latency figures last, beside their floor.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.bench import (
+    hops_floor,
     io_floor,
     kafka_limits,
     latency,
@@ -36,7 +37,7 @@ from shared.bench import (
     scale_out,
     scale_runs,
 )
-from shared.bench.latency_points import LatencyPoint
+from shared.bench.latency_points import TARGET_RATE, LatencyPoint
 from shared.bench.plot import write_png
 from shared.bench.ratios import ratio_figures
 from shared.bench.report import Figure, render_table, to_json
@@ -136,6 +137,8 @@ async def _measure(
         await io_floor.measure(servers, scratch, topic, args.messages, kafka_limits.PARTITIONS)
     )
     await settle(servers)
+    hop_figures = await hops_floor.measure(servers, scratch, TARGET_RATE, args.seconds)
+    await settle(servers)
     latencies, points = await latency.measure(
         servers, scratch, args.rates, args.seconds, settings=QUIET
     )
@@ -158,7 +161,7 @@ async def _measure(
     )
     await settle(servers)
     figures += await scale_out.measure(servers, scratch, args.scale_commands, QUIET)
-    return figures + latencies, points
+    return figures + latencies + hop_figures, points
 
 
 def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[str, Any]:
