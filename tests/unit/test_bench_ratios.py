@@ -5,15 +5,18 @@ from __future__ import annotations
 import pytest
 
 from shared.bench.ratios import ratio_figures
+from shared.bench.report import Figure
+
+
+def by_measure(*, batched: float = 2_000, floor: float = 8_000) -> dict[str, Figure]:
+    found = ratio_figures(
+        batched=batched, single=100, kafka_produce=30_000, postgres_rows=80_000, floor=floor
+    )
+    return {f.measure: f for f in found}
 
 
 def test_ratios_say_which_targets_were_met() -> None:
-    figures = {
-        f.measure: f
-        for f in ratio_figures(
-            batched=2_000, single=100, kafka_produce=30_000, postgres_rows=80_000, floor=8_000
-        )
-    }
+    figures = by_measure()
     by_batches = figures["ledger: batches / one transaction per message"]
     assert by_batches.value == 20 and by_batches.notes.endswith("met")
     target = figures["ledger: batches / the 15,000 tx/s target"]
@@ -27,18 +30,10 @@ def test_ratios_say_which_targets_were_met() -> None:
 
 
 def test_a_floor_above_the_target_says_the_target_is_within_reach() -> None:
-    figures = {
-        f.measure: f
-        for f in ratio_figures(
-            batched=2_000, single=100, kafka_produce=30_000, postgres_rows=80_000, floor=20_000
-        )
-    }
-    floor = figures["a deposit's I/O alone / the 15,000 tx/s target"]
+    floor = by_measure(floor=20_000)["a deposit's I/O alone / the 15,000 tx/s target"]
     assert floor.notes.endswith("within the I/O's reach")
 
 
 def test_a_ratio_under_ten_times_is_missed() -> None:
-    [by_batches, *_] = ratio_figures(
-        batched=900, single=100, kafka_produce=30_000, postgres_rows=80_000, floor=8_000
-    )
+    by_batches = by_measure(batched=900)["ledger: batches / one transaction per message"]
     assert by_batches.value == 9 and by_batches.notes.endswith("missed")
