@@ -12,7 +12,7 @@ domain rules: raw aiokafka and asyncpg, each statement one round trip for a whol
 
 Messages are sent open-loop at the target rate, timed from the send to their arrival
 on the last topic, exactly as ``shared.bench.latency`` times checkouts (same
-schedule, same percentiles, same ``Arrivals``). A hop process is
+schedule, same percentiles, same ``Arrivals``), after an untimed warm-up. A hop process is
 ``python -m shared.bench.hops_floor IN OUT DSN GROUP``.
 """
 
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -47,6 +48,7 @@ HOPS = 3
 PARTITIONS = 6
 POLL_RECORDS = 500
 READY_WITHIN_S = 60.0
+WARM_UP_S = 2.0
 PAD = "x" * 450
 """Values about the size of a checkout's envelopes."""
 
@@ -205,8 +207,15 @@ async def _send(
     return sent, lag
 
 
+def _all_arrived(arrivals: Arrivals, sent: dict[str, float]) -> bool:
+    return all(key in arrivals.balance_changes for key in sent)
+
+
 async def measure(servers: Servers, scratch: Scratch, rate: int, seconds: float) -> list[Figure]:
-    """Messages at ``rate`` for ``seconds`` through the three hops; p50, p95, p99."""
+    """Messages at ``rate`` for ``seconds`` through the three hops, after a warm-up of
+    ``WARM_UP_S`` at the same rate (not timed: new processes, consumer groups and
+    connections are slow at first, as the services are not once their carts are set
+    up); p50, p95, p99."""
     topics = await asyncio.to_thread(_topics, servers, scratch)
     hops = await _launch(servers, scratch, topics)
     arrivals = Arrivals(servers.bootstrap_servers, [topics[-1]])
@@ -216,8 +225,11 @@ async def measure(servers: Servers, scratch: Scratch, rate: int, seconds: float)
     try:
         await arrivals.start()
         await producer.start()
+        warm_up = send_offsets(rate, WARM_UP_S)
+        warm, _ = await _send(producer, topics[0], warm_up, f"{scratch.name}-warm")
+        await arrivals.wait_until(partial(_all_arrived, arrivals, warm), LOST_AFTER_S)
         sent, lag = await _send(producer, topics[0], send_offsets(rate, seconds), scratch.name)
-        await arrivals.wait_until(lambda: len(arrivals.balance_changes) >= len(sent), LOST_AFTER_S)
+        await arrivals.wait_until(partial(_all_arrived, arrivals, sent), LOST_AFTER_S)
         point = summarize(rate, sent, dict(arrivals.balance_changes), 0, lag)
     finally:
         with contextlib.suppress(Exception):
@@ -234,7 +246,7 @@ def figures(point: LatencyPoint, seconds: float) -> list[Figure]:
         f"achieved {point.achieved_rate:.1f}/s; {point.lost} lost; each hop: inbox, one "
         "effect row, outbox in one transaction per poll, then the relay"
     )
-    verdict = "within" if point.p99_ms <= TARGET_P99_MS else "beyond"
+    verdict = "under" if point.p99_ms <= TARGET_P99_MS else "over"
     return [
         Figure(f"{label} p50", point.p50_ms, "ms", notes),
         Figure(f"{label} p95", point.p95_ms, "ms", "nearest rank"),
@@ -242,7 +254,7 @@ def figures(point: LatencyPoint, seconds: float) -> list[Figure]:
             f"{label} p99",
             point.p99_ms,
             "ms",
-            f"the {TARGET_P99_MS:.0f} ms target is {verdict} this machine's reach",
+            f"{verdict} the {TARGET_P99_MS:.0f} ms target with no logic at all",
         ),
     ]
 
