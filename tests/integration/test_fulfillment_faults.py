@@ -25,7 +25,12 @@ from contracts.order import (
     CheckoutOrder,
     ExternalPayment,
 )
-from contracts.topics import LEDGER_COMMANDS, ORDER_EVENTS, STORE_CREDIT_EVENTS
+from contracts.topics import (
+    LEDGER_COMMAND_RESULTS,
+    LEDGER_COMMANDS,
+    ORDER_EVENTS,
+    STORE_CREDIT_EVENTS,
+)
 from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
@@ -96,6 +101,7 @@ async def test_a_refused_commit_fails_visibly_and_a_twice_delivered_order_change
         shop = await the_shop(producer, isolated, watch)
         await shop.open_loyalty(10_000)
         order_events = await watch(isolated.topic(ORDER_EVENTS))
+        ledger_results = await watch(isolated.topic(LEDGER_COMMAND_RESULTS))
         good, good_spend = await points_order(shop)
         doomed, doomed_spend = await points_order(shop, 500)
         # Before fulfillment runs, an operator voids the second order's pending spend.
@@ -123,6 +129,25 @@ async def test_a_refused_commit_fails_visibly_and_a_twice_delivered_order_change
             await shop.items.watcher.wait_for(
                 has_type("FulfillmentItemFailed", order_id=doomed, attempt=2)
             )
+            # Both refusals delivered again (as after a crash): each answers an attempt
+            # retried since. Neither touches the item: the third attempt fails by its own
+            # refusal, and the first two failed once each.
+            refused = has_type(
+                "CommandResult", command_type="CommitPointTransaction", status="rejected"
+            )
+            refusals = await ledger_results.wait_for(refused, count=2)
+            for answer in refusals:
+                key = answer.key.decode() if answer.key is not None else None
+                await send(producer, answer.topic, key, answer.value, answer.headers)
+            assert (await shop.items.do(retry))["produced"]["attempt"] == 3
+            [third] = await shop.items.watcher.wait_for(
+                has_type("FulfillmentItemFailed", order_id=doomed, attempt=3)
+            )
+            again = {answer.json()["message_id"] for answer in refusals}
+            assert third.json()["causation_id"] not in again  # caused by its own answer
+            for attempt in (1, 2):
+                failures = has_type("FulfillmentItemFailed", order_id=doomed, attempt=attempt)
+                assert len(shop.items.watcher.matching(failures)) == 1
             ok_item = next(i for i in done["items"] if i["kind"] == "points_spent")
             not_failed = RetryFulfillmentItem(
                 order_id=good, fulfillment_item_id=ok_item["fulfillment_item_id"]
