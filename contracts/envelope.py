@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 HEADER_TYPE = "type"
 HEADER_IDEMPOTENCY_KEY = "idempotency-key"
@@ -27,6 +27,18 @@ Identifier = Annotated[
 """An id chosen by a client: letters, digits and ``_ . : @ -``, at most 128."""
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _representable(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once in UTC") from None
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_representable)]
+"""A time with a zone (ISO 8601), within year 1 to 9999 once in UTC."""
 
 
 class ActorKind(StrEnum):
@@ -89,7 +101,7 @@ class Envelope(BaseModel, Generic[PayloadT]):
     causation_id: str | None = Field(
         default=None, max_length=200, description="The message id of the message that caused this."
     )
-    occurred_at: AwareDatetime = Field(description="When the message was created (with zone).")
+    occurred_at: Moment = Field(description="When the message was created (with zone).")
     actor: Actor
     payload: PayloadT
 

@@ -11,7 +11,6 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.envelope import Command, Event, Identifier, Message
+from contracts.envelope import Command, Event, Identifier, Message, Moment
 
 INT64_MAX = 2**63 - 1
 
@@ -106,7 +105,7 @@ class CreatePointTransaction(Command):
         default=PointTransactionStatus.COMMITTED,
         description="pending (a hold, for a later commit) or committed (final).",
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Moment | None = Field(
         default=None,
         description="Pending only: when the hold is voided automatically if not committed.",
     )
@@ -130,7 +129,8 @@ class CommitPointTransaction(Command):
     """Commit a pending transaction, in full or in part. Key: ``account_id``.
 
     ``amount`` (same sign as the pending amount, not larger) commits part of it
-    and releases the rest; without it the whole amount is committed.
+    and releases the rest; without it the whole amount is committed. A transaction
+    bound to an order (``BindPointTransaction``) is committed only for that order.
     """
 
     message_type: ClassVar[str] = "CommitPointTransaction"
@@ -138,6 +138,10 @@ class CommitPointTransaction(Command):
     account_id: Identifier
     transaction_id: Identifier
     amount: Amount | None = Field(default=None, description="Part to commit; default: all.")
+    order_id: Identifier | None = Field(
+        default=None,
+        description="The order it is committed for: required if it is bound to one.",
+    )
 
     @model_validator(mode="after")
     def _not_zero(self) -> CommitPointTransaction:
@@ -147,13 +151,36 @@ class CommitPointTransaction(Command):
 
 
 class VoidPointTransaction(Command):
-    """Void a pending transaction and release its hold. Key: ``account_id``."""
+    """Void a pending transaction and release its hold. Key: ``account_id``.
+
+    A transaction bound to an order is voided only by that order (its compensation).
+    """
 
     message_type: ClassVar[str] = "VoidPointTransaction"
 
     account_id: Identifier
     transaction_id: Identifier
     reason: str = Field(default="", max_length=500)
+    order_id: Identifier | None = Field(
+        default=None, description="The order voiding it: required if it is bound to one."
+    )
+
+
+class BindPointTransaction(Command):
+    """Bind a pending spend to the order it pays for. Key: ``account_id``. Service or admin.
+
+    The order service binds every spend and hold that pays an order before it
+    publishes ``OrderCheckedOut``. A bound transaction no longer expires, and only
+    that order may commit or void it (``transaction_bound`` for anyone else), so
+    the money that paid for an order can always be captured. Binding it to the same
+    order again is accepted (``already_bound``); a transaction is bound once, ever.
+    """
+
+    message_type: ClassVar[str] = "BindPointTransaction"
+
+    account_id: Identifier
+    transaction_id: Identifier
+    order_id: Identifier
 
 
 class ReversePointTransaction(Command):
@@ -202,6 +229,9 @@ class PointTransactionCreated(Event):
 
     transaction_id: str
     account_id: str
+    customer_id: str | None = Field(
+        default=None, description="Who owns the account, as the ledger knows it."
+    )
     unit: str
     amount: int
     kind: PointTransactionKind
@@ -226,6 +256,20 @@ class PointTransactionCommitted(Event):
     kind: PointTransactionKind
     references: dict[str, str]
     committed_at: datetime
+
+
+class PointTransactionBound(Event):
+    """A pending spend was bound to the order it pays for: it no longer expires."""
+
+    message_type: ClassVar[str] = "PointTransactionBound"
+
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    order_id: str
+    references: dict[str, str]
+    bound_at: datetime
 
 
 class PointTransactionVoided(Event):
@@ -324,6 +368,9 @@ class TransactionEntry(BaseModel):
     committed_at: datetime | None
     voided_at: datetime | None
     expires_at: datetime | None
+    bound_order_id: str | None = Field(
+        default=None, description="The order it is bound to (it no longer expires)."
+    )
 
 
 class TransactionHistory(Message):

@@ -32,6 +32,9 @@ CodeText = Annotated[str, StringConstraints(min_length=12, max_length=40)]
 
 class OrderStatus(StrEnum):
     OPEN = "open"
+    CHECKING_OUT = "checking_out"
+    """Checkout asked the ledger to bind every spend and hold that pays the order; it
+    becomes ``checked_out`` once all are bound, or ``open`` again (``checkout_failure``)."""
     CHECKED_OUT = "checked_out"
     CANCELLED = "cancelled"
     ABANDONED = "abandoned"
@@ -196,7 +199,14 @@ class ExternalPayment(BaseModel):
 class CheckoutOrder(Command):
     """Check the order out: store credit held, plus ``payment`` for any remainder.
 
-    Accepted at most once per order; ``OrderCheckedOut`` follows.
+    Accepted means begun: every pending spend and store-credit hold that pays the
+    order is first bound to it in the ledger (it can no longer expire, or be voided
+    by anyone but this order), so what pays for the order can always be captured.
+    Then ``OrderCheckedOut`` follows, once per order; or, if a spend or hold can no
+    longer be bound (voided, expired) or the ledger does not answer in time,
+    ``CheckoutFailed`` and the order is ``open`` again (check it out with a new
+    idempotency key once the cause is mended). With nothing to bind (a card or a
+    balance owing pays it all) the order is checked out at once.
     """
 
     message_type: ClassVar[str] = "CheckoutOrder"
@@ -277,6 +287,16 @@ class Totals(BaseModel):
     )
 
 
+class CheckoutFailure(BaseModel):
+    """Why the last checkout attempt did not complete."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempt: int
+    code: str = Field(examples=["transaction_not_pending", "checkout_timed_out"])
+    reason: str
+
+
 class Order(Event):
     """The order as it is now, after any change. Key: ``order_id``."""
 
@@ -295,6 +315,9 @@ class Order(Event):
     payment: PaymentView | None
     expires_at: datetime
     checked_out_at: datetime | None
+    checkout_failure: CheckoutFailure | None = Field(
+        default=None, description="Set when the last checkout attempt failed (order open)."
+    )
     version: int
 
 
@@ -350,6 +373,23 @@ class OrderCheckedOut(Event):
     payment: PaymentView | None
     totals: Totals
     checked_out_at: datetime
+
+
+class CheckoutFailed(Event):
+    """A checkout did not complete; the order is open again. Key: ``order_id``.
+
+    ``code`` is the ledger's refusal of a spend or hold (``not_pending``,
+    ``hold_expired``, ...) or ``checkout_timed_out``; ``transaction_id`` names the
+    spend or hold when one was refused.
+    """
+
+    message_type: ClassVar[str] = "CheckoutFailed"
+
+    order_id: str
+    attempt: int
+    code: str
+    reason: str
+    transaction_id: str | None = None
 
 
 # --- queries ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ _LEDGER_COMMANDS = (
     ledger.CreatePointTransaction,
     ledger.CommitPointTransaction,
     ledger.VoidPointTransaction,
+    ledger.BindPointTransaction,
     ledger.ReversePointTransaction,
 )
 _LEDGER_EVENTS = (
@@ -29,6 +30,7 @@ _LEDGER_EVENTS = (
     ledger.LedgerAccountClosed,
     ledger.PointTransactionCreated,
     ledger.PointTransactionCommitted,
+    ledger.PointTransactionBound,
     ledger.PointTransactionVoided,
     ledger.PointTransactionReversed,
 )
@@ -61,7 +63,7 @@ _ORDER_COMMANDS = (
     order.CheckoutOrder,
     order.CancelOrder,
 )
-_ORDER_EVENTS = (order.Order, order.OrderCheckedOut)
+_ORDER_EVENTS = (order.Order, order.OrderCheckedOut, order.CheckoutFailed)
 
 _FULFILLMENT_COMMANDS = (
     fulfillment.FulfillItem,

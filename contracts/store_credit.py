@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.envelope import Command, Event, Identifier, Message
+from contracts.envelope import Command, Event, Identifier, Message, Moment
 from contracts.ledger import INT64_MAX, Unit
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -242,8 +241,8 @@ class CreateStoreCredit(Command):
     generate_external_id: bool = Field(
         default=False, description="Generate an unguessable external id (192 bits)."
     )
-    active_date: AwareDatetime | None = None
-    expiry_date: AwareDatetime | None = None
+    active_date: Moment | None = None
+    expiry_date: Moment | None = None
     disabled: bool = False
     customer_id: Identifier | None = None
     reason: StoreCreditReason = StoreCreditReason.OTHER
@@ -275,8 +274,8 @@ class UpdateStoreCredit(Command):
     description: str | None = Field(default=None, max_length=1000)
     amount: MinorUnits | None = None
     external_id: Identifier | None = None
-    active_date: AwareDatetime | None = None
-    expiry_date: AwareDatetime | None = None
+    active_date: Moment | None = None
+    expiry_date: Moment | None = None
     disabled: bool | None = None
     customer_id: Identifier | None = None
     clear: list[Literal["external_id", "active_date", "expiry_date", "customer_id"]] = Field(

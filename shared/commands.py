@@ -263,8 +263,8 @@ class CommandProcessor:
         fingerprint = payload_fingerprint(incoming)
         claim = await claims.claim(session, envelope, fingerprint)
         if _retry_of_retryable(claim, envelope):
-            await claims.reclaim(session, envelope, fingerprint)
-            claim = inbox.Claimed()
+            assert isinstance(claim, inbox.Duplicate)
+            claim = await claims.reclaim(session, envelope, fingerprint, claim.first_message_id)
         if isinstance(claim, inbox.Duplicate):
             return await self._answer_duplicate(session, envelope, key, claim, sink), None
         if isinstance(claim, inbox.KeyReused):
@@ -280,9 +280,7 @@ class CommandProcessor:
             await self._write(session, envelope, key, result, [], sink)
             return CommandOutcome.KEY_REUSED, code
         result, remembered, messages = await self._handle(session, incoming, state)
-        await claims.record_result(
-            session, envelope.idempotency_key, remembered.model_dump(mode="json")
-        )
+        await claims.record_result(session, envelope, remembered.model_dump(mode="json"))
         await self._write(session, envelope, key, result, messages, sink)
         outcome = CommandOutcome.ACCEPTED if result.code is None else CommandOutcome.REJECTED
         return outcome, result.code

@@ -3,6 +3,14 @@
 ``claim`` inserts the key first. A concurrent claim of the same key waits on
 the primary key until the first transaction ends, then sees its row, so two
 consumers can never both apply one key.
+
+A command's key is scoped to its actor (``scope``, ``customer:cust-1``): one
+customer's key never meets another's, so it can neither collide with nor reveal
+it. Events are deduplicated by message id, with no scope.
+
+A key whose first answer was a retryable rejection may be bound to a new message
+(``reclaim``) only by compare-and-set on the message it is bound to now: of
+concurrent retries exactly one is handled afresh, and the others get its answer.
 """
 
 from __future__ import annotations
@@ -42,6 +50,35 @@ class KeyReused:
 
 ClaimOutcome = Claimed | Duplicate | KeyReused
 
+_KEY = ["consumer", "scope", "idempotency_key"]
+
+
+def actor_scope(envelope: RawEnvelope) -> str:
+    """Whose key it is: ``<actor kind>:<actor id>``."""
+    return f"{envelope.actor.kind.value}:{envelope.actor.id}"
+
+
+def _row(consumer: str, scope: str, key: str) -> Any:
+    return (
+        (inbox.c.consumer == consumer) & (inbox.c.scope == scope) & (inbox.c.idempotency_key == key)
+    )
+
+
+async def _outcome(
+    session: AsyncSession, consumer: str, scope: str, key: str, fingerprint: str
+) -> Duplicate | KeyReused:
+    """What a key already bound answers (read as committed now)."""
+    row = (
+        await session.execute(
+            select(
+                inbox.c.message_id, inbox.c.message_type, inbox.c.payload_hash, inbox.c.result
+            ).where(_row(consumer, scope, key))
+        )
+    ).one()
+    if row.payload_hash == fingerprint:
+        return Duplicate(first_message_id=str(row.message_id), first_result=row.result)
+    return KeyReused(first_message_id=str(row.message_id), first_type=row.message_type)
+
 
 async def claim(
     session: AsyncSession,
@@ -50,62 +87,71 @@ async def claim(
     fingerprint: str,
     *,
     key: str | None = None,
+    scope: str = "",
 ) -> ClaimOutcome:
-    """Record ``key`` (default: the envelope's idempotency key) for ``consumer``."""
+    """Record ``key`` (default: the envelope's idempotency key) in ``scope`` for ``consumer``."""
     key = key or envelope.idempotency_key
     inserted = await session.execute(
         insert(inbox)
         .values(
             consumer=consumer,
+            scope=scope,
             idempotency_key=key,
             message_id=envelope.message_id,
             message_type=envelope.type,
             payload_hash=fingerprint,
         )
-        .on_conflict_do_nothing(index_elements=["consumer", "idempotency_key"])
+        .on_conflict_do_nothing(index_elements=_KEY)
         .returning(inbox.c.consumer)
     )
     if inserted.first() is not None:
         return Claimed()
-    row = (
-        await session.execute(
-            select(inbox.c.message_id, inbox.c.message_type, inbox.c.payload_hash, inbox.c.result)
-            .where(inbox.c.consumer == consumer)
-            .where(inbox.c.idempotency_key == key)
-        )
-    ).one()
-    if row.payload_hash == fingerprint:
-        return Duplicate(first_message_id=str(row.message_id), first_result=row.result)
-    return KeyReused(first_message_id=str(row.message_id), first_type=row.message_type)
+    return await _outcome(session, consumer, scope, key, fingerprint)
+
+
+_RETRYABLE = inbox.c.result["retryable"].as_boolean().is_(True)
 
 
 async def reclaim(
-    session: AsyncSession, consumer: str, idempotency_key: str, envelope: RawEnvelope
-) -> None:
-    """Bind the key to a new message (a retry after a retryable rejection)."""
-    await session.execute(
+    session: AsyncSession,
+    consumer: str,
+    envelope: RawEnvelope,
+    fingerprint: str,
+    first_message_id: str,
+) -> ClaimOutcome:
+    """Bind the key to a new message (a retry after a retryable rejection), if it is
+    still bound to ``first_message_id`` with that rejection: compare-and-set.
+
+    A concurrent retry that bound it first holds the row until it commits; this
+    update then finds the row changed and binds nothing, and the key answers as
+    that retry left it (``Duplicate``).
+    """
+    scope, key = actor_scope(envelope), envelope.idempotency_key
+    bound = await session.execute(
         update(inbox)
-        .where(inbox.c.consumer == consumer)
-        .where(inbox.c.idempotency_key == idempotency_key)
+        .where(_row(consumer, scope, key))
+        .where(inbox.c.message_id == uuid.UUID(first_message_id))
+        .where(_RETRYABLE)
         .values(message_id=envelope.message_id, result=None)
+        .returning(inbox.c.consumer)
     )
+    if bound.first() is not None:
+        return Claimed()
+    return await _outcome(session, consumer, scope, key, fingerprint)
 
 
 async def record_result(
-    session: AsyncSession, consumer: str, idempotency_key: str, result: dict[str, Any]
+    session: AsyncSession, consumer: str, scope: str, idempotency_key: str, result: dict[str, Any]
 ) -> None:
     await session.execute(
-        update(inbox)
-        .where(inbox.c.consumer == consumer)
-        .where(inbox.c.idempotency_key == idempotency_key)
-        .values(result=result)
+        update(inbox).where(_row(consumer, scope, idempotency_key)).values(result=result)
     )
 
 
 _CLAIM_MANY = (
     insert(inbox)
-    .on_conflict_do_nothing(index_elements=["consumer", "idempotency_key"])
-    .returning(inbox.c.idempotency_key)
+    .on_conflict_do_nothing(index_elements=_KEY)
+    .returning(inbox.c.scope, inbox.c.idempotency_key)
 )
 """One statement, compiled once, for any number of keys (SQLAlchemy's insertmanyvalues)."""
 
@@ -120,8 +166,12 @@ class _Entry:
     result: dict[str, Any] | None = None
 
 
+Scoped = tuple[str, str]
+"""(scope, idempotency key)"""
+
+
 class BatchInbox:
-    """The inbox for a batch of messages handled in one transaction.
+    """The inbox of commands for a batch handled in one transaction.
 
     ``claim_all`` inserts every new key of the batch in one statement; then each
     message, in order, asks ``claim``, which answers from what the batch did so far
@@ -133,20 +183,22 @@ class BatchInbox:
 
     def __init__(self, consumer: str) -> None:
         self.consumer = consumer
-        self._fresh: set[str] = set()
-        self._bound: dict[str, _Entry] = {}
-        self._changed: set[str] = set()
+        self._fresh: set[Scoped] = set()
+        self._bound: dict[Scoped, _Entry] = {}
+        self._changed: set[Scoped] = set()
 
     async def claim_all(
         self, session: AsyncSession, messages: list[tuple[RawEnvelope, str]]
     ) -> None:
         """Insert each key of (envelope, fingerprint) once; remember which were new."""
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[Scoped, dict[str, Any]] = {}
         for envelope, fingerprint in messages:
+            scope = actor_scope(envelope)
             rows.setdefault(
-                envelope.idempotency_key,
+                (scope, envelope.idempotency_key),
                 {
                     "consumer": self.consumer,
+                    "scope": scope,
                     "idempotency_key": envelope.idempotency_key,
                     "message_id": envelope.message_id,
                     "message_type": envelope.type,
@@ -156,34 +208,43 @@ class BatchInbox:
         if not rows:
             return
         inserted = await session.execute(_CLAIM_MANY, list(rows.values()))
-        self._fresh = set(inserted.scalars())
+        self._fresh = {(row.scope, row.idempotency_key) for row in inserted}
 
     async def claim(
         self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str
     ) -> ClaimOutcome:
-        key = envelope.idempotency_key
-        if key in self._fresh:
-            self._fresh.discard(key)
-            self._bound[key] = _Entry(str(envelope.message_id), envelope.type, fingerprint)
+        scoped = (actor_scope(envelope), envelope.idempotency_key)
+        if scoped in self._fresh:
+            self._fresh.discard(scoped)
+            self._bound[scoped] = _Entry(str(envelope.message_id), envelope.type, fingerprint)
             return Claimed()
-        entry = self._bound.get(key)
+        entry = self._bound.get(scoped)
         if entry is None:
-            return await claim(session, self.consumer, envelope, fingerprint)
+            return await claim(session, self.consumer, envelope, fingerprint, scope=scoped[0])
         if entry.payload_hash == fingerprint:
             return Duplicate(first_message_id=entry.message_id, first_result=entry.result)
         return KeyReused(first_message_id=entry.message_id, first_type=entry.message_type)
 
-    async def reclaim(self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str) -> None:
-        """Bind the key to a new message (a retry after a retryable rejection)."""
-        key = envelope.idempotency_key
-        self._bound[key] = _Entry(str(envelope.message_id), envelope.type, fingerprint)
-        self._changed.add(key)
+    async def reclaim(
+        self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str, first_message_id: str
+    ) -> ClaimOutcome:
+        """Bind the key to a new message (a retry after a retryable rejection): in memory
+        if this batch bound it (no one else can have), else by compare-and-set at once."""
+        scoped = (actor_scope(envelope), envelope.idempotency_key)
+        if scoped not in self._bound:
+            outcome = await reclaim(session, self.consumer, envelope, fingerprint, first_message_id)
+            if not isinstance(outcome, Claimed):
+                return outcome
+        self._bound[scoped] = _Entry(str(envelope.message_id), envelope.type, fingerprint)
+        self._changed.add(scoped)
+        return Claimed()
 
     async def record_result(
-        self, session: AsyncSession, idempotency_key: str, result: dict[str, Any]
+        self, session: AsyncSession, envelope: RawEnvelope, result: dict[str, Any]
     ) -> None:
-        self._bound[idempotency_key].result = result
-        self._changed.add(idempotency_key)
+        scoped = (actor_scope(envelope), envelope.idempotency_key)
+        self._bound[scoped].result = result
+        self._changed.add(scoped)
 
     async def flush(self, session: AsyncSession) -> None:
         """Write the message ids and results the batch bound, in one statement."""
@@ -192,22 +253,24 @@ class BatchInbox:
         await session.execute(
             update(inbox)
             .where(inbox.c.consumer == self.consumer)
+            .where(inbox.c.scope == bindparam("bound_scope"))
             .where(inbox.c.idempotency_key == bindparam("key"))
             .values(message_id=bindparam("bound_id"), result=bindparam("bound_result")),
             [
                 {
+                    "bound_scope": scope,
                     "key": key,
-                    "bound_id": uuid.UUID(self._bound[key].message_id),
-                    "bound_result": self._bound[key].result,
+                    "bound_id": uuid.UUID(self._bound[(scope, key)].message_id),
+                    "bound_result": self._bound[(scope, key)].result,
                 }
-                for key in sorted(self._changed)
+                for scope, key in sorted(self._changed)
             ],
         )
         self._changed.clear()
 
 
 class Immediate:
-    """The inbox one message at a time: each call is a statement at once."""
+    """The inbox of commands one message at a time: each call is a statement at once."""
 
     def __init__(self, consumer: str) -> None:
         self.consumer = consumer
@@ -215,15 +278,21 @@ class Immediate:
     async def claim(
         self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str
     ) -> ClaimOutcome:
-        return await claim(session, self.consumer, envelope, fingerprint)
+        return await claim(
+            session, self.consumer, envelope, fingerprint, scope=actor_scope(envelope)
+        )
 
-    async def reclaim(self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str) -> None:
-        await reclaim(session, self.consumer, envelope.idempotency_key, envelope)
+    async def reclaim(
+        self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str, first_message_id: str
+    ) -> ClaimOutcome:
+        return await reclaim(session, self.consumer, envelope, fingerprint, first_message_id)
 
     async def record_result(
-        self, session: AsyncSession, idempotency_key: str, result: dict[str, Any]
+        self, session: AsyncSession, envelope: RawEnvelope, result: dict[str, Any]
     ) -> None:
-        await record_result(session, self.consumer, idempotency_key, result)
+        await record_result(
+            session, self.consumer, actor_scope(envelope), envelope.idempotency_key, result
+        )
 
 
 class Claims(Protocol):
@@ -234,9 +303,9 @@ class Claims(Protocol):
     ) -> ClaimOutcome: ...
 
     async def reclaim(
-        self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str
-    ) -> None: ...
+        self, session: AsyncSession, envelope: RawEnvelope, fingerprint: str, first_message_id: str
+    ) -> ClaimOutcome: ...
 
     async def record_result(
-        self, session: AsyncSession, idempotency_key: str, result: dict[str, Any]
+        self, session: AsyncSession, envelope: RawEnvelope, result: dict[str, Any]
     ) -> None: ...

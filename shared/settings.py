@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     checkout_margin_s: int = Field(
         default=60, ge=0, le=3_600, validation_alias=_env("STORECREDIT_CHECKOUT_MARGIN_S")
     )
+    checkout_timeout_s: int = Field(
+        default=30,
+        ge=1,
+        le=3_600,
+        validation_alias=_env("STORECREDIT_CHECKOUT_TIMEOUT_S"),
+        description=(
+            "How long a checkout waits for the ledger to bind the order's spends and holds "
+            "before it fails (checkout_timed_out) and the order is open again."
+        ),
+    )
     cart_sweep_ms: int = Field(
         default=5_000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_CART_SWEEP_MS")
     )

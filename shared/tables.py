@@ -20,18 +20,20 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 messaging_metadata = MetaData()
 
-# One row per idempotency key a consumer has handled, with its first result.
+# One row per idempotency key a consumer has handled, with its first result. A command's
+# key is scoped to its actor (``customer:cust-1``); an event's (its message id) has none.
 inbox = Table(
     "inbox",
     messaging_metadata,
     Column("consumer", Text, nullable=False),
+    Column("scope", Text, nullable=False, server_default=text("''")),
     Column("idempotency_key", Text, nullable=False),
     Column("message_id", UUID(as_uuid=True), nullable=False),
     Column("message_type", Text, nullable=False),
     Column("payload_hash", Text, nullable=False),
     Column("result", JSONB, nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("consumer", "idempotency_key", name="inbox_pkey"),
+    PrimaryKeyConstraint("consumer", "scope", "idempotency_key", name="inbox_pkey"),
 )
 
 

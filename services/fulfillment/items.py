@@ -53,7 +53,10 @@ def ledger_command(item: Any, attempt: int) -> Outgoing:
     payload: CommitPointTransaction | CreatePointTransaction
     if kind in (FulfillmentItemKind.POINTS_SPENT, FulfillmentItemKind.STORE_CREDIT):
         payload = CommitPointTransaction(
-            account_id=item.account_id, transaction_id=item.transaction_id, amount=item.amount
+            account_id=item.account_id,
+            transaction_id=item.transaction_id,
+            amount=item.amount,
+            order_id=item.order_id,
         )
     else:
         payload = CreatePointTransaction(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from faststream import FastStream
 
 from contracts.ledger import (
+    BindPointTransaction,
     CloseLedgerAccount,
     CommitPointTransaction,
     CreatePointTransaction,
@@ -32,6 +33,7 @@ routes = {
         CommandRoute(CreatePointTransaction, handlers.create_point_transaction, deferrable=True),
         CommandRoute(CommitPointTransaction, handlers.commit_point_transaction),
         CommandRoute(VoidPointTransaction, handlers.void_point_transaction),
+        CommandRoute(BindPointTransaction, handlers.bind_point_transaction),
         CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction),
     )
 }

@@ -87,6 +87,7 @@ point_transactions = Table(
     Column("void_reason", Text, nullable=True),
     Column("created_by", Text, nullable=True),  # actor kind:id, for the audit trail
     Column("correlation_id", Text, nullable=True),
+    Column("bound_order_id", Text, nullable=True),  # bound: no expiry, that order's only
     CheckConstraint("amount <> 0", name="point_transactions_amount_not_zero"),
     CheckConstraint(
         "status IN ('pending', 'committed', 'voided')", name="point_transactions_status"
@@ -358,6 +359,7 @@ def _transaction(row: Any) -> Transaction:
         expires_at=row.expires_at,
         references=row.references,
         correlation_id=row.correlation_id,
+        bound_order_id=row.bound_order_id,
     )
 
 
@@ -391,6 +393,16 @@ async def mark_voided(session: AsyncSession, transaction_id: str, reason: str) -
         .where(point_transactions.c.id == transaction_id)
         .where(point_transactions.c.status == "pending")
         .values(status="voided", voided_at=func.now(), void_reason=reason)
+    )
+
+
+async def mark_bound(session: AsyncSession, transaction_id: str, order_id: str) -> None:
+    await session.execute(
+        update(point_transactions)
+        .where(point_transactions.c.id == transaction_id)
+        .where(point_transactions.c.status == "pending")
+        .where(point_transactions.c.bound_order_id.is_(None))
+        .values(bound_order_id=order_id)
     )
 
 
@@ -439,11 +451,13 @@ async def close_account(session: AsyncSession, account: Account) -> None:
 
 
 async def expired_holds(session: AsyncSession, now: datetime, limit: int) -> list[tuple[str, str]]:
-    """(account id, transaction id) of pending transactions past their expiry."""
+    """(account id, transaction id) of pending transactions past their expiry (none
+    bound to an order: those no longer expire)."""
     rows = await session.execute(
         select(point_transactions.c.account_id, point_transactions.c.id)
         .where(point_transactions.c.status == "pending")
         .where(point_transactions.c.expires_at <= now)
+        .where(point_transactions.c.bound_order_id.is_(None))
         .order_by(point_transactions.c.expires_at)
         .limit(limit)
     )

@@ -85,6 +85,29 @@ class ReversalExceedsOriginal(LedgerError):
     code = "reversal_exceeds_original"
 
 
+class TransactionBound(LedgerError):
+    """Bound to an order: only that order may commit or void it."""
+
+    code = "transaction_bound"
+
+
+class NotAHold(LedgerError):
+    code = "not_a_hold"
+
+
+class ReservedAccountId(LedgerError):
+    code = "reserved_account_id"
+
+
+SYSTEM_PREFIX = "system:"
+
+
+def check_customer_account_id(account_id: str) -> None:
+    """``system:`` ids are the ledger's own accounts (issuance, redemption, ...)."""
+    if account_id.startswith(SYSTEM_PREFIX):
+        raise ReservedAccountId(f"Account ids beginning with {SYSTEM_PREFIX!r} are the ledger's.")
+
+
 @dataclass(frozen=True)
 class Account:
     account_id: str
@@ -123,6 +146,7 @@ class Transaction:
     expires_at: datetime | None
     references: dict[str, str]
     correlation_id: str | None = None
+    bound_order_id: str | None = None
 
     @property
     def hold(self) -> int:
@@ -229,14 +253,50 @@ def after_create(
     return Balances(account.balance, holds)
 
 
+def check_binding(transaction: Transaction, order_id: str | None, doing: str) -> None:
+    """A transaction bound to an order is committed or voided only for that order."""
+    bound = transaction.bound_order_id
+    if bound is not None and order_id != bound:
+        raise TransactionBound(
+            f"Point transaction {transaction.transaction_id} is bound to an order; only that "
+            f"order may {doing} it."
+        )
+
+
+def expired(transaction: Transaction, now: datetime) -> bool:
+    """Past its ``expires_at`` and not bound to an order (a bound one no longer expires)."""
+    return (
+        transaction.bound_order_id is None
+        and transaction.expires_at is not None
+        and transaction.expires_at <= now
+    )
+
+
+def check_bindable(transaction: Transaction, order_id: str, now: datetime) -> bool:
+    """Whether binding is still to do (False: bound to this order already)."""
+    if transaction.bound_order_id == order_id:
+        return False
+    if transaction.bound_order_id is not None:
+        raise TransactionBound(
+            f"Point transaction {transaction.transaction_id} is bound to another order."
+        )
+    if transaction.status is not PointTransactionStatus.PENDING:
+        raise NotPending(f"Point transaction {transaction.transaction_id} is {transaction.status}.")
+    if transaction.amount >= 0:
+        raise NotAHold(f"Point transaction {transaction.transaction_id} holds nothing to pay with.")
+    if expired(transaction, now):
+        raise HoldExpired(f"Point transaction {transaction.transaction_id} has expired.")
+    return True
+
+
 def amount_to_commit(transaction: Transaction, requested: int | None, now: datetime) -> int:
     """The committed amount: all of a pending transaction, or a part of the same sign."""
     if transaction.status is not PointTransactionStatus.PENDING:
         raise NotPending(f"Point transaction {transaction.transaction_id} is {transaction.status}.")
-    if transaction.expires_at is not None and transaction.expires_at <= now:
+    if expired(transaction, now):
         raise HoldExpired(
             f"Point transaction {transaction.transaction_id} expired at "
-            f"{transaction.expires_at.isoformat()}; it can no longer be committed."
+            f"{transaction.expires_at}; it can no longer be committed."
         )
     if requested is None:
         return transaction.amount

@@ -1,6 +1,7 @@
 """Hold expiry: pending transactions past ``expires_at`` are voided automatically,
 with PointTransactionVoided (reason ``expired``) and BalanceChanged, so abandoned
-carts never lock value.
+carts never lock value. A hold bound to an order (it pays for a checked-out order)
+no longer expires: only that order's fulfillment commits it, or the order voids it.
 
 Safe in several ledger instances at once: each hold is voided in its own
 transaction, under the account's row lock (taken first, as the command handlers
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.ledger import PointTransactionStatus, VoidReason
-from services.ledger import db, handlers
+from services.ledger import db, domain, handlers
 from shared.jobs import JobContext, PeriodicJob
 from shared.outbox import add_system_messages
 
@@ -32,6 +33,8 @@ async def void_expired_holds(context: JobContext) -> int:
                 continue
             if transaction.status is not PointTransactionStatus.PENDING:
                 continue  # committed or voided meanwhile
+            if not domain.expired(transaction, now):
+                continue  # bound to an order meanwhile
             _, messages = await handlers.void(
                 session, account, transaction, VoidReason.EXPIRED, "The hold expired."
             )

@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import Actor
 from contracts.ledger import (
     BalanceChanged,
+    BindPointTransaction,
     CloseLedgerAccount,
     CommitPointTransaction,
     CreatePointTransaction,
     LedgerAccountClosed,
     LedgerAccountOpened,
     OpenLedgerAccount,
+    PointTransactionBound,
     PointTransactionCommitted,
     PointTransactionCreated,
     PointTransactionKind,
@@ -97,6 +99,7 @@ async def open_account(
 ) -> Accepted:
     c = command.payload
     domain.check_operator(command.envelope.actor, "open ledger accounts")
+    domain.check_customer_account_id(c.account_id)
     created = await db.insert_customer_account(
         session,
         account_id=c.account_id,
@@ -179,6 +182,7 @@ async def create_point_transaction(
     created = PointTransactionCreated(
         transaction_id=c.transaction_id,
         account_id=account.account_id,
+        customer_id=account.customer_id,
         unit=account.unit,
         amount=c.amount,
         kind=c.kind,
@@ -207,6 +211,7 @@ async def commit_point_transaction(
     domain.check_operator(command.envelope.actor, "commit point transactions")
     account = await _account(session, c.account_id)
     transaction = await _transaction(session, account, c.transaction_id)
+    domain.check_binding(transaction, c.order_id, "commit")
     committed = domain.amount_to_commit(transaction, c.amount, now)
     balances = domain.after_commit(account, transaction, committed)
     await db.mark_committed(session, transaction.transaction_id, committed)
@@ -265,10 +270,42 @@ async def void_point_transaction(
     domain.check_operator(command.envelope.actor, "void point transactions")
     account = await _account(session, c.account_id)
     transaction = await _transaction(session, account, c.transaction_id)
+    domain.check_binding(transaction, c.order_id, "void")
     account, messages = await void(session, account, transaction, VoidReason.REQUESTED, c.reason)
     return Accepted(
         produced={"transaction_id": c.transaction_id, "status": "voided", **_balances(account)},
         messages=messages,
+    )
+
+
+async def bind_point_transaction(
+    session: AsyncSession, command: Incoming[BindPointTransaction], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    domain.check_operator(command.envelope.actor, "bind point transactions to orders")
+    account = await _account(session, c.account_id)
+    transaction = await _transaction(session, account, c.transaction_id)
+    produced = {
+        "transaction_id": transaction.transaction_id,
+        "account_id": account.account_id,
+        "order_id": c.order_id,
+        "amount": transaction.amount,
+    }
+    if not domain.check_bindable(transaction, c.order_id, datetime.now(UTC)):
+        return Accepted(produced={**produced, "already_bound": True})
+    await db.mark_bound(session, transaction.transaction_id, c.order_id)
+    bound = PointTransactionBound(
+        transaction_id=transaction.transaction_id,
+        account_id=account.account_id,
+        unit=account.unit,
+        amount=transaction.amount,
+        order_id=c.order_id,
+        references=transaction.references,
+        bound_at=datetime.now(UTC),
+    )
+    return Accepted(
+        produced={**produced, "already_bound": False},
+        messages=[Outgoing(LEDGER_EVENTS, account.account_id, bound)],
     )
 
 
@@ -309,6 +346,7 @@ async def reverse_point_transaction(
     created = PointTransactionCreated(
         transaction_id=reversal.transaction_id,
         account_id=account.account_id,
+        customer_id=account.customer_id,
         unit=account.unit,
         amount=amount,
         kind=PointTransactionKind.REVERSAL,

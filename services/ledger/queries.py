@@ -143,6 +143,7 @@ def _entry(row: Any) -> TransactionEntry:
         committed_at=row.committed_at,
         voided_at=row.voided_at,
         expires_at=row.expires_at,
+        bound_order_id=row.bound_order_id,
     )
 
 

@@ -113,7 +113,7 @@ definition = ServiceDefinition(
     routes=routes,
     queries=ORDER_QUERIES,
     query_routes={GetOrder.message_type: QueryRoute(GetOrder, queries.get_order)},
-    jobs=(abandon.abandoned_carts,),
+    jobs=(abandon.abandoned_carts, checkout.checkout_deadlines),
     subscriptions=subscriptions,
     dead_letter_redactor=redact_codes,
 )

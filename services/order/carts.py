@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Actor
-from contracts.ledger import VoidPointTransaction
+from contracts.ledger import PointTransactionKind, VoidPointTransaction
 from contracts.order import (
     AddDepositLineItem,
     AddPointTransactionLineItem,
@@ -108,6 +108,7 @@ async def _new_line(
 ) -> None:
     if await db.line_exists(session, order.id, line_item_id):
         raise domain.LineItemExists(f"The order already has a line item {line_item_id}.")
+    domain.check_room_for_line(await db.count_lines(session, order.id))
     position = await db.next_position(session, db.line_items, order.id)
     await db.insert_line(
         session, {"order_id": order.id, "id": line_item_id, "position": position, **values}
@@ -128,7 +129,9 @@ async def add_product_line_item(
             raise domain.AccountNotFound(
                 f"The customer has no active account of {c.earn.unit} to earn points in."
             )
-        account_id, unit, points = account.id, account.unit, c.earn.points_per_unit * c.quantity
+        account_id, unit = account.id, account.unit
+        points = domain.bounded(c.earn.points_per_unit * c.quantity, "The points earned")
+    amount = domain.bounded(c.unit_price * c.quantity, "The line's amount")
     await _new_line(
         session,
         order,
@@ -139,7 +142,7 @@ async def add_product_line_item(
             "name": c.name,
             "unit_price": c.unit_price,
             "quantity": c.quantity,
-            "amount": c.unit_price * c.quantity,
+            "amount": amount,
             "account_id": account_id,
             "unit": unit,
             "points": points,
@@ -174,10 +177,10 @@ async def add_deposit_line_item(
             "name": c.name,
             "unit_price": c.unit_price,
             "quantity": c.quantity,
-            "amount": c.unit_price * c.quantity,
+            "amount": domain.bounded(c.unit_price * c.quantity, "The line's amount"),
             "account_id": account.id,
             "unit": account.unit,
-            "points": c.points_per_unit * c.quantity,
+            "points": domain.bounded(c.points_per_unit * c.quantity, "The points deposited"),
         },
     )
     return Accepted(
@@ -188,23 +191,29 @@ async def add_deposit_line_item(
 async def add_point_transaction_line_item(
     session: AsyncSession, command: Incoming[AddPointTransactionLineItem], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    """Pay with a pending spend the customer made on their own point account.
+
+    Owned twice over: the point account is the order's customer's (store-credit's
+    word) and so is the ledger account the spend is on (the ledger's), whatever the
+    ids look like. A spend pays for one order, once: its use is recorded for ever.
+    """
+    item = command.payload
     now = datetime.now(UTC)
     order = await changeable_order(
-        session, c.order_id, command.envelope.actor, "pay with points", now
+        session, item.order_id, command.envelope.actor, "pay with points", now
     )
-    transaction = await db.get_pending_transaction(session, c.transaction_id)
+    transaction = await db.get_pending_transaction(session, item.transaction_id)
     if transaction is None:
         raise domain.TransactionNotFound(
-            f"Point transaction {c.transaction_id} is not known here (yet); retry shortly."
+            f"Point transaction {item.transaction_id} is not known here (yet); retry shortly."
         )
+    if transaction.amount >= 0 or transaction.kind not in (None, PointTransactionKind.SPEND):
+        raise domain.NotASpend("Only a pending spend (a negative amount) pays for an order.")
     account = await db.get_point_account(session, transaction.account_id)
     if account is None:
         raise domain.AccountNotFound(f"Point account {transaction.account_id} is not known (yet).")
-    if account.customer_id != order.customer_id:
-        raise domain.Forbidden("The point transaction is on another customer's account.")
-    if transaction.amount >= 0:
-        raise domain.NotASpend("Only a pending spend (a negative amount) pays for an order.")
+    if order.customer_id != account.customer_id or order.customer_id != transaction.customer_id:
+        raise domain.Forbidden("The point transaction is not on an account of this customer.")
     if transaction.status != "pending":
         raise domain.TransactionNotPending(f"The point transaction is {transaction.status}.")
     margin = timedelta(seconds=context.settings.checkout_margin_s)
@@ -215,15 +224,20 @@ async def add_point_transaction_line_item(
     rate = account.exchange_rates.get(order.currency)
     if rate is None:
         raise domain.NoExchangeRate(f"The account has no exchange rate for {order.currency}.")
-    if await db.line_targeting(session, c.transaction_id) is not None:
+    amount = domain.bounded(
+        domain.money_for_points(transaction.amount, Decimal(rate), order.currency),
+        "The points' value",
+    )
+    if not await db.use_transaction(
+        session, transaction.id, order.id, line_item_id=item.line_item_id
+    ):
         raise domain.TransactionAlreadyTargeted(
-            "Another line item already targets this point transaction."
+            "This point transaction was already used for an order; it pays for one only, once."
         )
-    amount = domain.money_for_points(transaction.amount, Decimal(rate), order.currency)
     await _new_line(
         session,
         order,
-        c.line_item_id,
+        item.line_item_id,
         {
             "kind": LineItemKind.POINT_TRANSACTION.value,
             "name": f"{-transaction.amount} {account.unit}",
@@ -238,25 +252,33 @@ async def add_point_transaction_line_item(
         },
     )
     return Accepted(
-        produced={"line_item_id": c.line_item_id, "amount": amount},
+        produced={"line_item_id": item.line_item_id, "amount": amount},
         messages=[await changed(session, order.id)],
     )
 
 
-def void_point_line(line: Any, reason: str) -> Outgoing:
+async def release_transaction(
+    session: AsyncSession, order_id: str, account_id: str, transaction_id: str, reason: str
+) -> Outgoing:
+    """Void a spend or hold this order holds. It is gone from this moment on: the copy
+    says voided before the ledger has even heard (its one use is spent already)."""
+    await db.release_pending_copy(session, transaction_id)
     void = VoidPointTransaction(
-        account_id=line.account_id, transaction_id=line.transaction_id, reason=reason
+        account_id=account_id, transaction_id=transaction_id, reason=reason, order_id=order_id
     )
-    return Outgoing(LEDGER_COMMANDS, line.account_id, void)
+    return Outgoing(LEDGER_COMMANDS, account_id, void)
 
 
-def void_hold(credit: Any, reason: str) -> Outgoing:
-    void = VoidPointTransaction(
-        account_id=credit.ledger_account_id,
-        transaction_id=credit.hold_transaction_id,
-        reason=reason,
+async def void_point_line(session: AsyncSession, line: Any, reason: str) -> Outgoing:
+    return await release_transaction(
+        session, line.order_id, line.account_id, line.transaction_id, reason
     )
-    return Outgoing(LEDGER_COMMANDS, credit.ledger_account_id, void)
+
+
+async def void_hold(session: AsyncSession, credit: Any, reason: str) -> Outgoing:
+    return await release_transaction(
+        session, credit.order_id, credit.ledger_account_id, credit.hold_transaction_id, reason
+    )
 
 
 async def remove_line_item(
@@ -271,7 +293,7 @@ async def remove_line_item(
         raise domain.LineItemNotFound(f"The order has no line item {c.line_item_id}.")
     messages = [await changed(session, order.id)]
     if line.kind == LineItemKind.POINT_TRANSACTION:
-        messages.append(void_point_line(line, "removed from the cart"))
+        messages.append(await void_point_line(session, line, "removed from the cart"))
     return Accepted(produced={"line_item_id": c.line_item_id}, messages=messages)
 
 
@@ -298,10 +320,10 @@ async def release_everything(session: AsyncSession, order: Any, reason: str) -> 
     messages: list[Outgoing] = []
     for line in await db.lines_of(session, order.id):
         if line.kind == LineItemKind.POINT_TRANSACTION:
-            messages.append(void_point_line(line, reason))
+            messages.append(await void_point_line(session, line, reason))
     for credit in await db.credits_of(session, order.id):
         if credit.status in (AppliedCreditStatus.HOLDING, AppliedCreditStatus.HELD):
-            messages.append(void_hold(credit, reason))
+            messages.append(await void_hold(session, credit, reason))
         if credit.status in domain.IN_FLIGHT | domain.COUNTING:
             await db.update_credit(
                 session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0

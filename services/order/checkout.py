@@ -1,16 +1,28 @@
-"""CheckoutOrder (a thin handler): settle the amount due, then OrderCheckedOut, once.
+"""Checkout, a saga over the ledger: settle, bind what pays, then OrderCheckedOut, once.
 
-Checks, from the order's own data: the cart is open and its holds outlive
-checkout by ``STORECREDIT_CHECKOUT_MARGIN_S``; no store credit is still being
-applied; every targeted point transaction is still pending (and lasts as
-long); store credit plus the external payment cover the amount due, or the
-applied credits allow the rest to stay owing (``domain.settle``).
+1. ``CheckoutOrder`` checks, from the order's own data: the cart is open and its
+   holds outlive checkout by ``STORECREDIT_CHECKOUT_MARGIN_S``; no store credit is
+   still being applied; every targeted point transaction is still pending (and lasts
+   as long); store credit plus the external payment cover the amount due, or the
+   applied credits allow the rest to stay owing (``domain.settle``). A hold with no
+   share left is voided now. The order becomes ``checking_out`` (nothing changes it
+   any more) and the ledger is asked to bind each pending spend and each hold that
+   pays it to the order (``BindPointTransaction``, an id per attempt and
+   transaction): bound, it can no longer expire, and only this order may commit or
+   void it. With nothing to bind, the order is checked out at once.
+2. Every bind accepted: the order is ``checked_out`` and ``OrderCheckedOut`` is
+   published, once. So once it is out, every spend and hold that pays it can be
+   captured: fulfillment's commits cannot meet an expired or voided hold.
+3. A bind refused (the spend was voided or committed, the hold expired), or no
+   answer by ``STORECREDIT_CHECKOUT_TIMEOUT_S`` (the ``checkout-deadlines`` job):
+   the order is ``open`` again with its ``checkout_failure``, and ``CheckoutFailed``
+   says why. What was bound stays bound to this order, which alone may still use or
+   release it (removing an item or a credit, cancelling, abandoning voids it); late
+   answers to the failed attempt are ignored.
 
-Held credits pay in the order they were applied; a hold larger than its share
-is captured in part (the ledger releases the rest when fulfillment commits);
-a hold with no share left is voided now. The order becomes ``checked_out``
-under its row lock, so a second checkout is refused (``order_not_open``) and a
-retry of the first gets its result again.
+Held credits pay in the order they were applied; a hold larger than its share is
+captured in part (the ledger releases the rest when fulfillment commits). Every
+step locks the order row and acts only from the state it expects.
 """
 
 from __future__ import annotations
@@ -20,8 +32,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.ledger import BindPointTransaction
 from contracts.order import (
     AppliedCreditStatus,
+    CheckoutFailed,
+    CheckoutFailure,
     CheckoutOrder,
     HoldToCapture,
     LineItemKind,
@@ -32,39 +47,33 @@ from contracts.order import (
     PendingSpendToCommit,
     PointsToCredit,
 )
-from contracts.topics import ORDER_EVENTS
+from contracts.results import CommandResult, ResultStatus
+from contracts.topics import LEDGER_COMMANDS, ORDER_EVENTS
 from services.order import db, domain, views
 from services.order.carts import changed, void_hold
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing
+from shared.jobs import JobContext, PeriodicJob
+from shared.outbox import Outgoing, add_system_messages, stable_message_id
+
+TIMED_OUT = "checkout_timed_out"
 
 
-def _points(line: Any) -> PointsToCredit:
-    return PointsToCredit(
-        line_item_id=line.id, account_id=line.account_id, unit=line.unit, points=line.points
-    )
+def _points(lines: list[Any], kind: LineItemKind) -> list[PointsToCredit]:
+    return [
+        PointsToCredit(line_item_id=li.id, account_id=li.account_id, unit=li.unit, points=li.points)
+        for li in lines
+        if li.kind == kind and li.account_id is not None and li.points
+    ]
 
 
-async def checkout_order(
-    session: AsyncSession, command: Incoming[CheckoutOrder], context: HandlerContext
-) -> Accepted:
-    c = command.payload
-    actor = command.envelope.actor
-    now = datetime.now(UTC)
-    margin = timedelta(seconds=context.settings.checkout_margin_s)
-    order = await db.lock_order(session, c.order_id)
-    if order is None:
-        raise domain.OrderNotFound(f"There is no order {c.order_id}.")
-    domain.check_customer_or_trusted(actor, order.customer_id, "check it out")
-    if c.payment is not None:
-        domain.check_trusted(actor, "report a payment")
-    domain.check_open(order.status, order.expires_at - margin, now)
-    state = await views.load(session, order)
+def _check_spends(
+    state: views.OrderState, pending: dict[str, Any], now: datetime, margin: timedelta
+) -> None:
     for line in state.lines:
         if line.kind != LineItemKind.POINT_TRANSACTION:
             continue
-        transaction = await db.get_pending_transaction(session, line.transaction_id)
+        transaction = pending.get(line.transaction_id)
         if transaction is None or transaction.status != "pending":
             status = transaction.status if transaction else "unknown"
             raise domain.TransactionNotPending(
@@ -74,22 +83,122 @@ async def checkout_order(
             raise domain.TransactionExpiresTooSoon(
                 f"Line item {line.id}: its point transaction expires too soon."
             )
+
+
+def _bind_command(order_id: str, attempt: int, account_id: str, transaction_id: str) -> Outgoing:
+    bind = BindPointTransaction(
+        account_id=account_id, transaction_id=transaction_id, order_id=order_id
+    )
+    command_id = stable_message_id(f"order:{order_id}:checkout:{attempt}", transaction_id)
+    return Outgoing(LEDGER_COMMANDS, account_id, bind, message_id=command_id)
+
+
+async def checkout_order(
+    session: AsyncSession, command: Incoming[CheckoutOrder], context: HandlerContext
+) -> Accepted:
+    checkout = command.payload
+    actor = command.envelope.actor
+    now = datetime.now(UTC)
+    margin = timedelta(seconds=context.settings.checkout_margin_s)
+    order = await db.lock_order(session, checkout.order_id)
+    if order is None:
+        raise domain.OrderNotFound(f"There is no order {checkout.order_id}.")
+    domain.check_customer_or_trusted(actor, order.customer_id, "check it out")
+    if checkout.payment is not None:
+        domain.check_trusted(actor, "report a payment")
+    domain.check_open(order.status, order.expires_at - margin, now)
+    state = await views.load(session, order)
+    spends = [li for li in state.lines if li.kind == LineItemKind.POINT_TRANSACTION]
+    pending = {
+        li.transaction_id: await db.get_pending_transaction(session, li.transaction_id)
+        for li in spends
+    }
+    _check_spends(state, pending, now, margin)
     totals = state.totals
     settlement = domain.settle(
-        totals, state.holds, c.payment.amount if c.payment is not None else None
+        totals, state.holds, checkout.payment.amount if checkout.payment is not None else None
     )
 
-    holds: list[HoldToCapture] = []
     messages: list[Outgoing] = []
+    paying: list[Any] = []
     for credit in state.credits:
         if credit.status != AppliedCreditStatus.HELD:
             continue
-        share = totals.applied.get(credit.id, 0)
-        if share == 0:
-            messages.append(void_hold(credit, "not needed at checkout"))
+        if totals.applied.get(credit.id, 0) == 0:
+            messages.append(await void_hold(session, credit, "not needed at checkout"))
             await db.update_credit(
                 session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
             )
+        else:
+            paying.append(credit)
+    payment = (
+        PaymentView.model_validate(checkout.payment.model_dump())
+        if checkout.payment is not None
+        else None
+    )
+    attempt = order.checkout_attempt + 1
+    to_bind = [(li.account_id, li.transaction_id) for li in spends] + [
+        (c.ledger_account_id, c.hold_transaction_id) for c in paying
+    ]
+    settled = {
+        "payment": payment.model_dump(mode="json") if payment else None,
+        "paid_externally": settlement.paid_externally,
+        "balance_owing": settlement.balance_owing,
+        "checkout_attempt": attempt,
+        "checkout_failure": None,
+    }
+    produced = {
+        "order_id": order.id,
+        "attempt": attempt,
+        "amount_due": totals.amount_due,
+        "store_credit_applied": totals.store_credit_applied,
+        "paid_externally": settlement.paid_externally,
+        "balance_owing": settlement.balance_owing,
+    }
+    if not to_bind:
+        out = await _checked_out(session, order, now, **settled)
+        return Accepted(produced={**produced, "status": "checked_out"}, messages=[*out, *messages])
+    binds = [_bind_command(order.id, attempt, *pair) for pair in to_bind]
+    await db.insert_bindings(
+        session,
+        [
+            {
+                "order_id": order.id,
+                "attempt": attempt,
+                "transaction_id": transaction_id,
+                "account_id": account_id,
+                "command_id": bind.message_id,
+                "status": "binding",
+            }
+            for (account_id, transaction_id), bind in zip(to_bind, binds, strict=True)
+        ],
+    )
+    deadline = now + timedelta(seconds=context.settings.checkout_timeout_s)
+    event = await changed(
+        session,
+        order.id,
+        lines=state.lines,
+        status=OrderStatus.CHECKING_OUT.value,
+        checkout_deadline=deadline,
+        **settled,
+    )
+    return Accepted(
+        produced={**produced, "status": "checking_out"}, messages=[event, *messages, *binds]
+    )
+
+
+async def _checked_out(
+    session: AsyncSession, order: Any, now: datetime, **changes: Any
+) -> list[Outgoing]:
+    """Check the order out (every spend and hold that pays it is bound): its credits
+    are ``captured``, ``Order`` and ``OrderCheckedOut`` say so. ``changes`` go with it
+    (the settlement, when it is checked out at once)."""
+    state = await views.load(session, order)
+    totals = state.totals
+    holds: list[HoldToCapture] = []
+    for credit in state.credits:
+        share = totals.applied.get(credit.id, 0)
+        if credit.status != AppliedCreditStatus.HELD or share == 0:
             continue
         holds.append(
             HoldToCapture(
@@ -104,26 +213,15 @@ async def checkout_order(
         await db.update_credit(
             session, order.id, credit.id, status=AppliedCreditStatus.CAPTURED.value
         )
-    payment = (
-        PaymentView(
-            provider_reference_name=c.payment.provider_reference_name,
-            token=c.payment.token,
-            amount=c.payment.amount,
-        )
-        if c.payment is not None
-        else None
-    )
-    credits_changed = any(c.status == AppliedCreditStatus.HELD for c in state.credits)
     event = await changed(
         session,
         order.id,
         lines=state.lines,
-        credits=None if credits_changed else state.credits,
+        credits=None if holds else state.credits,
         status=OrderStatus.CHECKED_OUT.value,
         checked_out_at=now,
-        payment=payment.model_dump(mode="json") if payment else None,
-        paid_externally=settlement.paid_externally,
-        balance_owing=settlement.balance_owing,
+        checkout_deadline=None,
+        **changes,
     )
     assert isinstance(event.payload, Order)  # the order as checked out, with its totals
     checked_out = OrderCheckedOut(
@@ -143,32 +241,107 @@ async def checkout_order(
             if li.kind == LineItemKind.POINT_TRANSACTION
         ],
         holds=holds,
-        deposits=[
-            PointsToCredit(
-                line_item_id=li.id, account_id=li.account_id, unit=li.unit, points=li.points
-            )
-            for li in state.lines
-            if li.kind == LineItemKind.DEPOSIT
-        ],
-        points_earned=[
-            PointsToCredit(
-                line_item_id=li.id, account_id=li.account_id, unit=li.unit, points=li.points
-            )
-            for li in state.lines
-            if li.kind == LineItemKind.PRODUCT and li.account_id is not None and li.points
-        ],
-        payment=payment,
+        deposits=_points(state.lines, LineItemKind.DEPOSIT),
+        points_earned=_points(state.lines, LineItemKind.PRODUCT),
+        payment=event.payload.payment,
         totals=event.payload.totals,
         checked_out_at=now,
     )
-    return Accepted(
-        produced={
-            "order_id": order.id,
-            "status": "checked_out",
-            "amount_due": totals.amount_due,
-            "store_credit_applied": totals.store_credit_applied,
-            "paid_externally": settlement.paid_externally,
-            "balance_owing": settlement.balance_owing,
-        },
-        messages=[event, Outgoing(ORDER_EVENTS, order.id, checked_out), *messages],
+    return [event, Outgoing(ORDER_EVENTS, order.id, checked_out)]
+
+
+async def _failed(
+    session: AsyncSession, order: Any, code: str, reason: str, transaction_id: str | None = None
+) -> list[Outgoing]:
+    """The attempt failed: the order is open again, and says why."""
+    failure = CheckoutFailure(attempt=order.checkout_attempt, code=code, reason=reason)
+    event = await changed(
+        session,
+        order.id,
+        status=OrderStatus.OPEN.value,
+        checkout_deadline=None,
+        checkout_failure=failure.model_dump(mode="json"),
+        payment=None,
+        paid_externally=0,
+        balance_owing=0,
     )
+    failed = CheckoutFailed(
+        order_id=order.id,
+        attempt=order.checkout_attempt,
+        code=code,
+        reason=reason,
+        transaction_id=transaction_id,
+    )
+    return [event, Outgoing(ORDER_EVENTS, order.id, failed)]
+
+
+async def on_bind_result(session: AsyncSession, answer: CommandResult) -> list[Outgoing]:
+    """Step 2 or 3: the ledger's answer to one of a checkout's binds."""
+    binding = await db.binding_by_command(session, answer.command_id)
+    if binding is None:
+        return []  # not ours
+    order = await db.lock_order(session, binding.order_id)
+    if (
+        order is None
+        or order.status != OrderStatus.CHECKING_OUT
+        or order.checkout_attempt != binding.attempt
+    ):
+        return []  # an attempt that is over
+    binding = await db.binding_by_command(session, answer.command_id)
+    if binding is None or binding.status != "binding":
+        return []  # answered before
+    if answer.status is ResultStatus.REJECTED:
+        await db.update_binding(
+            session, answer.command_id, status="refused", code=answer.code, reason=answer.reason
+        )
+        code = answer.code or "refused"
+        reason = f"Point transaction {binding.transaction_id}: {answer.reason or code}"
+        return await _failed(session, order, code, reason, binding.transaction_id)
+    await db.update_binding(session, answer.command_id, status="bound")
+    attempt = await db.bindings_of(session, order.id, binding.attempt)
+    if any(b.status != "bound" for b in attempt):
+        return []
+    return await _checked_out(session, order, datetime.now(UTC))
+
+
+BATCH = 100
+
+
+async def fail_overdue_checkouts(context: JobContext) -> int:
+    """Checkouts the ledger did not answer in time fail (step 3)."""
+    now = datetime.now(UTC)
+    async with context.sessions() as session:
+        candidates = await db.overdue_checkouts(session, now, BATCH)
+    failed = 0
+    for order_id in candidates:
+        async with context.sessions() as session, session.begin():
+            order = await db.lock_order(session, order_id)
+            if (
+                order is None
+                or order.status != OrderStatus.CHECKING_OUT
+                or order.checkout_deadline > now
+            ):
+                continue
+            messages = await _failed(
+                session,
+                order,
+                TIMED_OUT,
+                "The ledger did not bind the order's spends and holds in time; check out again.",
+            )
+            await add_system_messages(
+                session,
+                context.settings,
+                context.service,
+                messages,
+                origin=f"checkout-timed-out:{order.id}:{order.checkout_attempt}",
+                correlation_id=order.correlation_id or f"checkout:{order.id}",
+            )
+        failed += 1
+    return failed
+
+
+checkout_deadlines = PeriodicJob(
+    name="checkout-deadlines",
+    interval=lambda settings: settings.cart_sweep_ms / 1000,
+    run=fail_overdue_checkouts,
+)

@@ -2,9 +2,10 @@
 
 - ``PointAccount`` (store-credit): customer, unit, exchange rates, status; the
   newest version wins.
-- ``PointTransactionCreated`` / ``Committed`` / ``Voided`` (ledger): pending
-  transactions and whether they still are, so a point line item and checkout
-  are decided from local data. A hold of this service voided by the ledger
+- ``PointTransactionCreated`` / ``Committed`` / ``Voided`` (ledger): transactions,
+  with their ledger account's owner, and whether they are still pending, so a point
+  line item and checkout are decided from local data (a committed one is told from
+  one not arrived yet). A hold of this service voided by the ledger
   itself moves its applied credit to ``expired``.
 
 Each handler is idempotent by itself (upserts, versions, state checks), so
@@ -18,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.ledger import (
     PointTransactionCommitted,
     PointTransactionCreated,
-    PointTransactionStatus,
     PointTransactionVoided,
 )
 from contracts.store_credit import PointAccount
@@ -50,17 +50,18 @@ async def on_transaction_created(
     session: AsyncSession, event: Incoming[PointTransactionCreated], _: HandlerContext
 ) -> list[Outgoing]:
     t = event.payload
-    if t.status is PointTransactionStatus.PENDING:
-        await db.save_pending_transaction(
-            session,
-            {
-                "id": t.transaction_id,
-                "account_id": t.account_id,
-                "amount": t.amount,
-                "status": "pending",
-                "expires_at": t.expires_at,
-            },
-        )
+    await db.save_pending_transaction(
+        session,
+        {
+            "id": t.transaction_id,
+            "account_id": t.account_id,
+            "customer_id": t.customer_id,
+            "kind": t.kind.value,
+            "amount": t.amount,
+            "status": t.status.value,
+            "expires_at": t.expires_at,
+        },
+    )
     return []
 
 

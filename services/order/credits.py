@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import (
+    BindPointTransaction,
     CreatePointTransaction,
     PointTransactionKind,
     PointTransactionStatus,
@@ -36,7 +37,7 @@ from contracts.order import AppliedCreditStatus, ApplyStoreCredit, RemoveStoreCr
 from contracts.results import CommandResult, ResultStatus
 from contracts.store_credit import AuthorizeStoreCredit
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_COMMANDS
-from services.order import db, domain, views
+from services.order import checkout, db, domain, views
 from services.order.carts import changeable_order, changed, void_hold
 from shared import sealing
 from shared.codec import Incoming
@@ -64,6 +65,7 @@ async def apply_store_credit(
     if await db.credit_exists(session, order.id, c.application_id):
         raise domain.ApplicationExists(f"The order already has application {c.application_id}.")
     state = await views.load(session, order)
+    domain.check_room_for_credit(len(state.credits))
     wanted = domain.still_to_cover(state.totals, state.holds)
     if wanted <= 0:
         raise domain.NothingDue("Nothing is left to pay on this order.")
@@ -121,7 +123,7 @@ async def remove_store_credit(
         return Accepted(produced={"application_id": credit.id, "status": credit.status})
     messages: list[Outgoing] = []
     if credit.status in (AppliedCreditStatus.HOLDING, AppliedCreditStatus.HELD):
-        messages.append(void_hold(credit, "store credit removed from the order"))
+        messages.append(await void_hold(session, credit, "store credit removed from the order"))
     await db.update_credit(
         session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
     )
@@ -193,6 +195,12 @@ async def on_store_credit_result(
     if amount <= 0:
         return [await _refuse(session, order, credit, "nothing_due", "Nothing is left to pay.")]
     hold_id = hold_transaction_id(order.id, credit.id)
+    if not await db.use_transaction(session, hold_id, order.id, application_id=credit.id):
+        return [
+            await _refuse(
+                session, order, credit, "transaction_exists", "The hold's id was used before."
+            )
+        ]
     hold_command_id = stable_message_id(_origin(order.id, credit.id), "hold")
     hold = CreatePointTransaction(
         account_id=found["ledger_account_id"],
@@ -231,8 +239,10 @@ async def on_store_credit_result(
 async def on_ledger_result(
     session: AsyncSession, result: Incoming[CommandResult], _: HandlerContext
 ) -> list[Outgoing]:
-    """Step 3: the ledger's answer to the hold."""
+    """Step 3: the ledger's answer to the hold (a checkout's binds go to ``checkout``)."""
     answer = result.payload
+    if answer.command_type == BindPointTransaction.message_type:
+        return await checkout.on_bind_result(session, answer)
     if answer.command_type != CreatePointTransaction.message_type:
         return []
     if (

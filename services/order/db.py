@@ -53,15 +53,24 @@ orders = Table(
     Column("balance_owing", BigInteger, nullable=False, server_default=text("0")),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("checked_out_at", DateTime(timezone=True), nullable=True),
+    Column("checkout_attempt", Integer, nullable=False, server_default=text("0")),
+    Column("checkout_deadline", DateTime(timezone=True), nullable=True),
+    Column("checkout_failure", JSONB, nullable=True),  # {attempt, code, reason}
     Column("correlation_id", Text, nullable=True),
     Column("version", BigInteger, nullable=False, server_default=text("1")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(
-        "status IN ('open', 'checked_out', 'cancelled', 'abandoned')", name="orders_status"
+        "status IN ('open', 'checking_out', 'checked_out', 'cancelled', 'abandoned')",
+        name="orders_status",
     ),
     CheckConstraint("shipping >= 0 AND tax >= 0", name="orders_charges"),
     Index("orders_open_expiry", "expires_at", postgresql_where=text("status = 'open'")),
+    Index(
+        "orders_checkout_deadline",
+        "checkout_deadline",
+        postgresql_where=text("status = 'checking_out'"),
+    ),
 )
 
 line_items = Table(
@@ -118,6 +127,36 @@ applied_credits = Table(
     CheckConstraint("held >= 0 AND requested > 0", name="applied_credits_amounts"),
 )
 
+transaction_uses = Table(
+    "transaction_uses",
+    metadata,
+    Column("transaction_id", Text, primary_key=True),
+    Column("order_id", Text, nullable=False),
+    Column("line_item_id", Text, nullable=True),  # a point line item's spend
+    Column("application_id", Text, nullable=True),  # an applied credit's hold
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Every pending transaction this service ever let pay for an order: one use, for ever
+(kept after the line or credit is removed, so a released spend never pays again)."""
+
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("order_id", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("transaction_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("command_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("status", Text, nullable=False),
+    Column("code", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    PrimaryKeyConstraint("order_id", "attempt", "transaction_id"),
+    ForeignKeyConstraint(["order_id"], ["orders.id"]),
+    CheckConstraint("status IN ('binding', 'bound', 'refused')", name="bindings_status"),
+)
+"""A checkout attempt's BindPointTransaction commands, one per spend and hold, and
+how the ledger answered each."""
+
 # --- copies of other services' data ------------------------------------------------------------
 
 point_accounts = Table(
@@ -137,10 +176,14 @@ pending_transactions = Table(
     metadata,
     Column("id", Text, primary_key=True),
     Column("account_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=True),  # the ledger account's owner
+    Column("kind", Text, nullable=True),
     Column("amount", BigInteger, nullable=False),
     Column("status", Text, nullable=False),  # pending, committed, voided
     Column("expires_at", DateTime(timezone=True), nullable=True),
 )
+"""The ledger's point transactions as this service knows them (every one it saw
+created, pending or not, so a committed one is told from one not arrived yet)."""
 
 
 # --- orders ------------------------------------------------------------------------------------
@@ -173,6 +216,17 @@ async def touch_order(session: AsyncSession, order_id: str, **changes: Any) -> A
             .returning(orders)
         )
     ).one()
+
+
+async def overdue_checkouts(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    rows = await session.execute(
+        select(orders.c.id)
+        .where(orders.c.status == "checking_out")
+        .where(orders.c.checkout_deadline <= now)
+        .order_by(orders.c.checkout_deadline)
+        .limit(limit)
+    )
+    return [row.id for row in rows]
 
 
 async def expired_open_orders(session: AsyncSession, now: datetime, limit: int) -> list[str]:
@@ -221,12 +275,9 @@ async def line_exists(session: AsyncSession, order_id: str, line_item_id: str) -
     return bool(found)
 
 
-async def line_targeting(session: AsyncSession, transaction_id: str) -> Any | None:
-    return (
-        await session.execute(
-            select(line_items).where(line_items.c.transaction_id == transaction_id)
-        )
-    ).first()
+async def count_lines(session: AsyncSession, order_id: str) -> int:
+    found = await session.scalar(select(func.count()).where(line_items.c.order_id == order_id))
+    return int(found or 0)
 
 
 async def delete_line(session: AsyncSession, order_id: str, line_item_id: str) -> Any | None:
@@ -311,6 +362,62 @@ async def update_credit(
     )
 
 
+# --- uses and bindings -------------------------------------------------------------------------
+
+
+async def use_transaction(
+    session: AsyncSession,
+    transaction_id: str,
+    order_id: str,
+    *,
+    line_item_id: str | None = None,
+    application_id: str | None = None,
+) -> bool:
+    """Record the one use of a pending transaction; False if it was used before (by any
+    order, this one included). Concurrent uses of one id wait on its key: one wins."""
+    inserted = await session.execute(
+        insert(transaction_uses)
+        .values(
+            transaction_id=transaction_id,
+            order_id=order_id,
+            line_item_id=line_item_id,
+            application_id=application_id,
+        )
+        .on_conflict_do_nothing()
+        .returning(transaction_uses.c.transaction_id)
+    )
+    return inserted.first() is not None
+
+
+async def insert_bindings(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(bindings), rows)
+
+
+async def binding_by_command(session: AsyncSession, command_id: uuid.UUID) -> Any | None:
+    return (
+        await session.execute(select(bindings).where(bindings.c.command_id == command_id))
+    ).first()
+
+
+async def bindings_of(session: AsyncSession, order_id: str, attempt: int) -> list[Any]:
+    return list(
+        (
+            await session.execute(
+                select(bindings)
+                .where(bindings.c.order_id == order_id)
+                .where(bindings.c.attempt == attempt)
+            )
+        ).all()
+    )
+
+
+async def update_binding(session: AsyncSession, command_id: uuid.UUID, **changes: Any) -> None:
+    await session.execute(
+        update(bindings).where(bindings.c.command_id == command_id).values(**changes)
+    )
+
+
 # --- copies ------------------------------------------------------------------------------------
 
 
@@ -356,10 +463,22 @@ async def save_pending_transaction(session: AsyncSession, values: dict[str, Any]
 
 
 async def end_pending_transaction(session: AsyncSession, transaction_id: str, status: str) -> None:
+    """The ledger committed or voided the transaction (its word is final)."""
     await session.execute(
         update(pending_transactions)
         .where(pending_transactions.c.id == transaction_id)
         .values(status=status)
+    )
+
+
+async def release_pending_copy(session: AsyncSession, transaction_id: str) -> None:
+    """This service voids the transaction: voided here at once, if it is pending still
+    (the ledger's own event, when it comes, has the last word)."""
+    await session.execute(
+        update(pending_transactions)
+        .where(pending_transactions.c.id == transaction_id)
+        .where(pending_transactions.c.status == "pending")
+        .values(status="voided")
     )
 
 

@@ -74,6 +74,8 @@ class TransactionNotPending(OrderError):
 
 
 class TransactionAlreadyTargeted(OrderError):
+    """A pending transaction pays for one order only, once: it was used before."""
+
     code = "transaction_already_targeted"
 
 
@@ -98,7 +100,22 @@ class NothingDue(OrderError):
 
 
 class StoreCreditPending(OrderError):
+    """A credit is still being applied: once it is held or refused, the same key may succeed."""
+
     code = "store_credit_pending"
+    retryable = True
+
+
+class TooManyLineItems(OrderError):
+    code = "too_many_line_items"
+
+
+class TooManyStoreCredits(OrderError):
+    code = "too_many_store_credits"
+
+
+class AmountTooLarge(OrderError):
+    code = "amount_too_large"
 
 
 class NegativeTotal(OrderError):
@@ -111,6 +128,35 @@ class PaymentExceedsAmountDue(OrderError):
 
 class AmountNotCovered(OrderError):
     code = "amount_not_covered"
+
+
+# --- bounds ----------------------------------------------------------------------------------
+
+MAX_LINE_ITEMS = 100
+"""Line items per order: every event about the order stays far below Kafka's record limit."""
+MAX_APPLIED_CREDITS = 20
+"""Store-credit applications per order, refused and removed ones included."""
+MAX_AMOUNT = 10**15
+"""The most any line item or total may be, in minor units (and the most points a line moves)."""
+
+
+def check_room_for_line(lines_now: int) -> None:
+    if lines_now >= MAX_LINE_ITEMS:
+        raise TooManyLineItems(f"An order holds at most {MAX_LINE_ITEMS} line items.")
+
+
+def check_room_for_credit(applications_now: int) -> None:
+    if applications_now >= MAX_APPLIED_CREDITS:
+        raise TooManyStoreCredits(
+            f"An order takes at most {MAX_APPLIED_CREDITS} store-credit applications."
+        )
+
+
+def bounded(amount: int, what: str) -> int:
+    """``amount`` if its size is within :data:`MAX_AMOUNT`, else AmountTooLarge."""
+    if abs(amount) > MAX_AMOUNT:
+        raise AmountTooLarge(f"{what} would be {abs(amount)}; at most {MAX_AMOUNT} is taken.")
+    return amount
 
 
 # --- who may do what ---------------------------------------------------------------------------

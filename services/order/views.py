@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.order import (
     AppliedCreditStatus,
     AppliedCreditView,
+    CheckoutFailure,
     LineItemKind,
     LineItemView,
     Order,
@@ -126,6 +127,9 @@ def order_view(state: OrderState) -> Order:
         payment=PaymentView.model_validate(o.payment) if o.payment else None,
         expires_at=o.expires_at,
         checked_out_at=o.checked_out_at,
+        checkout_failure=(
+            CheckoutFailure.model_validate(o.checkout_failure) if o.checkout_failure else None
+        ),
         version=o.version,
     )
 

@@ -104,10 +104,14 @@ async def test_a_refused_commit_fails_visibly_and_a_twice_delivered_order_change
         ledger_results = await watch(isolated.topic(LEDGER_COMMAND_RESULTS))
         good, good_spend = await points_order(shop)
         doomed, doomed_spend = await points_order(shop, 500)
-        # Before fulfillment runs, an operator voids the second order's pending spend.
-        void = VoidPointTransaction(account_id=shop.loyalty, transaction_id=doomed_spend)
-        assert (await shop.ledger.do(shop.loyalty, void))["status"] == "accepted"
         [checked_out] = await order_events.wait_for(has_type("OrderCheckedOut", order_id=good))
+        await order_events.wait_for(has_type("OrderCheckedOut", order_id=doomed))
+        # Before fulfillment runs, an operator voids the second order's pending spend. It
+        # is bound to its order: only a void on that order's behalf is taken.
+        void = VoidPointTransaction(account_id=shop.loyalty, transaction_id=doomed_spend)
+        assert (await shop.ledger.do(shop.loyalty, void))["code"] == "transaction_bound"
+        void = void.model_copy(update={"order_id": doomed})
+        assert (await shop.ledger.do(shop.loyalty, void))["status"] == "accepted"
 
         async with running(fulfillment, settings=isolated):
             done = await shop.items.answered(good)

@@ -433,6 +433,7 @@ def corruptions(
                 ("return_not_reversed", {"transaction_id": f.points_reversal}),
                 ("balance_copy_mismatch", {"account_id": f.loyalty}),
                 ("balance_topic_mismatch", {"account_id": f.loyalty}),
+                ("pending_copy_mismatch", {"transaction_id": f.points_reversal}),
             ],
         ),
         (

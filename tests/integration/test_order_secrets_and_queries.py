@@ -269,6 +269,7 @@ async def test_get_order_answers_like_the_seeds_order_get(
             "tax_description": "",
             "payment": None,
             "checked_out_at": None,
+            "checkout_failure": None,
         }
         assert re.fullmatch("[0-9A-F]{8}", default_number(order_id))  # like the seed's 0D138546
 

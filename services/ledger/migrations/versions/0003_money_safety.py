@@ -1,0 +1,31 @@
+"""money safety: idempotency keys scoped to their actor; holds bound to the order they pay
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02 09:00:00.000000
+
+No transaction is bound before this revision, so NULL (not bound) is right for every
+existing row.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from shared.migration_steps import scope_inbox_keys, unscope_inbox_keys
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    scope_inbox_keys()
+    op.add_column("point_transactions", sa.Column("bound_order_id", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("point_transactions", "bound_order_id")
+    unscope_inbox_keys()
