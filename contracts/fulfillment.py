@@ -15,6 +15,15 @@ An auto item is ``committing`` until the ledger answers, then ``fulfilled``, or
 ``failed`` with the ledger's code and reason (and a ``FulfillmentItemFailed``
 event); ``RetryFulfillmentItem`` sends a failed item's command again.
 
+**No goods without money.** The order's payment is its ``points_spent`` and
+``store_credit`` items (``payment_status``): ``capturing`` until the ledger has
+committed each, then ``captured``; ``failed`` if one was refused. Until it is
+captured nothing of the order is given: manual items cannot be fulfilled
+(``payment_not_captured``, retryable; ``payment_failed`` once it failed) and the
+points it deposits or earns wait, ``pending``. A failed payment is resolved by an
+operator: ``RetryFulfillmentItem`` (the cause mended), or ``CancelFulfillment``,
+which gives nothing and gives back what was captured (``cancelled``).
+
 Every command fulfillment sends has a message id and an idempotency key derived
 from its fulfillment item (and return), so an ``OrderCheckedOut`` delivered
 twice, or a restart in the middle, never commits, deposits or reverses twice.
@@ -52,12 +61,30 @@ class FulfillmentItemKind(StrEnum):
 
 class FulfillmentItemStatus(StrEnum):
     PENDING = "pending"
-    """A manual item waiting for an admin's ``FulfillItem``."""
+    """A manual item waiting for an admin's ``FulfillItem``, or points to deposit or earn
+    waiting for the order's payment to be captured."""
     COMMITTING = "committing"
     """An auto item whose ledger command is sent and not yet answered."""
     FULFILLED = "fulfilled"
     FAILED = "failed"
     """The ledger refused: see ``code`` and ``reason``; ``RetryFulfillmentItem`` tries again."""
+    CANCELLED = "cancelled"
+    """The fulfillment was cancelled before this item was done: it never will be."""
+    REVERSING = "reversing"
+    """Cancelled after its capture: the ledger is asked to give the captured amount back."""
+    REVERSED = "reversed"
+    """Cancelled after its capture, and the captured amount given back."""
+
+
+class PaymentStatus(StrEnum):
+    CAPTURING = "capturing"
+    """The ledger is committing the order's spends and holds: nothing ships yet."""
+    CAPTURED = "captured"
+    """Every spend and hold that pays the order is committed (or it had none)."""
+    FAILED = "failed"
+    """A capture was refused: nothing ships until an operator resolves it."""
+    CANCELLED = "cancelled"
+    """An operator cancelled the fulfillment (``CancelFulfillment``)."""
 
 
 class ReturnPartKind(StrEnum):
@@ -109,6 +136,17 @@ class RetryFulfillmentItem(Command):
 
     order_id: Identifier
     fulfillment_item_id: Identifier
+
+
+class CancelFulfillment(Command):
+    """Cancel an order's fulfillment whose payment failed (admin): nothing of it is given,
+    and what was captured is given back (a reversal per captured spend or hold). What
+    the order was paid by other means is the shop's to refund. Key: ``order_id``."""
+
+    message_type: ClassVar[str] = "CancelFulfillment"
+
+    order_id: Identifier
+    reason: Reason = ""
 
 
 class ReturnItem(Command):
@@ -190,6 +228,9 @@ class Fulfillment(Event):
     currency: str
     items: list[FulfillmentItemView]
     returns: list[ReturnView]
+    payment_status: PaymentStatus = Field(
+        description="Whether the order's spends and holds are captured: nothing ships before."
+    )
     version: int = Field(description="Increases by one with every change.")
 
 

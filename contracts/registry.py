@@ -68,6 +68,7 @@ _ORDER_EVENTS = (order.Order, order.OrderCheckedOut, order.CheckoutFailed)
 _FULFILLMENT_COMMANDS = (
     fulfillment.FulfillItem,
     fulfillment.RetryFulfillmentItem,
+    fulfillment.CancelFulfillment,
     fulfillment.ReturnItem,
 )
 _FULFILLMENT_EVENTS = (

@@ -38,7 +38,7 @@ async def _answer(session: AsyncSession, answer: CommandResult) -> list[Outgoing
         if item is None:
             return []  # retried since: the answer is to an attempt that is over
         return await items.on_item_answer(
-            session, item, order_items, accepted, answer.code, answer.reason
+            session, fulfillment, item, order_items, accepted, answer.code, answer.reason
         )
     part = await db.part_by_command(session, answer.command_id)
     if part is not None:

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from contracts.fulfillment import FulfillItem, RetryFulfillmentItem, ReturnItem
+from contracts.fulfillment import (
+    CancelFulfillment,
+    FulfillItem,
+    RetryFulfillmentItem,
+    ReturnItem,
+)
 from contracts.order import OrderCheckedOut
 from contracts.results import CommandResult
 from contracts.topics import (
@@ -36,6 +41,7 @@ routes = {
     for route in (
         CommandRoute(FulfillItem, items.fulfill_item),
         CommandRoute(RetryFulfillmentItem, items.retry_fulfillment_item),
+        CommandRoute(CancelFulfillment, items.cancel_fulfillment),
         CommandRoute(ReturnItem, returns.return_item),
     )
 }

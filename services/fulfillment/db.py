@@ -40,6 +40,8 @@ fulfillments = Table(
     Column("currency", Text, nullable=False),
     Column("chargeable", BigInteger, nullable=False),  # products, deposits, shipping, tax
     Column("line_items", JSONB, nullable=False),  # as in OrderCheckedOut
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),  # CancelFulfillment
+    Column("cancel_reason", Text, nullable=True),
     Column("version", BigInteger, nullable=False, server_default=text("1")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -141,13 +143,13 @@ async def lock(session: AsyncSession, order_id: str) -> Any | None:
     ).first()
 
 
-async def touch(session: AsyncSession, order_id: str) -> Any:
+async def touch(session: AsyncSession, order_id: str, **changes: Any) -> Any:
     """Count a new version of the order's fulfillment; its row as it is now."""
     return (
         await session.execute(
             update(fulfillments)
             .where(fulfillments.c.order_id == order_id)
-            .values(version=fulfillments.c.version + 1, updated_at=func.now())
+            .values(**changes, version=fulfillments.c.version + 1, updated_at=func.now())
             .returning(fulfillments)
         )
     ).one()
@@ -205,11 +207,14 @@ async def sources_of(session: AsyncSession, order_id: str) -> list[Any]:
     return list((await session.execute(query)).all())
 
 
-async def insert_return(session: AsyncSession, values: dict[str, Any]) -> bool:
-    inserted = await session.execute(
-        insert(returns).values(**values).on_conflict_do_nothing().returning(returns.c.id)
-    )
-    return inserted.first() is not None
+async def insert_return(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(returns).values(**values))
+
+
+async def return_ids(session: AsyncSession, order_id: str) -> set[str]:
+    """The ids of the order's returns (read under its lock: no return is added meanwhile)."""
+    found = await session.execute(select(returns.c.id).where(returns.c.order_id == order_id))
+    return set(found.scalars())
 
 
 async def returns_of(session: AsyncSession, order_id: str) -> list[Any]:

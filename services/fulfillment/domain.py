@@ -22,9 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from contracts.envelope import Actor, ActorKind
-from contracts.fulfillment import FulfillmentItemKind, ReturnPartKind
+from contracts.fulfillment import (
+    FulfillmentItemKind,
+    FulfillmentItemStatus,
+    PaymentStatus,
+    ReturnPartKind,
+)
 from contracts.order import LineItemKind, OrderCheckedOut
 from shared.rules import BrokenRule
 
@@ -68,6 +74,20 @@ class ReturnExceedsQuantity(FulfillmentError):
     code = "return_exceeds_quantity"
 
 
+class TooManyReturns(FulfillmentError):
+    code = "too_many_returns"
+
+
+MAX_RETURNS = 100
+"""Returns per order: the order's Fulfillment event, returns and all, stays far below
+Kafka's record limit."""
+
+
+def check_room_for_return(returns_so_far: int) -> None:
+    if returns_so_far >= MAX_RETURNS:
+        raise TooManyReturns(f"An order takes at most {MAX_RETURNS} returns.")
+
+
 class ItemNotFulfilled(FulfillmentError):
     """Not yet: once shipped, or once the ledger has answered, the same key may be retried."""
 
@@ -75,7 +95,70 @@ class ItemNotFulfilled(FulfillmentError):
     retryable = True
 
 
+class PaymentNotCaptured(FulfillmentError):
+    """The order's spends and holds are still being committed: once they are, retry."""
+
+    code = "payment_not_captured"
+    retryable = True
+
+
+class PaymentFailed(FulfillmentError):
+    code = "payment_failed"
+
+
+class PaymentNotFailed(FulfillmentError):
+    code = "payment_not_failed"
+
+
+class FulfillmentCancelled(FulfillmentError):
+    code = "fulfillment_cancelled"
+
+
 TRUSTED = frozenset({ActorKind.ADMIN, ActorKind.SERVICE, ActorKind.SYSTEM})
+ADMINS = frozenset({ActorKind.ADMIN, ActorKind.SYSTEM})
+
+
+def check_admin(actor: Actor, doing: str) -> None:
+    if actor.kind not in ADMINS:
+        raise Forbidden(f"Only an admin may {doing}.")
+
+
+# --- the payment ---------------------------------------------------------------------------
+
+PAYMENT_KINDS = frozenset({FulfillmentItemKind.POINTS_SPENT, FulfillmentItemKind.STORE_CREDIT})
+"""Items that capture what pays the order: a spend's commit, a hold's."""
+CREDIT_KINDS = frozenset({FulfillmentItemKind.DEPOSIT, FulfillmentItemKind.POINTS_EARNED})
+"""Items that give points: only once the payment is captured."""
+
+
+class ItemState(Protocol):
+    kind: str
+    status: str
+
+
+def payment_status(items: Sequence[ItemState], cancelled: bool) -> PaymentStatus:
+    """Whether what pays the order is captured, from its capture items."""
+    if cancelled:
+        return PaymentStatus.CANCELLED
+    statuses = {i.status for i in items if i.kind in PAYMENT_KINDS}
+    if FulfillmentItemStatus.FAILED in statuses:
+        return PaymentStatus.FAILED
+    if statuses - {FulfillmentItemStatus.FULFILLED}:
+        return PaymentStatus.CAPTURING
+    return PaymentStatus.CAPTURED
+
+
+def check_captured(status: PaymentStatus) -> None:
+    """Nothing of an order is given before its payment is captured."""
+    if status is PaymentStatus.CAPTURING:
+        raise PaymentNotCaptured("The order's payment is still being captured; retry shortly.")
+    if status is PaymentStatus.FAILED:
+        raise PaymentFailed(
+            "The order's payment could not be captured; nothing of it is given until an "
+            "operator resolves it (RetryFulfillmentItem or CancelFulfillment)."
+        )
+    if status is PaymentStatus.CANCELLED:
+        raise FulfillmentCancelled("The order's fulfillment was cancelled.")
 
 
 def check_trusted(actor: Actor, doing: str) -> None:

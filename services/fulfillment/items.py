@@ -16,16 +16,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.fulfillment import (
+    CancelFulfillment,
     FulfillItem,
     FulfillmentItemFailed,
     FulfillmentItemKind,
     FulfillmentItemStatus,
+    PaymentStatus,
     RetryFulfillmentItem,
 )
 from contracts.ledger import (
     CommitPointTransaction,
     CreatePointTransaction,
     PointTransactionKind,
+    ReversePointTransaction,
 )
 from contracts.order import OrderCheckedOut
 from contracts.topics import FULFILLMENT_EVENTS, LEDGER_COMMANDS
@@ -151,21 +154,31 @@ async def on_order_checked_out(
             "command_id": None,
         }
         rows.append(row)
+    captures = any(row["kind"] in domain.PAYMENT_KINDS for row in rows)
     messages: list[Outgoing] = []
     for row in rows:
         if row["kind"] == FulfillmentItemKind.MANUAL:
             continue
-        command = ledger_command(_Row(row), 1)
-        row.update(
-            status=FulfillmentItemStatus.COMMITTING.value,
-            attempts=1,
-            command_id=command.message_id,
-        )
-        messages.append(command)
+        if captures and row["kind"] in domain.CREDIT_KINDS:
+            continue  # no points given before the payment is captured
+        messages.append(_send(row, 1))
     stored_items = await db.insert_items(session, rows)
     await db.insert_sources(session, _sources(order))
     fulfillment = await views.fulfillment_event(session, order.order_id, items=stored_items)
     return [fulfillment, *messages]
+
+
+def _send(row: dict[str, Any], attempt: int) -> Outgoing:
+    """The item's ledger command for ``attempt``; the row says it is committing."""
+    command = ledger_command(_Row(row), attempt)
+    row.update(
+        status=FulfillmentItemStatus.COMMITTING.value,
+        attempts=attempt,
+        command_id=command.message_id,
+        code=None,
+        reason=None,
+    )
+    return command
 
 
 def _transaction_id(planned: domain.PlannedItem, the_id: str) -> str | None:
@@ -193,19 +206,25 @@ async def locked_fulfillment(session: AsyncSession, order_id: str) -> Any:
     return row
 
 
+def payment_of(fulfillment: Any, order_items: list[Any]) -> PaymentStatus:
+    return domain.payment_status(order_items, fulfillment.cancelled_at is not None)
+
+
 async def fulfill_item(
     session: AsyncSession, command: Incoming[FulfillItem], _: HandlerContext
 ) -> Accepted:
     c = command.payload
     domain.check_trusted(command.envelope.actor, "fulfil items")
-    await locked_fulfillment(session, c.order_id)
-    item = await db.get_item(session, c.order_id, c.fulfillment_item_id)
+    fulfillment = await locked_fulfillment(session, c.order_id)
+    order_items = await db.items_of(session, c.order_id)
+    item = next((i for i in order_items if i.id == c.fulfillment_item_id), None)
     if item is None:
         raise domain.ItemNotFound(f"Order {c.order_id} has no item {c.fulfillment_item_id}.")
     if item.kind != FulfillmentItemKind.MANUAL:
         raise domain.NotManual("This item is fulfilled automatically, through the ledger.")
     if item.status == FulfillmentItemStatus.FULFILLED:
         return Accepted(produced={"fulfillment_item_id": item.id, "status": item.status})
+    domain.check_captured(payment_of(fulfillment, order_items))
     await db.update_item(
         session,
         item.id,
@@ -223,7 +242,9 @@ async def retry_fulfillment_item(
 ) -> Accepted:
     c = command.payload
     domain.check_trusted(command.envelope.actor, "retry items")
-    await locked_fulfillment(session, c.order_id)
+    fulfillment = await locked_fulfillment(session, c.order_id)
+    if fulfillment.cancelled_at is not None:
+        raise domain.FulfillmentCancelled("The order's fulfillment was cancelled.")
     item = await db.get_item(session, c.order_id, c.fulfillment_item_id)
     if item is None:
         raise domain.ItemNotFound(f"Order {c.order_id} has no item {c.fulfillment_item_id}.")
@@ -250,8 +271,29 @@ def _replacing(order_items: list[Any], changed: Any) -> list[Any]:
     return [changed if i.id == changed.id else i for i in order_items]
 
 
+async def _credits_released(
+    session: AsyncSession, order_items: list[Any]
+) -> tuple[list[Any], list[Outgoing]]:
+    """The payment is captured: the points the order deposits or earns are sent now."""
+    messages: list[Outgoing] = []
+    for item in order_items:
+        if item.kind in domain.CREDIT_KINDS and item.status == FulfillmentItemStatus.PENDING:
+            row = dict(item._mapping)
+            messages.append(_send(row, 1))
+            changed = await db.update_item(
+                session,
+                item.id,
+                status=row["status"],
+                attempts=row["attempts"],
+                command_id=row["command_id"],
+            )
+            order_items = _replacing(order_items, changed)
+    return order_items, messages
+
+
 async def on_item_answer(
     session: AsyncSession,
+    fulfillment: Any,
     item: Any,
     order_items: list[Any],
     accepted: bool,
@@ -260,6 +302,8 @@ async def on_item_answer(
 ) -> list[Outgoing]:
     """The ledger answered ``item``'s command; ``order_items`` are all the order's
     items, read after its row was locked."""
+    if item.status == FulfillmentItemStatus.REVERSING:
+        return await _reversal_answered(session, item, order_items, accepted, code, reason)
     if item.status != FulfillmentItemStatus.COMMITTING:
         return []  # answered before
     if accepted:
@@ -270,7 +314,13 @@ async def on_item_answer(
             fulfilled_at=datetime.now(UTC),
         )
         items_now = _replacing(order_items, fulfilled)
-        return [await views.fulfillment_event(session, item.order_id, items=items_now)]
+        released: list[Outgoing] = []
+        if item.kind in domain.PAYMENT_KINDS and payment_of(fulfillment, items_now) is (
+            PaymentStatus.CAPTURED
+        ):
+            items_now, released = await _credits_released(session, items_now)
+        event = await views.fulfillment_event(session, item.order_id, items=items_now)
+        return [event, *released]
     failed = FulfillmentItemFailed(
         order_id=item.order_id,
         fulfillment_item_id=item.id,
@@ -283,6 +333,111 @@ async def on_item_answer(
         session, item.id, status=FulfillmentItemStatus.FAILED.value, code=code, reason=reason
     )
     items_now = _replacing(order_items, refused)
+    return [
+        await views.fulfillment_event(session, item.order_id, items=items_now),
+        Outgoing(FULFILLMENT_EVENTS, item.order_id, failed),
+    ]
+
+
+# --- cancelling a fulfillment whose payment failed ----------------------------------------------
+
+
+def _give_back(item: Any) -> Outgoing:
+    """The reversal of what a capture item committed: all of it."""
+    reverse = ReversePointTransaction(
+        account_id=item.account_id,
+        transaction_id=item.transaction_id,
+        reversal_transaction_id=f"rt-cancel-{item.id}",
+        description=f"Fulfillment of order {item.order_id} cancelled",
+        references={"order_id": item.order_id, "fulfillment_item_id": item.id},
+    )
+    return Outgoing(
+        LEDGER_COMMANDS,
+        item.account_id,
+        reverse,
+        message_id=stable_message_id(f"fulfillment:{item.id}", "cancel"),
+    )
+
+
+async def cancel_fulfillment(
+    session: AsyncSession, command: Incoming[CancelFulfillment], _: HandlerContext
+) -> Accepted:
+    """The operator's way out of a failed payment: nothing is given, captures go back."""
+    cancel = command.payload
+    domain.check_admin(command.envelope.actor, "cancel a fulfillment")
+    fulfillment = await locked_fulfillment(session, cancel.order_id)
+    order_items = await db.items_of(session, cancel.order_id)
+    status = payment_of(fulfillment, order_items)
+    if status is PaymentStatus.CANCELLED:
+        return Accepted(produced={"order_id": cancel.order_id, "status": "cancelled"})
+    if status is not PaymentStatus.FAILED:
+        raise domain.PaymentNotFailed(
+            f"The order's payment is {status.value}; only a fulfillment whose payment "
+            "failed is cancelled (a captured order's items are returned instead)."
+        )
+    if any(i.status == FulfillmentItemStatus.COMMITTING for i in order_items):
+        raise domain.PaymentNotCaptured("An item is still being committed; retry shortly.")
+    messages: list[Outgoing] = []
+    reversed_items = 0
+    for item in order_items:
+        if item.kind in domain.PAYMENT_KINDS and item.status == FulfillmentItemStatus.FULFILLED:
+            give_back = _give_back(item)
+            changed = await db.update_item(
+                session,
+                item.id,
+                status=FulfillmentItemStatus.REVERSING.value,
+                command_id=give_back.message_id,
+            )
+            messages.append(give_back)
+            reversed_items += 1
+        elif item.status != FulfillmentItemStatus.FULFILLED:
+            changed = await db.update_item(
+                session, item.id, status=FulfillmentItemStatus.CANCELLED.value
+            )
+        else:
+            continue
+        order_items = _replacing(order_items, changed)
+    event = await views.fulfillment_event(
+        session,
+        cancel.order_id,
+        items=order_items,
+        cancelled_at=datetime.now(UTC),
+        cancel_reason=cancel.reason,
+    )
+    return Accepted(
+        produced={
+            "order_id": cancel.order_id,
+            "status": "cancelled",
+            "captures_given_back": reversed_items,
+        },
+        messages=[event, *messages],
+    )
+
+
+async def _reversal_answered(
+    session: AsyncSession,
+    item: Any,
+    order_items: list[Any],
+    accepted: bool,
+    code: str | None,
+    reason: str | None,
+) -> list[Outgoing]:
+    if accepted:
+        changed = await db.update_item(
+            session, item.id, status=FulfillmentItemStatus.REVERSED.value
+        )
+        items_now = _replacing(order_items, changed)
+        return [await views.fulfillment_event(session, item.order_id, items=items_now)]
+    failed = FulfillmentItemFailed(
+        order_id=item.order_id,
+        fulfillment_item_id=item.id,
+        kind=FulfillmentItemKind(item.kind),
+        code=code or "refused",
+        reason=f"Giving the capture back was refused: {reason or ''}",
+        attempt=item.attempts,
+    )
+    changed = await db.update_item(session, item.id, code=code, reason=reason)
+    items_now = _replacing(order_items, changed)
     return [
         await views.fulfillment_event(session, item.order_id, items=items_now),
         Outgoing(FULFILLMENT_EVENTS, item.order_id, failed),

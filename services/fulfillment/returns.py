@@ -62,6 +62,12 @@ async def return_item(
     c = command.payload
     domain.check_trusted(command.envelope.actor, "mark items returned")
     fulfillment = await locked_fulfillment(session, c.order_id)
+    if fulfillment.cancelled_at is not None:
+        raise domain.FulfillmentCancelled("The order's fulfillment was cancelled.")
+    returns_so_far = await db.return_ids(session, c.order_id)
+    if c.return_id in returns_so_far:
+        raise domain.ReturnExists(f"Order {c.order_id} already has a return {c.return_id}.")
+    domain.check_room_for_return(len(returns_so_far))
     line = _line(fulfillment, c.line_item_id)
     if line is None:
         raise domain.LineItemNotFound(f"Order {c.order_id} has no line item {c.line_item_id}.")
@@ -79,7 +85,7 @@ async def return_item(
             f"{main.returned_quantity} of {main.quantity} are returned already; "
             f"{c.quantity} more is too many."
         )
-    if not await db.insert_return(
+    await db.insert_return(
         session,
         {
             "order_id": c.order_id,
@@ -89,8 +95,7 @@ async def return_item(
             "reason": c.reason,
             "status": ReturnStatus.IN_PROGRESS.value,
         },
-    ):
-        raise domain.ReturnExists(f"Order {c.order_id} already has a return {c.return_id}.")
+    )
     sources = {s.source_id: s for s in await db.sources_of(session, c.order_id)}
     planned = domain.plan_return(
         domain.LineToReturn(

@@ -18,7 +18,7 @@ from contracts.fulfillment import (
     ReturnView,
 )
 from contracts.topics import FULFILLMENT_EVENTS
-from services.fulfillment import db
+from services.fulfillment import db, domain
 from shared.outbox import Outgoing
 
 
@@ -68,7 +68,7 @@ def return_view(row: Any, parts: list[Any]) -> ReturnView:
 
 
 async def fulfillment_event(
-    session: AsyncSession, order_id: str, *, items: list[Any] | None = None
+    session: AsyncSession, order_id: str, *, items: list[Any] | None = None, **changes: Any
 ) -> Outgoing:
     """Count a new version of the order's fulfillment and publish it whole.
 
@@ -76,7 +76,7 @@ async def fulfillment_event(
     they are read). Returns are read only if an item has some quantity returned: a
     return always counts its quantity (at least 1) on its item in the same transaction.
     """
-    row = await db.touch(session, order_id)
+    row = await db.touch(session, order_id, **changes)
     if items is None:
         items = await db.items_of(session, order_id)
     any_returned = any(i.returned_quantity for i in items)
@@ -89,6 +89,7 @@ async def fulfillment_event(
         currency=row.currency,
         items=[item_view(i) for i in items],
         returns=[return_view(r, parts) for r in returned],
+        payment_status=domain.payment_status(items, row.cancelled_at is not None),
         version=row.version,
     )
     return Outgoing(FULFILLMENT_EVENTS, order_id, view)

@@ -146,6 +146,7 @@ async def create_account(
         "negative_limit": c.negative_limit,
     }
     domain.check_admin(command.envelope.actor, "create point accounts")
+    domain.check_direct_account_id(c.account_id)
     row = await _new_account(session, context, values)
     if row is None:
         raise domain.AccountExists(f"Point account {c.account_id} already exists.")

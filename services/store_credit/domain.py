@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from contracts.envelope import Actor, ActorKind
@@ -33,6 +34,25 @@ class AccountExists(StoreCreditError):
 
 class AccountNotFound(StoreCreditError):
     code = "account_not_found"
+
+
+class ReservedAccountId(StoreCreditError):
+    code = "reserved_account_id"
+
+
+_GENERATED_IDS = re.compile(r"^(sc-|system:|pa-[0-9a-f]{32}$)")
+"""Ledger account ids made here or by the ledger: a store credit's (``sc-``), a template
+account's (``pa-`` and 32 hex digits) and the ledger's own (``system:``)."""
+
+
+def check_direct_account_id(account_id: str) -> None:
+    """A directly created account may not take an id of the shape this service or the
+    ledger makes: ledger account ids never collide across owners, whatever is asked."""
+    if _GENERATED_IDS.match(account_id):
+        raise ReservedAccountId(
+            f"{account_id!r} has the shape of an id the platform makes (sc-..., pa- and 32 "
+            "hex digits, system:...); choose another."
+        )
 
 
 class AccountLimitReached(StoreCreditError):

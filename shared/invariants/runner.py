@@ -24,6 +24,7 @@ from shared.invariants import (
     ledger,
     orders,
     outbox,
+    payment,
     returns,
     topics,
 )
@@ -35,9 +36,11 @@ LOCAL_CHECKS: tuple[LocalCheck, ...] = (
     *ledger.CHECKS,
     *idempotency.CHECKS,
     *outbox.CHECKS,
+    *payment.LOCAL,
 )
 CROSS_CHECKS: tuple[CrossCheck, ...] = (
     *orders.CHECKS,
+    *payment.CROSS,
     *items.CHECKS,
     *returns.CHECKS,
     *copies.CHECKS,

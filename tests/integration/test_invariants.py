@@ -277,6 +277,34 @@ def corruptions(
             ],
         ),
         (
+            "a spend that paid a checked-out order unbound in the ledger",
+            db.changed(
+                "ledger",
+                "UPDATE point_transactions SET bound_order_id = NULL WHERE id = :t",
+                "UPDATE point_transactions SET bound_order_id = :o WHERE id = :t",
+                t=f.spend,
+                o=f.order_id,
+            ),
+            [("checkout_hold_not_bound", {"order_id": f.order_id, "transaction_id": f.spend})],
+        ),
+        (
+            "goods shipped although a hold that paid them is not captured",
+            db.changed(
+                "fulfillment",
+                "UPDATE fulfillment_items SET status = 'failed' "
+                "WHERE order_id = :o AND kind = 'store_credit'",
+                "UPDATE fulfillment_items SET status = 'fulfilled' "
+                "WHERE order_id = :o AND kind = 'store_credit'",
+                o=f.order_id,
+            ),
+            [
+                ("goods_without_payment", {"order_id": f.order_id}),  # the mugs shipped
+                ("goods_without_payment", {"order_id": f.order_id}),  # the points earned
+                ("goods_without_payment", {"order_id": f.order_id}),  # the gift deposited
+                ("fulfillment_item_unconfirmed", {"order_id": f.order_id}),
+            ],
+        ),
+        (
             "more reversed than was earned",
             db.changed(
                 "ledger",

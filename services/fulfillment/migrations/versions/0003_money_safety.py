@@ -1,4 +1,4 @@
-"""money safety: idempotency keys scoped to their actor
+"""money safety: idempotency keys scoped to their actor; a fulfillment can be cancelled
 
 Revision ID: 0003
 Revises: 0002
@@ -6,6 +6,9 @@ Create Date: 2026-12-02 09:00:00.000000
 """
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
 
 from shared.migration_steps import scope_inbox_keys, unscope_inbox_keys
 
@@ -17,7 +20,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     scope_inbox_keys()
+    op.add_column(
+        "fulfillments", sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column("fulfillments", sa.Column("cancel_reason", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("fulfillments", "cancel_reason")
+    op.drop_column("fulfillments", "cancelled_at")
     unscope_inbox_keys()
