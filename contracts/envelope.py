@@ -28,6 +28,10 @@ Identifier = Annotated[
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
+MAX_REFERENCES = 20
+References = Annotated[dict[Identifier, Identifier], Field(max_length=MAX_REFERENCES)]
+"""Ids elsewhere (``order_id``, ``line_item_id``, ...): at most 20, names and values ids."""
+
 
 def _representable(value: datetime) -> datetime:
     try:

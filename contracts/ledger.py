@@ -6,6 +6,7 @@ what is counted (``points:loyalty``, ``USD``); postings never mix units.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -18,9 +19,10 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.envelope import Command, Event, Identifier, Message, Moment
+from contracts.envelope import Command, Event, Identifier, Message, Moment, References
 
 INT64_MAX = 2**63 - 1
+MAX_METADATA_BYTES = 4_096
 
 Unit = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
@@ -48,6 +50,8 @@ class PointTransactionStatus(StrEnum):
 class VoidReason(StrEnum):
     REQUESTED = "requested"
     EXPIRED = "expired"
+    REPLACED = "replaced"
+    """By ``ReplacePointTransaction``: a new pending transaction holds instead."""
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -110,11 +114,13 @@ class CreatePointTransaction(Command):
         description="Pending only: when the hold is voided automatically if not committed.",
     )
     description: str = Field(default="", max_length=500)
-    references: dict[str, Identifier] = Field(
+    references: References = Field(
         default_factory=dict,
         description="Ids elsewhere: order_id, line_item_id, fulfillment_item_id.",
     )
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Kept with the transaction; at most 4,096 bytes of JSON."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CreatePointTransaction:
@@ -122,6 +128,8 @@ class CreatePointTransaction(Command):
             raise ValueError("amount must not be zero")
         if self.expires_at is not None and self.status != PointTransactionStatus.PENDING:
             raise ValueError("expires_at is only for pending transactions")
+        if len(json.dumps(self.metadata, separators=(",", ":"), default=str)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata may hold at most {MAX_METADATA_BYTES} bytes of JSON")
         return self
 
 
@@ -183,6 +191,34 @@ class BindPointTransaction(Command):
     order_id: Identifier
 
 
+class ReplacePointTransaction(Command):
+    """Replace a pending spend by a new one of another amount, at once. Key: ``account_id``.
+
+    One step: the old transaction is voided (reason ``replaced``) and the new one
+    created pending, with its kind and references, so the funds are checked with the
+    old hold released and nothing else can take them in between; refused, nothing
+    changes. The order service resizes a store-credit hold with it when what an order
+    owes grows. A bound transaction is replaced only for its order, and the new one is
+    bound to that order too. Service or admin.
+    """
+
+    message_type: ClassVar[str] = "ReplacePointTransaction"
+
+    account_id: Identifier
+    transaction_id: Identifier = Field(description="The pending transaction replaced.")
+    new_transaction_id: Identifier = Field(description="The id of the new one.")
+    amount: Annotated[int, Field(strict=True, ge=-INT64_MAX, le=-1)] = Field(
+        description="The new pending amount (negative: a spend)."
+    )
+    expires_at: Moment | None = Field(
+        default=None, description="When the new one expires; default: as the old one."
+    )
+    description: str = Field(default="", max_length=500)
+    order_id: Identifier | None = Field(
+        default=None, description="The order replacing it: required if it is bound to one."
+    )
+
+
 class ReversePointTransaction(Command):
     """Reverse a committed transaction, in full or in part, by a new committed one.
 
@@ -199,7 +235,7 @@ class ReversePointTransaction(Command):
         default=None, description="How much to reverse, as a positive number; default: the rest."
     )
     description: str = Field(default="", max_length=500)
-    references: dict[str, Identifier] = Field(default_factory=dict)
+    references: References = Field(default_factory=dict)
 
 
 # --- events --------------------------------------------------------------------------------
@@ -240,6 +276,9 @@ class PointTransactionCreated(Event):
     description: str
     references: dict[str, str]
     reverses: str | None = Field(default=None, description="For a reversal: the original.")
+    replaces: str | None = Field(
+        default=None, description="For a replacement: the pending transaction it replaced."
+    )
     created_at: datetime
 
 

@@ -23,6 +23,7 @@ _LEDGER_COMMANDS = (
     ledger.CommitPointTransaction,
     ledger.VoidPointTransaction,
     ledger.BindPointTransaction,
+    ledger.ReplacePointTransaction,
     ledger.ReversePointTransaction,
 )
 _LEDGER_EVENTS = (

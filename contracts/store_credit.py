@@ -21,11 +21,14 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.envelope import Command, Event, Identifier, Message, Moment
+from contracts.envelope import Command, Event, Identifier, Message, Moment, References
 from contracts.ledger import INT64_MAX, Unit
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 ExchangeRate = Annotated[Decimal, Field(gt=0, max_digits=30, decimal_places=12)]
+MAX_EXCHANGE_RATES = 50
+ExchangeRates = Annotated[dict[Currency, ExchangeRate], Field(max_length=MAX_EXCHANGE_RATES)]
+"""What one point is worth per currency (major units, an exact decimal); at most 50."""
 Kind = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 NegativeLimit = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
@@ -48,7 +51,7 @@ class _AccountTerms(Command):
     name: Name
     kind: Kind = Field(examples=["store_credit", "loyalty"])
     unit: Unit = Field(description="The ledger unit of its accounts.", examples=["points:loyalty"])
-    exchange_rates: dict[Currency, ExchangeRate] = Field(default_factory=dict)
+    exchange_rates: ExchangeRates = Field(default_factory=dict)
     allow_negative: bool = False
     negative_limit: NegativeLimit | None = None
 
@@ -83,7 +86,7 @@ class UpdatePointAccountTemplate(Command):
 
     template_id: Identifier
     name: Name | None = None
-    exchange_rates: dict[Currency, ExchangeRate] | None = None
+    exchange_rates: ExchangeRates | None = None
     status: TemplateStatus | None = None
 
     @model_validator(mode="after")
@@ -115,7 +118,7 @@ class UpdatePointAccount(Command):
     account_id: Identifier
     customer_id: Identifier
     name: Name | None = None
-    exchange_rates: dict[Currency, ExchangeRate] | None = None
+    exchange_rates: ExchangeRates | None = None
     status: PointAccountStatus | None = None
 
     @model_validator(mode="after")
@@ -246,7 +249,7 @@ class CreateStoreCredit(Command):
     disabled: bool = False
     customer_id: Identifier | None = None
     reason: StoreCreditReason = StoreCreditReason.OTHER
-    references: dict[str, Identifier] = Field(
+    references: References = Field(
         default_factory=dict, description="For a refund: order_id, return_id, ..."
     )
 

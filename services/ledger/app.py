@@ -10,6 +10,7 @@ from contracts.ledger import (
     CommitPointTransaction,
     CreatePointTransaction,
     OpenLedgerAccount,
+    ReplacePointTransaction,
     ReversePointTransaction,
     VoidPointTransaction,
 )
@@ -34,6 +35,7 @@ routes = {
         CommandRoute(CommitPointTransaction, handlers.commit_point_transaction),
         CommandRoute(VoidPointTransaction, handlers.void_point_transaction),
         CommandRoute(BindPointTransaction, handlers.bind_point_transaction),
+        CommandRoute(ReplacePointTransaction, handlers.replace_point_transaction),
         CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction),
     )
 }

@@ -122,6 +122,7 @@ def batch_of(session: AsyncSession) -> LedgerBatch | None:
 NEW_TRANSACTION_FIELDS = {
     "CreatePointTransaction": "transaction_id",
     "ReversePointTransaction": "reversal_transaction_id",
+    "ReplacePointTransaction": "new_transaction_id",
 }
 """The field naming the transaction each command creates."""
 

@@ -278,6 +278,7 @@ class NewTransaction:
     reverses: str | None = None
     created_by: str | None = None
     correlation_id: str | None = None
+    bound_order_id: str | None = None
 
 
 _INSERT_TRANSACTION = insert(point_transactions).values(
@@ -304,6 +305,7 @@ def _transaction_row(account: Account, new: NewTransaction) -> dict[str, Any]:
         "reverses": new.reverses,
         "created_by": new.created_by,
         "correlation_id": new.correlation_id,
+        "bound_order_id": new.bound_order_id,
     }
 
 

@@ -289,6 +289,30 @@ def check_bindable(transaction: Transaction, order_id: str, now: datetime) -> bo
     return True
 
 
+def after_replace(
+    account: Account,
+    old: Transaction,
+    amount: int,
+    expires_at: datetime | None,
+    now: datetime,
+) -> Balances:
+    """Balances after a pending spend is replaced by one of ``amount``: the old hold goes,
+    the new one needs the funds available with it gone."""
+    if old.status is not PointTransactionStatus.PENDING:
+        raise NotPending(f"Point transaction {old.transaction_id} is {old.status}.")
+    if old.amount >= 0 or amount >= 0:
+        raise NotAHold("Only a pending spend is replaced, by another spend.")
+    if expired(old, now):
+        raise HoldExpired(f"Point transaction {old.transaction_id} has expired.")
+    if expires_at is not None and expires_at <= now:
+        raise InvalidExpiry("expires_at must be in the future.")
+    holds = account.holds - old.hold - amount
+    _in_range(holds, account.balance - holds)
+    if account.balance - holds < account.floor:
+        raise _insufficient(account, -amount - old.hold)
+    return Balances(account.balance, holds)
+
+
 def amount_to_commit(transaction: Transaction, requested: int | None, now: datetime) -> int:
     """The committed amount: all of a pending transaction, or a part of the same sign."""
     if transaction.status is not PointTransactionStatus.PENDING:

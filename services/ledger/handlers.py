@@ -26,6 +26,7 @@ from contracts.ledger import (
     PointTransactionReversed,
     PointTransactionStatus,
     PointTransactionVoided,
+    ReplacePointTransaction,
     ReversePointTransaction,
     VoidPointTransaction,
     VoidReason,
@@ -306,6 +307,76 @@ async def bind_point_transaction(
     return Accepted(
         produced={**produced, "already_bound": False},
         messages=[Outgoing(LEDGER_EVENTS, account.account_id, bound)],
+    )
+
+
+async def replace_point_transaction(
+    session: AsyncSession, command: Incoming[ReplacePointTransaction], _: HandlerContext
+) -> Accepted:
+    c = command.payload
+    now = datetime.now(UTC)
+    domain.check_operator(command.envelope.actor, "replace pending transactions")
+    account = await _account(session, c.account_id)
+    domain.check_usable(account)
+    old = await _transaction(session, account, c.transaction_id)
+    domain.check_binding(old, c.order_id, "replace")
+    if await db.transaction_exists(session, c.new_transaction_id):
+        raise domain.TransactionExists(f"Point transaction {c.new_transaction_id} already exists.")
+    expires_at = c.expires_at or old.expires_at
+    balances = domain.after_replace(account, old, c.amount, expires_at, now)
+    await db.mark_voided(session, old.transaction_id, VoidReason.REPLACED.value)
+    new = db.NewTransaction(
+        transaction_id=c.new_transaction_id,
+        amount=c.amount,
+        kind=old.kind.value,
+        status=PointTransactionStatus.PENDING.value,
+        description=c.description,
+        references=old.references,
+        expires_at=expires_at,
+        created_by=_by(command.envelope.actor),
+        correlation_id=command.envelope.correlation_id,
+        bound_order_id=old.bound_order_id,
+    )
+    await db.insert_transaction(session, account, new)
+    account, changes = await _apply(session, account, balances, new.transaction_id)
+    voided = PointTransactionVoided(
+        transaction_id=old.transaction_id,
+        account_id=account.account_id,
+        unit=account.unit,
+        amount=old.amount,
+        reason=VoidReason.REPLACED,
+        note=f"Replaced by {new.transaction_id}.",
+        references=old.references,
+        voided_at=now,
+    )
+    created = PointTransactionCreated(
+        transaction_id=new.transaction_id,
+        account_id=account.account_id,
+        customer_id=account.customer_id,
+        unit=account.unit,
+        amount=c.amount,
+        kind=old.kind,
+        status=PointTransactionStatus.PENDING,
+        expires_at=expires_at,
+        description=c.description,
+        references=old.references,
+        replaces=old.transaction_id,
+        created_at=now,
+    )
+    return Accepted(
+        produced={
+            "transaction_id": new.transaction_id,
+            "replaced": old.transaction_id,
+            "account_id": account.account_id,
+            "amount": c.amount,
+            "status": PointTransactionStatus.PENDING.value,
+            **_balances(account),
+        },
+        messages=[
+            Outgoing(LEDGER_EVENTS, account.account_id, voided),
+            Outgoing(LEDGER_EVENTS, account.account_id, created),
+            *changes,
+        ],
     )
 
 

@@ -31,7 +31,7 @@ from contracts.order import (
     SetOrderCharges,
 )
 from contracts.topics import LEDGER_COMMANDS
-from services.order import db, domain, views
+from services.order import db, domain, resize, views
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
 from shared.outbox import Outgoing
@@ -54,6 +54,16 @@ async def changeable_order(
     domain.check_customer_or_trusted(actor, order.customer_id, doing)
     domain.check_open(order.status, order.expires_at, now)
     return order
+
+
+async def changed_and_resized(
+    session: AsyncSession, order_id: str, **changes: Any
+) -> list[Outgoing]:
+    """As :func:`changed`, after a change that may raise what is due: the held credits
+    grow to cover it as far as they can (``resize``), and the event shows them so."""
+    order = await db.touch_order(session, order_id, **changes)
+    credits, resizes = await resize.resize_holds(session, order)
+    return [await views.order_event(session, order, credits=credits), *resizes]
 
 
 async def changed(
@@ -149,7 +159,8 @@ async def add_product_line_item(
         },
     )
     return Accepted(
-        produced={"line_item_id": c.line_item_id}, messages=[await changed(session, order.id)]
+        produced={"line_item_id": c.line_item_id},
+        messages=await changed_and_resized(session, order.id),
     )
 
 
@@ -184,7 +195,8 @@ async def add_deposit_line_item(
         },
     )
     return Accepted(
-        produced={"line_item_id": c.line_item_id}, messages=[await changed(session, order.id)]
+        produced={"line_item_id": c.line_item_id},
+        messages=await changed_and_resized(session, order.id),
     )
 
 
@@ -275,10 +287,17 @@ async def void_point_line(session: AsyncSession, line: Any, reason: str) -> Outg
     )
 
 
-async def void_hold(session: AsyncSession, credit: Any, reason: str) -> Outgoing:
-    return await release_transaction(
-        session, credit.order_id, credit.ledger_account_id, credit.hold_transaction_id, reason
-    )
+async def void_hold(session: AsyncSession, credit: Any, reason: str) -> list[Outgoing]:
+    """Void a credit's hold, and the larger one replacing it if a resize is in flight
+    (whichever of the two the ledger holds when the voids arrive, both end voided)."""
+    holds = [credit.hold_transaction_id, credit.replacing_transaction_id]
+    return [
+        await release_transaction(
+            session, credit.order_id, credit.ledger_account_id, transaction_id, reason
+        )
+        for transaction_id in holds
+        if transaction_id is not None
+    ]
 
 
 async def remove_line_item(
@@ -291,7 +310,7 @@ async def remove_line_item(
     line = await db.delete_line(session, order.id, c.line_item_id)
     if line is None:
         raise domain.LineItemNotFound(f"The order has no line item {c.line_item_id}.")
-    messages = [await changed(session, order.id)]
+    messages = await changed_and_resized(session, order.id)
     if line.kind == LineItemKind.POINT_TRANSACTION:
         messages.append(await void_point_line(session, line, "removed from the cart"))
     return Accepted(produced={"line_item_id": c.line_item_id}, messages=messages)
@@ -304,7 +323,7 @@ async def set_order_charges(
     actor = command.envelope.actor
     domain.check_trusted(actor, "set shipping and tax")
     order = await changeable_order(session, c.order_id, actor, "set charges", datetime.now(UTC))
-    event = await changed(
+    messages = await changed_and_resized(
         session,
         order.id,
         shipping=c.shipping,
@@ -312,7 +331,7 @@ async def set_order_charges(
         tax=c.tax,
         tax_description=c.tax_description,
     )
-    return Accepted(produced={"order_id": order.id}, messages=[event])
+    return Accepted(produced={"order_id": order.id}, messages=messages)
 
 
 async def release_everything(session: AsyncSession, order: Any, reason: str) -> list[Outgoing]:
@@ -323,10 +342,16 @@ async def release_everything(session: AsyncSession, order: Any, reason: str) -> 
             messages.append(await void_point_line(session, line, reason))
     for credit in await db.credits_of(session, order.id):
         if credit.status in (AppliedCreditStatus.HOLDING, AppliedCreditStatus.HELD):
-            messages.append(await void_hold(session, credit, reason))
+            messages.extend(await void_hold(session, credit, reason))
         if credit.status in domain.IN_FLIGHT | domain.COUNTING:
             await db.update_credit(
-                session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
+                session,
+                order.id,
+                credit.id,
+                status=AppliedCreditStatus.REMOVED.value,
+                held=0,
+                replacing_transaction_id=None,
+                replacing_amount=None,
             )
     return messages
 

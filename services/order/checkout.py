@@ -125,7 +125,7 @@ async def checkout_order(
         if credit.status != AppliedCreditStatus.HELD:
             continue
         if totals.applied.get(credit.id, 0) == 0:
-            messages.append(await void_hold(session, credit, "not needed at checkout"))
+            messages.extend(await void_hold(session, credit, "not needed at checkout"))
             await db.update_credit(
                 session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
             )

@@ -32,27 +32,22 @@ from contracts.ledger import (
     CreatePointTransaction,
     PointTransactionKind,
     PointTransactionStatus,
+    ReplacePointTransaction,
+    VoidReason,
 )
 from contracts.order import AppliedCreditStatus, ApplyStoreCredit, RemoveStoreCredit
 from contracts.results import CommandResult, ResultStatus
 from contracts.store_credit import AuthorizeStoreCredit
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_COMMANDS
-from services.order import checkout, db, domain, views
-from services.order.carts import changeable_order, changed, void_hold
+from services.order import checkout, db, domain, resize, views
+from services.order.carts import changeable_order, changed, changed_and_resized, void_hold
 from shared import sealing
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
 from shared.outbox import Outgoing, stable_message_id
 
-_HOLDS = uuid.UUID("5c0e9a7d-3b2f-4d61-8e4a-1f9b7c6d5e4a")
-
-
-def _origin(order_id: str, application_id: str) -> str:
-    return f"order:{order_id}:applied-credit:{application_id}"
-
-
-def hold_transaction_id(order_id: str, application_id: str) -> str:
-    return "hold-" + uuid.uuid5(_HOLDS, _origin(order_id, application_id)).hex
+_origin = resize.credit_origin
+hold_transaction_id = resize.hold_transaction_id
 
 
 async def apply_store_credit(
@@ -112,6 +107,8 @@ async def apply_store_credit(
 async def remove_store_credit(
     session: AsyncSession, command: Incoming[RemoveStoreCredit], _: HandlerContext
 ) -> Accepted:
+    """Take a credit off: its hold is voided, and the other credits grow to cover what
+    it paid, as far as they can (``resize``)."""
     c = command.payload
     order = await changeable_order(
         session, c.order_id, command.envelope.actor, "remove store credit", datetime.now(UTC)
@@ -121,15 +118,19 @@ async def remove_store_credit(
         raise domain.ApplicationNotFound(f"The order has no application {c.application_id}.")
     if credit.status not in domain.IN_FLIGHT | domain.COUNTING:
         return Accepted(produced={"application_id": credit.id, "status": credit.status})
-    messages: list[Outgoing] = []
-    if credit.status in (AppliedCreditStatus.HOLDING, AppliedCreditStatus.HELD):
-        messages.append(await void_hold(session, credit, "store credit removed from the order"))
+    voids = await void_hold(session, credit, "store credit removed from the order")
     await db.update_credit(
-        session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
+        session,
+        order.id,
+        credit.id,
+        status=AppliedCreditStatus.REMOVED.value,
+        held=0,
+        replacing_transaction_id=None,
+        replacing_amount=None,
     )
     return Accepted(
         produced={"application_id": credit.id, "status": "removed"},
-        messages=[await changed(session, order.id), *messages],
+        messages=[*await changed_and_resized(session, order.id), *voids],
     )
 
 
@@ -228,6 +229,7 @@ async def on_store_credit_result(
         ledger_account_id=found["ledger_account_id"],
         hold_transaction_id=hold_id,
         hold_command_id=hold_command_id,
+        authorized=int(found["available"]),
         allow_balance_owing=bool(found.get("allow_balance_owing")),
     )
     return [
@@ -243,6 +245,8 @@ async def on_ledger_result(
     answer = result.payload
     if answer.command_type == BindPointTransaction.message_type:
         return await checkout.on_bind_result(session, answer)
+    if answer.command_type == ReplacePointTransaction.message_type:
+        return await _on_resized(session, answer)
     if answer.command_type != CreatePointTransaction.message_type:
         return []
     if (
@@ -251,7 +255,11 @@ async def on_ledger_result(
     ):
         return []  # a transaction created committed: an order's holds are all pending
     order, credit = await _locked_credit(session, answer.command_id)
-    if credit is None or credit.status != AppliedCreditStatus.HOLDING:
+    if (
+        credit is None
+        or credit.status != AppliedCreditStatus.HOLDING
+        or credit.replacing_transaction_id is not None
+    ):
         return []
     if answer.status is ResultStatus.REJECTED:
         return [
@@ -261,8 +269,24 @@ async def on_ledger_result(
     return [await changed(session, order.id)]
 
 
+async def _on_resized(session: AsyncSession, answer: CommandResult) -> list[Outgoing]:
+    """The ledger's answer to a resize (``resize``)."""
+    order, credit = await _locked_credit(session, answer.command_id)
+    if (
+        credit is None
+        or credit.status != AppliedCreditStatus.HOLDING
+        or credit.replacing_transaction_id is None
+    ):
+        return []  # removed meanwhile, or answered before
+    await resize.on_resized(session, order, credit, answer.status is ResultStatus.ACCEPTED)
+    return [await changed(session, order.id)]
+
+
 async def on_hold_voided(session: AsyncSession, transaction_id: str, reason: str) -> list[Outgoing]:
-    """Step 4: the ledger voided a hold the order did not ask to void (it expired)."""
+    """Step 4: the ledger voided a hold the order did not ask to void (it expired). A hold
+    replaced by a larger one (``resize``) is not gone: its successor holds."""
+    if reason == VoidReason.REPLACED:
+        return []
     found = await db.credit_by_hold(session, transaction_id)
     if found is None:
         return []

@@ -113,6 +113,10 @@ applied_credits = Table(
     Column("ledger_account_id", Text, nullable=True),
     Column("hold_transaction_id", Text, nullable=True, unique=True),
     Column("held", BigInteger, nullable=False, server_default=text("0")),
+    Column("authorized", BigInteger, nullable=True),  # available when authorized
+    Column("hold_generation", Integer, nullable=False, server_default=text("0")),
+    Column("replacing_transaction_id", Text, nullable=True),  # a resize in flight
+    Column("replacing_amount", BigInteger, nullable=True),
     Column("allow_balance_owing", Boolean, nullable=False, server_default=text("false")),
     Column("refusal_code", Text, nullable=True),
     Column("refusal_reason", Text, nullable=True),

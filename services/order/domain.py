@@ -288,6 +288,36 @@ def still_to_cover(totals: OrderTotals, credits: Sequence[CreditHold]) -> int:
 
 
 @dataclass(frozen=True)
+class CreditRoom:
+    """A held credit, and how much more it could hold (what store-credit said was
+    available when it was authorized, less its hold)."""
+
+    application_id: str
+    status: AppliedCreditStatus
+    held: int
+    room: int
+
+
+def resized_holds(totals: OrderTotals, credits: Sequence[CreditRoom]) -> dict[str, int]:
+    """New holds for held credits with room, in the order they were applied, so that
+    what they hold covers what is due (as far as their room goes). Nothing while a
+    credit is in flight: one step at a time."""
+    if any(c.status in IN_FLIGHT for c in credits):
+        return {}
+    shortfall = totals.amount_due
+    resized: dict[str, int] = {}
+    for credit in credits:
+        if shortfall <= 0:
+            break
+        if credit.status is not AppliedCreditStatus.HELD or credit.room <= 0:
+            continue
+        extra = min(credit.room, shortfall)
+        resized[credit.application_id] = credit.held + extra
+        shortfall -= extra
+    return resized
+
+
+@dataclass(frozen=True)
 class Settlement:
     paid_externally: int
     balance_owing: int

@@ -23,6 +23,15 @@ from services.order import db, domain
 from shared.outbox import Outgoing
 
 
+def _in_flight_or_held(credit: Any) -> int:
+    """What a credit holds, or will once the ledger answers (asked for, or resized to)."""
+    if credit.status == AppliedCreditStatus.REQUESTED:
+        return int(credit.requested)
+    if credit.replacing_amount is not None:
+        return int(credit.replacing_amount)
+    return int(credit.held)
+
+
 @dataclass(frozen=True)
 class OrderState:
     """An order's row with its line items and applied credits, as read together."""
@@ -37,7 +46,7 @@ class OrderState:
             domain.CreditHold(
                 application_id=c.id,
                 status=AppliedCreditStatus(c.status),
-                held=c.requested if c.status == AppliedCreditStatus.REQUESTED else c.held,
+                held=_in_flight_or_held(c),
                 allow_balance_owing=c.allow_balance_owing,
             )
             for c in self.credits

@@ -21,6 +21,7 @@ from contracts.fulfillment import RetryFulfillmentItem
 from contracts.ledger import (
     CommitPointTransaction,
     CreatePointTransaction,
+    ReplacePointTransaction,
     ReversePointTransaction,
     VoidPointTransaction,
 )
@@ -36,6 +37,7 @@ EFFECTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         (CreatePointTransaction.message_type, ("transaction_id",)),
         (CommitPointTransaction.message_type, ("transaction_id",)),
         (VoidPointTransaction.message_type, ("transaction_id",)),
+        (ReplacePointTransaction.message_type, ("transaction_id",)),
         (ReversePointTransaction.message_type, ("reversal_transaction_id",)),
     ),
     "store_credit": (
@@ -45,7 +47,7 @@ EFFECTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     ),
     "order": (
         (CreateOrder.message_type, ("order_id",)),
-        (CheckoutOrder.message_type, ("order_id",)),
+        (CheckoutOrder.message_type, ("order_id", "attempt")),
         (CancelOrder.message_type, ("order_id",)),
     ),
     "fulfillment": ((RetryFulfillmentItem.message_type, ("fulfillment_item_id", "attempt")),),
@@ -141,6 +143,9 @@ async def ledger_effects_have_keys(connection: AsyncConnection, _: Scope) -> lis
         ),
         select(_produced("reversal_transaction_id").label("id")).where(
             _accepted(ReversePointTransaction.message_type)
+        ),
+        select(_produced("transaction_id").label("id")).where(
+            _accepted(ReplacePointTransaction.message_type)
         ),
     ).subquery()
     committed = (

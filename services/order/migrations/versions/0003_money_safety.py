@@ -90,6 +90,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("order_id", "attempt", "transaction_id"),
         sa.UniqueConstraint("command_id"),
     )
+    op.add_column("applied_credits", sa.Column("authorized", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "applied_credits",
+        sa.Column("hold_generation", sa.Integer(), server_default=sa.text("0"), nullable=False),
+    )
+    op.add_column(
+        "applied_credits", sa.Column("replacing_transaction_id", sa.Text(), nullable=True)
+    )
+    op.add_column("applied_credits", sa.Column("replacing_amount", sa.BigInteger(), nullable=True))
     op.add_column("pending_transactions", sa.Column("customer_id", sa.Text(), nullable=True))
     op.add_column("pending_transactions", sa.Column("kind", sa.Text(), nullable=True))
 
@@ -97,6 +106,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("pending_transactions", "kind")
     op.drop_column("pending_transactions", "customer_id")
+    for column in ("replacing_amount", "replacing_transaction_id", "hold_generation", "authorized"):
+        op.drop_column("applied_credits", column)
     op.drop_table("bindings")
     op.drop_table("transaction_uses")
     op.drop_index(
