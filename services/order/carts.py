@@ -221,10 +221,12 @@ async def add_point_transaction_line_item(
         )
     if transaction.amount >= 0 or transaction.kind not in (None, PointTransactionKind.SPEND):
         raise domain.NotASpend("Only a pending spend (a negative amount) pays for an order.")
+    if transaction.customer_id != order.customer_id:
+        raise domain.Forbidden("The point transaction is not on an account of this customer.")
     account = await db.get_point_account(session, transaction.account_id)
     if account is None:
         raise domain.AccountNotFound(f"Point account {transaction.account_id} is not known (yet).")
-    if order.customer_id != account.customer_id or order.customer_id != transaction.customer_id:
+    if account.customer_id != order.customer_id:
         raise domain.Forbidden("The point transaction is not on an account of this customer.")
     if transaction.status != "pending":
         raise domain.TransactionNotPending(f"The point transaction is {transaction.status}.")
