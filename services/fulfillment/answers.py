@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.ledger import CommitPointTransaction, CreatePointTransaction, ReversePointTransaction
 from contracts.results import CommandResult, ResultStatus
 from contracts.store_credit import CreateStoreCredit
-from services.fulfillment import db, items, returns
+from services.fulfillment import db, domain, items, returns
 from shared.codec import Incoming
 from shared.commands import HandlerContext
 from shared.outbox import Outgoing
@@ -31,6 +31,7 @@ LEDGER_COMMANDS_SENT = frozenset(
 
 async def _answer(session: AsyncSession, answer: CommandResult) -> list[Outgoing]:
     accepted = answer.status is ResultStatus.ACCEPTED
+    answer = answer.model_copy(update={"reason": domain.brief(answer.reason)})
     fulfillment = await db.lock_by_item_command(session, answer.command_id)
     if fulfillment is not None:
         order_items = await db.items_of(session, fulfillment.order_id)

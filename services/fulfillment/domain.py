@@ -78,9 +78,18 @@ class TooManyReturns(FulfillmentError):
     code = "too_many_returns"
 
 
-MAX_RETURNS = 100
+MAX_RETURNS = 40
 """Returns per order: the order's Fulfillment event, returns and all, stays far below
-Kafka's record limit."""
+Kafka's record limit (tests/unit/test_message_bounds.py)."""
+MAX_REASON = 200
+"""The most of a refusal's reason an item or a return part keeps (the whole is in the
+refusing service's result)."""
+
+
+def brief(reason: str | None) -> str | None:
+    if reason is None or len(reason) <= MAX_REASON:
+        return reason
+    return reason[: MAX_REASON - 1] + "…"
 
 
 def check_room_for_return(returns_so_far: int) -> None:

@@ -134,7 +134,7 @@ class AmountNotCovered(OrderError):
 
 MAX_LINE_ITEMS = 100
 """Line items per order: every event about the order stays far below Kafka's record limit."""
-MAX_APPLIED_CREDITS = 20
+MAX_APPLIED_CREDITS = 10
 """Store-credit applications per order, refused and removed ones included."""
 MAX_AMOUNT = 10**15
 """The most any line item or total may be, in minor units (and the most points a line moves)."""

@@ -3,6 +3,7 @@ allocation rule of a return (pro rata, toward zero, cumulative over units)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -173,3 +174,42 @@ def test_returning_unit_by_unit_gives_back_what_all_at_once_does_and_never_more(
 @pytest.mark.parametrize("chargeable", [0, -5])
 def test_nothing_is_given_back_of_a_free_order(chargeable: int) -> None:
     assert share(100, 100, 1, 1, chargeable) == 0
+
+
+@dataclass(frozen=True)
+class _Item:
+    kind: str
+    status: str
+
+
+def test_the_payment_is_captured_once_every_spend_and_hold_is() -> None:
+    from contracts.fulfillment import FulfillmentItemStatus as I
+    from contracts.fulfillment import PaymentStatus as P
+    from services.fulfillment.domain import PaymentFailed, PaymentNotCaptured, check_captured
+    from services.fulfillment.domain import payment_status as status
+
+    goods = _Item("manual", I.PENDING)
+    assert status([goods], False) is P.CAPTURED  # a card paid it all
+    assert status([goods, _Item("points_spent", I.COMMITTING)], False) is P.CAPTURING
+    assert status([_Item("store_credit", I.FULFILLED), _Item("points_spent", I.FAILED)], False) is (
+        P.FAILED
+    )
+    assert status([_Item("store_credit", I.FULFILLED), _Item("deposit", I.PENDING)], False) is (
+        P.CAPTURED
+    )
+    assert status([goods], True) is P.CANCELLED
+    check_captured(P.CAPTURED)
+    with pytest.raises(PaymentNotCaptured) as waiting:
+        check_captured(P.CAPTURING)
+    assert waiting.value.retryable
+    with pytest.raises(PaymentFailed) as failed:
+        check_captured(P.FAILED)
+    assert not failed.value.retryable
+
+
+def test_a_kept_reason_is_brief() -> None:
+    from services.fulfillment.domain import MAX_REASON, brief
+
+    assert brief(None) is None
+    assert brief("short") == "short"
+    assert len(brief("x" * 1000) or "") == MAX_REASON

@@ -205,3 +205,74 @@ def test_only_an_empty_account_closes() -> None:
     for balance, holds in [(1, 0), (5, 5), (-1, 0)]:
         with pytest.raises(domain.AccountNotEmpty):
             domain.check_closable(account(balance=balance, holds=holds, allow_negative=True))
+
+
+def transaction(
+    amount: int = -100,
+    status: PointTransactionStatus = PointTransactionStatus.PENDING,
+    expires_at: datetime | None = None,
+    bound_order_id: str | None = None,
+) -> domain.Transaction:
+    return domain.Transaction(
+        transaction_id="tx-1",
+        account_id="acct-1",
+        unit="points:loyalty",
+        amount=amount,
+        kind=PointTransactionKind.SPEND,
+        status=status,
+        committed_amount=None,
+        reversed_amount=0,
+        reverses=None,
+        expires_at=expires_at,
+        references={},
+        bound_order_id=bound_order_id,
+    )
+
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+PAST = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+FUTURE = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
+
+
+def test_a_pending_spend_is_bound_once_to_one_order() -> None:
+    assert domain.check_bindable(transaction(expires_at=FUTURE), "ord-1", NOW) is True
+    assert domain.check_bindable(transaction(bound_order_id="ord-1"), "ord-1", NOW) is False
+    with pytest.raises(domain.TransactionBound):
+        domain.check_bindable(transaction(bound_order_id="ord-1"), "ord-2", NOW)
+    with pytest.raises(domain.NotPending):
+        domain.check_bindable(transaction(status=PointTransactionStatus.VOIDED), "ord-1", NOW)
+    with pytest.raises(domain.NotAHold):
+        domain.check_bindable(transaction(amount=100), "ord-1", NOW)
+    with pytest.raises(domain.HoldExpired):
+        domain.check_bindable(transaction(expires_at=PAST), "ord-1", NOW)
+
+
+def test_a_bound_spend_no_longer_expires_and_only_its_order_uses_it() -> None:
+    bound = transaction(expires_at=PAST, bound_order_id="ord-1")
+    assert not domain.expired(bound, NOW)
+    assert domain.expired(transaction(expires_at=PAST), NOW)
+    assert domain.amount_to_commit(bound, None, NOW) == -100
+    domain.check_binding(bound, "ord-1", "commit")
+    domain.check_binding(transaction(), None, "void")  # an unbound one: anyone may
+    for other in (None, "ord-2"):
+        with pytest.raises(domain.TransactionBound):
+            domain.check_binding(bound, other, "void")
+
+
+def test_a_replacement_needs_the_funds_with_the_old_hold_released() -> None:
+    full = account(balance=100, holds=60)
+    assert domain.after_replace(full, transaction(-60), -100, None, NOW) == domain.Balances(
+        100, 100
+    )
+    with pytest.raises(domain.InsufficientFunds):
+        domain.after_replace(full, transaction(-60), -101, None, NOW)
+    with pytest.raises(domain.HoldExpired):
+        domain.after_replace(full, transaction(-60, expires_at=PAST), -10, None, NOW)
+    with pytest.raises(domain.InvalidExpiry):
+        domain.after_replace(full, transaction(-60), -10, PAST, NOW)
+
+
+def test_system_account_ids_are_the_ledgers() -> None:
+    with pytest.raises(domain.ReservedAccountId):
+        domain.check_customer_account_id("system:issuance:USD")
+    domain.check_customer_account_id("acct-system")

@@ -68,3 +68,42 @@ def test_settling_a_checkout() -> None:
     negative = domain.compute_totals([LineAmount(K.POINT_TRANSACTION, -10)], 0, 0, [])
     with pytest.raises(domain.NegativeTotal):
         domain.settle(negative, [], None)
+
+
+def room(app: str, held: int, room_left: int, status: S = S.HELD) -> domain.CreditRoom:
+    return domain.CreditRoom(application_id=app, status=status, held=held, room=room_left)
+
+
+def test_held_credits_grow_in_the_order_applied_to_cover_what_is_due() -> None:
+    lines = [LineAmount(K.PRODUCT, 5495)]
+    credits = [hold("a", 2495), hold("b", 1000)]
+    totals = domain.compute_totals(lines, 0, 0, credits)
+    assert totals.amount_due == 2000
+    rooms = [room("a", 2495, 2505), room("b", 1000, 0)]
+    assert domain.resized_holds(totals, rooms) == {"a": 4495}
+    assert domain.resized_holds(totals, [room("a", 2495, 500), room("b", 1000, 5000)]) == {
+        "a": 2995,
+        "b": 2500,
+    }
+    in_flight = [room("a", 2495, 9999), room("c", 0, 0, S.REQUESTED)]
+    assert domain.resized_holds(totals, in_flight) == {}  # one step at a time
+    paid = domain.compute_totals(lines, 0, 0, [hold("a", 5495)])
+    assert domain.resized_holds(paid, [room("a", 5495, 100)]) == {}
+
+
+def test_amounts_and_counts_are_bounded() -> None:
+    assert domain.bounded(domain.MAX_AMOUNT, "x") == domain.MAX_AMOUNT
+    with pytest.raises(domain.AmountTooLarge):
+        domain.bounded(-domain.MAX_AMOUNT - 1, "x")
+    domain.check_room_for_line(domain.MAX_LINE_ITEMS - 1)
+    with pytest.raises(domain.TooManyLineItems):
+        domain.check_room_for_line(domain.MAX_LINE_ITEMS)
+    with pytest.raises(domain.TooManyStoreCredits):
+        domain.check_room_for_credit(domain.MAX_APPLIED_CREDITS)
+
+
+def test_a_checkout_waiting_for_a_credit_may_be_retried_with_its_key() -> None:
+    totals = domain.compute_totals([LineAmount(K.PRODUCT, 100)], 0, 0, [hold("a", 100, S.HOLDING)])
+    with pytest.raises(domain.StoreCreditPending) as refused:
+        domain.settle(totals, [hold("a", 100, S.HOLDING)], None)
+    assert refused.value.retryable
