@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Actor, ActorKind, Message
+from contracts.envelope import MAX_REFERENCES, Actor, ActorKind, Message
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from contracts.order import AddProductLineItem, CheckoutOrder, CreateOrder, ExternalPayment
 from contracts.store_credit import CreatePointAccount, CreatePointAccountTemplate
@@ -47,7 +47,7 @@ class World:
     owner: str = field(default_factory=lambda: random_id("cust"))
     account: str = field(default_factory=lambda: random_id("acct"))
     heavy: str = field(default_factory=lambda: random_id("acct"))
-    """An account whose two transactions carry 600 kB of references each."""
+    """An account whose history is too large for one reply (``heavy_account``)."""
     template: str = field(default_factory=lambda: random_id("tpl"))
     wallet_owner: str = field(default_factory=lambda: random_id("cust"))
     wallet: str = field(default_factory=lambda: random_id("wallet"))
@@ -162,17 +162,18 @@ async def make_world(wire: Wire) -> World:
 
 
 async def heavy_account(wire: Wire, account_id: str) -> Any:
-    """An account with two deposits of 600 kB of references: both in one page of its
-    history are more than Kafka takes in one reply."""
+    """An account of 180 deposits, each with every text at its longest (20 references,
+    500 characters of description): a page of them is more than Kafka takes in one reply."""
     opened = OpenLedgerAccount(account_id=account_id, unit="points:fuzz")
     answer = await wire.do(LEDGER_COMMANDS, account_id, opened)
-    references = {f"r{n:05d}": "x" * 128 for n in range(4_400)}
-    for _ in range(2):
+    references = {f"r{n:02d}".ljust(128, "r"): "x" * 128 for n in range(MAX_REFERENCES)}
+    for _ in range(180):
         deposit = CreatePointTransaction(
             account_id=account_id,
-            transaction_id=random_id("tx"),
+            transaction_id=random_id("tx").ljust(128, "x"),
             amount=1,
             kind=PointTransactionKind.DEPOSIT,
+            description="d" * 500,
             references=references,
         )
         done = await wire.do(LEDGER_COMMANDS, account_id, deposit)
