@@ -318,6 +318,14 @@ class Order(Event):
     checkout_failure: CheckoutFailure | None = Field(
         default=None, description="Set when the last checkout attempt failed (order open)."
     )
+    payment_status: str | None = Field(
+        default=None,
+        description=(
+            "Once checked out, fulfillment's word on its payment: capturing, captured, "
+            "failed (nothing ships until an operator resolves it) or cancelled."
+        ),
+        examples=["captured"],
+    )
     version: int
 
 

@@ -5,8 +5,10 @@
 - ``PointTransactionCreated`` / ``Committed`` / ``Voided`` (ledger): transactions,
   with their ledger account's owner, and whether they are still pending, so a point
   line item and checkout are decided from local data (a committed one is told from
-  one not arrived yet). A hold of this service voided by the ledger
-  itself moves its applied credit to ``expired``.
+  one not arrived yet). A hold of this service voided by the ledger itself moves
+  its applied credit to ``expired``.
+- ``Fulfillment`` (fulfillment): a checked-out order's payment status, shown on the
+  order (``failed``: nothing ships until an operator resolves it).
 
 Each handler is idempotent by itself (upserts, versions, state checks), so
 these subscriptions skip the inbox.
@@ -16,13 +18,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.fulfillment import Fulfillment
 from contracts.ledger import (
     PointTransactionCommitted,
     PointTransactionCreated,
     PointTransactionVoided,
 )
 from contracts.store_credit import PointAccount
-from services.order import credits, db
+from services.order import carts, credits, db
 from shared.codec import Incoming
 from shared.commands import HandlerContext
 from shared.outbox import Outgoing
@@ -44,6 +47,29 @@ async def on_point_account(
         },
     )
     return []
+
+
+async def on_fulfillment(
+    session: AsyncSession, event: Incoming[Fulfillment], _: HandlerContext
+) -> list[Outgoing]:
+    """Fulfillment's word on a checked-out order's payment, shown on the order (a newer
+    version only: a redelivered older event changes nothing)."""
+    fulfillment = event.payload
+    order = await db.lock_order(session, fulfillment.order_id)
+    if (
+        order is None
+        or order.fulfillment_version >= fulfillment.version
+        or order.payment_status == fulfillment.payment_status.value
+    ):
+        return []
+    return [
+        await carts.changed(
+            session,
+            order.id,
+            payment_status=fulfillment.payment_status.value,
+            fulfillment_version=fulfillment.version,
+        )
+    ]
 
 
 async def on_transaction_created(

@@ -56,6 +56,8 @@ orders = Table(
     Column("checkout_attempt", Integer, nullable=False, server_default=text("0")),
     Column("checkout_deadline", DateTime(timezone=True), nullable=True),
     Column("checkout_failure", JSONB, nullable=True),  # {attempt, code, reason}
+    Column("payment_status", Text, nullable=True),  # fulfillment's, once checked out
+    Column("fulfillment_version", BigInteger, nullable=False, server_default=text("0")),
     Column("correlation_id", Text, nullable=True),
     Column("version", BigInteger, nullable=False, server_default=text("1")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -139,6 +139,7 @@ def order_view(state: OrderState) -> Order:
         checkout_failure=(
             CheckoutFailure.model_validate(o.checkout_failure) if o.checkout_failure else None
         ),
+        payment_status=o.payment_status,
         version=o.version,
     )
 

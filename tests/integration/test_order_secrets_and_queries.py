@@ -270,6 +270,7 @@ async def test_get_order_answers_like_the_seeds_order_get(
             "payment": None,
             "checked_out_at": None,
             "checkout_failure": None,
+            "payment_status": None,
         }
         assert re.fullmatch("[0-9A-F]{8}", default_number(order_id))  # like the seed's 0D138546
 

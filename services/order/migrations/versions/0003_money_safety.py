@@ -38,6 +38,13 @@ def upgrade() -> None:
         "orders",
         sa.Column("checkout_failure", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     )
+    op.add_column("orders", sa.Column("payment_status", sa.Text(), nullable=True))
+    op.add_column(
+        "orders",
+        sa.Column(
+            "fulfillment_version", sa.BigInteger(), server_default=sa.text("0"), nullable=False
+        ),
+    )
     op.drop_constraint("orders_status", "orders", type_="check")
     op.create_check_constraint(
         "orders_status",
@@ -120,6 +127,8 @@ def downgrade() -> None:
     op.create_check_constraint(
         "orders_status", "orders", "status IN ('open', 'checked_out', 'cancelled', 'abandoned')"
     )
+    op.drop_column("orders", "fulfillment_version")
+    op.drop_column("orders", "payment_status")
     op.drop_column("orders", "checkout_failure")
     op.drop_column("orders", "checkout_deadline")
     op.drop_column("orders", "checkout_attempt")
