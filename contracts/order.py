@@ -321,8 +321,8 @@ class Order(Event):
     payment_status: str | None = Field(
         default=None,
         description=(
-            "Once checked out, fulfillment's word on its payment: capturing, captured, "
-            "failed (nothing ships until an operator resolves it) or cancelled."
+            "Once fulfillment has settled a checked-out order's payment: captured, failed "
+            "(nothing ships until an operator resolves it) or cancelled; none before."
         ),
         examples=["captured"],
     )

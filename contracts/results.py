@@ -49,7 +49,9 @@ class CommandResult(Event):
         default=False,
         description=(
             "A rejection that may not hold for long (data from another service not "
-            "arrived yet): retry with the same idempotency key, it is handled afresh."
+            "arrived yet, a step still in flight): retry with the same idempotency key, "
+            "it is handled afresh and can succeed. False: the same key gets the same "
+            "answer for good."
         ),
     )
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.fulfillment import Fulfillment
+from contracts.fulfillment import Fulfillment, PaymentStatus
 from contracts.ledger import (
     PointTransactionCommitted,
     PointTransactionCreated,
     PointTransactionVoided,
 )
 from contracts.store_credit import PointAccount
-from services.order import carts, credits, db
+from services.order import credits, db, views
 from shared.codec import Incoming
 from shared.commands import HandlerContext
 from shared.outbox import Outgoing
@@ -52,24 +52,16 @@ async def on_point_account(
 async def on_fulfillment(
     session: AsyncSession, event: Incoming[Fulfillment], _: HandlerContext
 ) -> list[Outgoing]:
-    """Fulfillment's word on a checked-out order's payment, shown on the order (a newer
-    version only: a redelivered older event changes nothing)."""
+    """Fulfillment's word on a checked-out order's payment once it is settled (captured,
+    failed, cancelled), shown on the order; a newer version only, so a redelivered older
+    event changes nothing. One statement when nothing changes."""
     fulfillment = event.payload
-    order = await db.lock_order(session, fulfillment.order_id)
-    if (
-        order is None
-        or order.fulfillment_version >= fulfillment.version
-        or order.payment_status == fulfillment.payment_status.value
-    ):
-        return []
-    return [
-        await carts.changed(
-            session,
-            order.id,
-            payment_status=fulfillment.payment_status.value,
-            fulfillment_version=fulfillment.version,
-        )
-    ]
+    if fulfillment.payment_status is PaymentStatus.CAPTURING:
+        return []  # what every checked-out order starts as
+    order = await db.set_payment_status(
+        session, fulfillment.order_id, fulfillment.payment_status.value, fulfillment.version
+    )
+    return [] if order is None else [await views.order_event(session, order)]
 
 
 async def on_transaction_created(

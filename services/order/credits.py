@@ -11,6 +11,10 @@
    with the ledger's code (``insufficient_funds`` when another order was
    quicker).
 4. A hold the ledger voids on its own (expiry) makes the credit ``expired``.
+5. When what is due grows, a held credit with room grows (``resize``).
+
+A hold's id is recorded as used (``transaction_uses``), so nothing but this credit
+ever pays with it.
 
 Every step locks the order row and acts only from the state it expects, so
 redelivered results and events change nothing. Removing a credit (or
@@ -46,9 +50,6 @@ from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
 from shared.outbox import Outgoing, stable_message_id
 
-_origin = resize.credit_origin
-hold_transaction_id = resize.hold_transaction_id
-
 
 async def apply_store_credit(
     session: AsyncSession, command: Incoming[ApplyStoreCredit], context: HandlerContext
@@ -82,7 +83,7 @@ async def apply_store_credit(
         token=c.token,
         store_credit_id=c.store_credit_id,
     )
-    ask_id = stable_message_id(_origin(order.id, c.application_id), "authorize")
+    ask_id = stable_message_id(resize.credit_origin(order.id, c.application_id), "authorize")
     await db.insert_credit(
         session,
         {
@@ -195,14 +196,14 @@ async def on_store_credit_result(
     amount = min(int(found["available"]), domain.still_to_cover(state.totals, others))
     if amount <= 0:
         return [await _refuse(session, order, credit, "nothing_due", "Nothing is left to pay.")]
-    hold_id = hold_transaction_id(order.id, credit.id)
+    hold_id = resize.hold_transaction_id(order.id, credit.id)
     if not await db.use_transaction(session, hold_id, order.id, application_id=credit.id):
         return [
             await _refuse(
                 session, order, credit, "transaction_exists", "The hold's id was used before."
             )
         ]
-    hold_command_id = stable_message_id(_origin(order.id, credit.id), "hold")
+    hold_command_id = stable_message_id(resize.credit_origin(order.id, credit.id), "hold")
     hold = CreatePointTransaction(
         account_id=found["ledger_account_id"],
         transaction_id=hold_id,

@@ -224,6 +224,28 @@ async def touch_order(session: AsyncSession, order_id: str, **changes: Any) -> A
     ).one()
 
 
+async def set_payment_status(
+    session: AsyncSession, order_id: str, status: str, fulfillment_version: int
+) -> Any | None:
+    """Show fulfillment's payment status, if it says something new (a newer version with
+    another status); the order's row as it is now, or None when nothing changed."""
+    return (
+        await session.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .where(orders.c.fulfillment_version < fulfillment_version)
+            .where(orders.c.payment_status.is_distinct_from(status))
+            .values(
+                payment_status=status,
+                fulfillment_version=fulfillment_version,
+                version=orders.c.version + 1,
+                updated_at=func.now(),
+            )
+            .returning(orders)
+        )
+    ).first()
+
+
 async def overdue_checkouts(session: AsyncSession, now: datetime, limit: int) -> list[str]:
     rows = await session.execute(
         select(orders.c.id)

@@ -19,7 +19,7 @@ from contracts.topics import ALL_TOPICS, STORE_CREDIT_COMMANDS
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.order.carts import default_number
-from services.order.credits import hold_transaction_id
+from services.order.resize import hold_transaction_id
 from services.store_credit.app import definition as store_credit
 from shared import sealing
 from shared.db import create_engine
