@@ -43,7 +43,6 @@ from contracts.order import (
     Order,
     OrderCheckedOut,
     OrderStatus,
-    PaymentView,
     PendingSpendToCommit,
     PointsToCredit,
 )
@@ -67,13 +66,12 @@ def _points(lines: list[Any], kind: LineItemKind) -> list[PointsToCredit]:
     ]
 
 
-def _check_spends(
-    state: views.OrderState, pending: dict[str, Any], now: datetime, margin: timedelta
+async def _check_spends(
+    session: AsyncSession, spends: list[Any], now: datetime, margin: timedelta
 ) -> None:
-    for line in state.lines:
-        if line.kind != LineItemKind.POINT_TRANSACTION:
-            continue
-        transaction = pending.get(line.transaction_id)
+    """Every targeted point transaction is still pending, as the copy says, and lasts."""
+    for line in spends:
+        transaction = await db.get_pending_transaction(session, line.transaction_id)
         if transaction is None or transaction.status != "pending":
             status = transaction.status if transaction else "unknown"
             raise domain.TransactionNotPending(
@@ -85,12 +83,54 @@ def _check_spends(
             )
 
 
+async def _credits_paying(
+    session: AsyncSession, state: views.OrderState
+) -> tuple[list[Any], list[Outgoing]]:
+    """The held credits with a share of what is due; the others' holds are voided now."""
+    applied = state.totals.applied
+    paying: list[Any] = []
+    voids: list[Outgoing] = []
+    for credit in state.credits:
+        if credit.status != AppliedCreditStatus.HELD:
+            continue
+        if applied.get(credit.id, 0) > 0:
+            paying.append(credit)
+            continue
+        voids.extend(await void_hold(session, credit, "not needed at checkout"))
+        await db.update_credit(
+            session, credit.order_id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
+        )
+    return paying, voids
+
+
 def _bind_command(order_id: str, attempt: int, account_id: str, transaction_id: str) -> Outgoing:
     bind = BindPointTransaction(
         account_id=account_id, transaction_id=transaction_id, order_id=order_id
     )
     command_id = stable_message_id(f"order:{order_id}:checkout:{attempt}", transaction_id)
     return Outgoing(LEDGER_COMMANDS, account_id, bind, message_id=command_id)
+
+
+async def _ask_to_bind(
+    session: AsyncSession, order_id: str, attempt: int, to_bind: list[tuple[str, str]]
+) -> list[Outgoing]:
+    """Step 1's end: a bind per (ledger account, transaction), recorded to be answered."""
+    binds = [_bind_command(order_id, attempt, *pair) for pair in to_bind]
+    await db.insert_bindings(
+        session,
+        [
+            {
+                "order_id": order_id,
+                "attempt": attempt,
+                "transaction_id": transaction_id,
+                "account_id": account_id,
+                "command_id": bind.message_id,
+                "status": "binding",
+            }
+            for (account_id, transaction_id), bind in zip(to_bind, binds, strict=True)
+        ],
+    )
+    return binds
 
 
 async def checkout_order(
@@ -109,37 +149,13 @@ async def checkout_order(
     domain.check_open(order.status, order.expires_at - margin, now)
     state = await views.load(session, order)
     spends = [li for li in state.lines if li.kind == LineItemKind.POINT_TRANSACTION]
-    pending = {
-        li.transaction_id: await db.get_pending_transaction(session, li.transaction_id)
-        for li in spends
-    }
-    _check_spends(state, pending, now, margin)
+    await _check_spends(session, spends, now, margin)
     totals = state.totals
-    settlement = domain.settle(
-        totals, state.holds, checkout.payment.amount if checkout.payment is not None else None
-    )
+    payment = checkout.payment
+    settlement = domain.settle(totals, state.holds, payment.amount if payment else None)
+    paying, voids = await _credits_paying(session, state)
 
-    messages: list[Outgoing] = []
-    paying: list[Any] = []
-    for credit in state.credits:
-        if credit.status != AppliedCreditStatus.HELD:
-            continue
-        if totals.applied.get(credit.id, 0) == 0:
-            messages.extend(await void_hold(session, credit, "not needed at checkout"))
-            await db.update_credit(
-                session, order.id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
-            )
-        else:
-            paying.append(credit)
-    payment = (
-        PaymentView.model_validate(checkout.payment.model_dump())
-        if checkout.payment is not None
-        else None
-    )
     attempt = order.checkout_attempt + 1
-    to_bind = [(li.account_id, li.transaction_id) for li in spends] + [
-        (c.ledger_account_id, c.hold_transaction_id) for c in paying
-    ]
     settled = {
         "payment": payment.model_dump(mode="json") if payment else None,
         "paid_externally": settlement.paid_externally,
@@ -155,35 +171,23 @@ async def checkout_order(
         "paid_externally": settlement.paid_externally,
         "balance_owing": settlement.balance_owing,
     }
+    to_bind = [(li.account_id, li.transaction_id) for li in spends] + [
+        (c.ledger_account_id, c.hold_transaction_id) for c in paying
+    ]
     if not to_bind:
         out = await _checked_out(session, order, now, **settled)
-        return Accepted(produced={**produced, "status": "checked_out"}, messages=[*out, *messages])
-    binds = [_bind_command(order.id, attempt, *pair) for pair in to_bind]
-    await db.insert_bindings(
-        session,
-        [
-            {
-                "order_id": order.id,
-                "attempt": attempt,
-                "transaction_id": transaction_id,
-                "account_id": account_id,
-                "command_id": bind.message_id,
-                "status": "binding",
-            }
-            for (account_id, transaction_id), bind in zip(to_bind, binds, strict=True)
-        ],
-    )
-    deadline = now + timedelta(seconds=context.settings.checkout_timeout_s)
+        return Accepted(produced={**produced, "status": "checked_out"}, messages=[*out, *voids])
+    binds = await _ask_to_bind(session, order.id, attempt, to_bind)
     event = await changed(
         session,
         order.id,
         lines=state.lines,
         status=OrderStatus.CHECKING_OUT.value,
-        checkout_deadline=deadline,
+        checkout_deadline=now + timedelta(seconds=context.settings.checkout_timeout_s),
         **settled,
     )
     return Accepted(
-        produced={**produced, "status": "checking_out"}, messages=[event, *messages, *binds]
+        produced={**produced, "status": "checking_out"}, messages=[event, *voids, *binds]
     )
 
 
