@@ -321,8 +321,9 @@ class Order(Event):
     payment_status: str | None = Field(
         default=None,
         description=(
-            "Once fulfillment has settled a checked-out order's payment: captured, failed "
-            "(nothing ships until an operator resolves it) or cancelled; none before."
+            "Fulfillment's word on a checked-out order's payment when something went wrong: "
+            "failed (nothing ships until an operator resolves it), cancelled, or captured "
+            "once a failure was mended. None while all is well."
         ),
         examples=["captured"],
     )

@@ -79,8 +79,8 @@ class TooManyReturns(FulfillmentError):
 
 
 MAX_RETURNS = 50
-"""Returns per order (one per line of the largest order): the order's Fulfillment event, returns and all, stays far below
-Kafka's record limit (tests/unit/test_message_bounds.py)."""
+"""Returns per order (one per line of the largest order): the order's Fulfillment event,
+returns and all, stays far below Kafka's record limit (tests/unit/test_message_bounds.py)."""
 MAX_REASON = 200
 """The most of a refusal's reason an item or a return part keeps (the whole is in the
 refusing service's result)."""

@@ -175,7 +175,9 @@ async def checkout_order(
         (c.ledger_account_id, c.hold_transaction_id) for c in paying
     ]
     if not to_bind:
-        out = await _checked_out(session, order, now, **settled)
+        if voids:
+            state = views.OrderState(order, state.lines, await db.credits_of(session, order.id))
+        out = await _checked_out(session, order, now, state, **settled)
         return Accepted(produced={**produced, "status": "checked_out"}, messages=[*out, *voids])
     binds = await _ask_to_bind(session, order.id, attempt, to_bind)
     event = await changed(
@@ -192,12 +194,18 @@ async def checkout_order(
 
 
 async def _checked_out(
-    session: AsyncSession, order: Any, now: datetime, **changes: Any
+    session: AsyncSession,
+    order: Any,
+    now: datetime,
+    state: views.OrderState | None = None,
+    **changes: Any,
 ) -> list[Outgoing]:
     """Check the order out (every spend and hold that pays it is bound): its credits
-    are ``captured``, ``Order`` and ``OrderCheckedOut`` say so. ``changes`` go with it
-    (the settlement, when it is checked out at once)."""
-    state = await views.load(session, order)
+    are ``captured``, ``Order`` and ``OrderCheckedOut`` say so. ``state`` is the order's
+    as it is now, if the caller has it; ``changes`` go with it (the settlement, when it
+    is checked out at once)."""
+    if state is None:
+        state = await views.load(session, order)
     totals = state.totals
     holds: list[HoldToCapture] = []
     for credit in state.credits:

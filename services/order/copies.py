@@ -52,9 +52,10 @@ async def on_point_account(
 async def on_fulfillment(
     session: AsyncSession, event: Incoming[Fulfillment], _: HandlerContext
 ) -> list[Outgoing]:
-    """Fulfillment's word on a checked-out order's payment once it is settled (captured,
-    failed, cancelled), shown on the order; a newer version only, so a redelivered older
-    event changes nothing. One statement when nothing changes."""
+    """Fulfillment's word on a checked-out order's payment when something is wrong
+    (failed, cancelled) or was mended (captured after a failure), shown on the order; a
+    newer version only, so a redelivered older event changes nothing. One statement
+    when nothing changes."""
     fulfillment = event.payload
     if fulfillment.payment_status is PaymentStatus.CAPTURING:
         return []  # what every checked-out order starts as

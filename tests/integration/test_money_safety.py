@@ -425,7 +425,7 @@ async def test_a_payment_that_fails_ships_nothing_until_an_operator_cancels_it(
                 "points_earned": "cancelled",
             }
             assert (await shop.items.do(ship))["code"] == "fulfillment_cancelled"
-            # The order shows it too, from fulfillment's events.
+            # The order shows it too, from fulfillment's events (null while all was well).
             for status in ("failed", "cancelled"):
                 await shop.orders.order_when(order_id, lambda o, s=status: o["payment_status"] == s)
         await shop.balance_is(shop.loyalty, 10_000)
