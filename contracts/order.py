@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -215,6 +215,19 @@ class CheckoutOrder(Command):
     payment: ExternalPayment | None = None
 
 
+class SetOrderPaymentStatus(Command):
+    """Fulfillment's word on a checked-out order's payment when something went wrong
+    (``failed``, ``cancelled``) or was mended (``captured`` after a failure), shown on
+    the order (service only; the fulfillment service sends it). A status older than
+    the one shown (``fulfillment_version``) changes nothing."""
+
+    message_type: ClassVar[str] = "SetOrderPaymentStatus"
+
+    order_id: Identifier
+    payment_status: Literal["captured", "failed", "cancelled"]
+    fulfillment_version: Annotated[int, Field(strict=True, ge=1)]
+
+
 class CancelOrder(Command):
     """Cancel an open order: its holds and targeted point transactions are voided."""
 
@@ -321,9 +334,9 @@ class Order(Event):
     payment_status: str | None = Field(
         default=None,
         description=(
-            "Fulfillment's word on a checked-out order's payment when something went wrong: "
-            "failed (nothing ships until an operator resolves it), cancelled, or captured "
-            "once a failure was mended. None while all is well."
+            "Fulfillment's word (SetOrderPaymentStatus) on a checked-out order's payment "
+            "when something went wrong: failed (nothing ships until an operator resolves "
+            "it), cancelled, or captured once a failure was mended. None while all is well."
         ),
         examples=["captured"],
     )

@@ -63,6 +63,7 @@ _ORDER_COMMANDS = (
     order.RemoveStoreCredit,
     order.CheckoutOrder,
     order.CancelOrder,
+    order.SetOrderPaymentStatus,
 )
 _ORDER_EVENTS = (order.Order, order.OrderCheckedOut, order.CheckoutFailed)
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.fulfillment import (
     CancelFulfillment,
     FulfillItem,
+    Fulfillment,
     FulfillmentItemFailed,
     FulfillmentItemKind,
     FulfillmentItemStatus,
@@ -30,8 +31,8 @@ from contracts.ledger import (
     PointTransactionKind,
     ReversePointTransaction,
 )
-from contracts.order import OrderCheckedOut
-from contracts.topics import FULFILLMENT_EVENTS, LEDGER_COMMANDS
+from contracts.order import OrderCheckedOut, SetOrderPaymentStatus
+from contracts.topics import FULFILLMENT_EVENTS, LEDGER_COMMANDS, ORDER_COMMANDS
 from services.fulfillment import db, domain, views
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
@@ -267,6 +268,16 @@ async def retry_fulfillment_item(
     )
 
 
+def _tell_order(event: Outgoing, status: PaymentStatus) -> Outgoing:
+    """The order shows what went wrong with its payment (or that it was mended)."""
+    view = event.payload
+    assert isinstance(view, Fulfillment)
+    news = SetOrderPaymentStatus(
+        order_id=view.order_id, payment_status=status.value, fulfillment_version=view.version
+    )
+    return Outgoing(ORDER_COMMANDS, view.order_id, news)
+
+
 def _replacing(order_items: list[Any], changed: Any) -> list[Any]:
     return [changed if i.id == changed.id else i for i in order_items]
 
@@ -314,13 +325,15 @@ async def on_item_answer(
             fulfilled_at=datetime.now(UTC),
         )
         items_now = _replacing(order_items, fulfilled)
-        released: list[Outgoing] = []
-        if item.kind in domain.PAYMENT_KINDS and payment_of(fulfillment, items_now) is (
+        if item.kind not in domain.PAYMENT_KINDS or payment_of(fulfillment, items_now) is not (
             PaymentStatus.CAPTURED
         ):
-            items_now, released = await _credits_released(session, items_now)
+            return [await views.fulfillment_event(session, item.order_id, items=items_now)]
+        items_now, released = await _credits_released(session, items_now)
         event = await views.fulfillment_event(session, item.order_id, items=items_now)
-        return [event, *released]
+        mended = any(i.attempts > 1 for i in items_now if i.kind in domain.PAYMENT_KINDS)
+        told = [_tell_order(event, PaymentStatus.CAPTURED)] if mended else []
+        return [event, *released, *told]
     failed = FulfillmentItemFailed(
         order_id=item.order_id,
         fulfillment_item_id=item.id,
@@ -329,14 +342,16 @@ async def on_item_answer(
         reason=reason or "",
         attempt=item.attempts,
     )
+    was = payment_of(fulfillment, order_items)
     refused = await db.update_item(
         session, item.id, status=FulfillmentItemStatus.FAILED.value, code=code, reason=reason
     )
     items_now = _replacing(order_items, refused)
-    return [
-        await views.fulfillment_event(session, item.order_id, items=items_now),
-        Outgoing(FULFILLMENT_EVENTS, item.order_id, failed),
-    ]
+    event = await views.fulfillment_event(session, item.order_id, items=items_now)
+    messages = [event, Outgoing(FULFILLMENT_EVENTS, item.order_id, failed)]
+    if item.kind in domain.PAYMENT_KINDS and was is not PaymentStatus.FAILED:
+        messages.append(_tell_order(event, PaymentStatus.FAILED))
+    return messages
 
 
 # --- cancelling a fulfillment whose payment failed ----------------------------------------------
@@ -410,7 +425,7 @@ async def cancel_fulfillment(
             "status": "cancelled",
             "captures_given_back": reversed_items,
         },
-        messages=[event, *messages],
+        messages=[event, *messages, _tell_order(event, PaymentStatus.CANCELLED)],
     )
 
 

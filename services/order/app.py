@@ -2,8 +2,7 @@
 
 Commands on ``order.commands`` (keyed by order), ``GetOrder`` on
 ``order.queries``. It keeps copies of point accounts (``store-credit.events``)
-and pending transactions (``ledger.events``), shows fulfillment's payment status
-(``fulfillment.events``), follows the answers to the
+and pending transactions (``ledger.events``), follows the answers to the
 commands it sends (``store-credit.command-results``,
 ``ledger.command-results``) and abandons expired carts.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 from faststream import FastStream
 
 from contracts.envelope import Message
-from contracts.fulfillment import Fulfillment
 from contracts.ledger import (
     PointTransactionCommitted,
     PointTransactionCreated,
@@ -31,11 +29,11 @@ from contracts.order import (
     RemoveLineItem,
     RemoveStoreCredit,
     SetOrderCharges,
+    SetOrderPaymentStatus,
 )
 from contracts.results import CommandResult
 from contracts.store_credit import PointAccount
 from contracts.topics import (
-    FULFILLMENT_EVENTS,
     LEDGER_COMMAND_RESULTS,
     LEDGER_EVENTS,
     ORDER_COMMAND_RESULTS,
@@ -66,6 +64,7 @@ routes = {
         CommandRoute(ApplyStoreCredit, credits.apply_store_credit),
         CommandRoute(RemoveStoreCredit, credits.remove_store_credit),
         CommandRoute(CheckoutOrder, checkout.checkout_order),
+        CommandRoute(SetOrderPaymentStatus, checkout.set_payment_status),
     )
 }
 
@@ -95,11 +94,6 @@ subscriptions = (
                 PointTransactionVoided, copies.on_transaction_voided
             ),
         },
-    ),
-    Subscription(
-        "fulfillments",
-        FULFILLMENT_EVENTS,
-        {Fulfillment.message_type: _copy(Fulfillment, copies.on_fulfillment)},
     ),
     Subscription(
         "store-credit-results",

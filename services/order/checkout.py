@@ -45,6 +45,7 @@ from contracts.order import (
     OrderStatus,
     PendingSpendToCommit,
     PointsToCredit,
+    SetOrderPaymentStatus,
 )
 from contracts.results import CommandResult, ResultStatus
 from contracts.topics import LEDGER_COMMANDS, ORDER_EVENTS
@@ -314,6 +315,29 @@ async def on_bind_result(session: AsyncSession, answer: CommandResult) -> list[O
     if any(b.status != "bound" for b in attempt):
         return []
     return await _checked_out(session, order, datetime.now(UTC))
+
+
+async def set_payment_status(
+    session: AsyncSession, command: Incoming[SetOrderPaymentStatus], _: HandlerContext
+) -> Accepted:
+    """After checkout: fulfillment says the payment failed, was cancelled or mended."""
+    news = command.payload
+    domain.check_trusted(command.envelope.actor, "report a checked-out order's payment")
+    order = await db.lock_order(session, news.order_id)
+    if order is None:
+        raise domain.OrderNotFound(f"There is no order {news.order_id}.")
+    if order.status != OrderStatus.CHECKED_OUT:
+        raise domain.OrderNotCheckedOut(f"The order is {order.status}, not checked out.")
+    produced = {"order_id": order.id, "payment_status": news.payment_status}
+    shown = await db.set_payment_status(
+        session, order.id, news.payment_status, news.fulfillment_version
+    )
+    if shown is None:
+        return Accepted(produced={**produced, "changed": False})
+    return Accepted(
+        produced={**produced, "changed": True},
+        messages=[await views.order_event(session, shown)],
+    )
 
 
 BATCH = 100

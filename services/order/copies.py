@@ -7,8 +7,6 @@
   line item and checkout are decided from local data (a committed one is told from
   one not arrived yet). A hold of this service voided by the ledger itself moves
   its applied credit to ``expired``.
-- ``Fulfillment`` (fulfillment): a checked-out order's payment status, shown on the
-  order (``failed``: nothing ships until an operator resolves it).
 
 Each handler is idempotent by itself (upserts, versions, state checks), so
 these subscriptions skip the inbox.
@@ -18,14 +16,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.fulfillment import Fulfillment, PaymentStatus
 from contracts.ledger import (
     PointTransactionCommitted,
     PointTransactionCreated,
     PointTransactionVoided,
 )
 from contracts.store_credit import PointAccount
-from services.order import credits, db, views
+from services.order import credits, db
 from shared.codec import Incoming
 from shared.commands import HandlerContext
 from shared.outbox import Outgoing
@@ -47,22 +44,6 @@ async def on_point_account(
         },
     )
     return []
-
-
-async def on_fulfillment(
-    session: AsyncSession, event: Incoming[Fulfillment], _: HandlerContext
-) -> list[Outgoing]:
-    """Fulfillment's word on a checked-out order's payment when something is wrong
-    (failed, cancelled) or was mended (captured after a failure), shown on the order; a
-    newer version only, so a redelivered older event changes nothing. One statement
-    when nothing changes."""
-    fulfillment = event.payload
-    if fulfillment.payment_status is PaymentStatus.CAPTURING:
-        return []  # what every checked-out order starts as
-    order = await db.set_payment_status(
-        session, fulfillment.order_id, fulfillment.payment_status.value, fulfillment.version
-    )
-    return [] if order is None else [await views.order_event(session, order)]
 
 
 async def on_transaction_created(

@@ -227,12 +227,9 @@ async def touch_order(session: AsyncSession, order_id: str, **changes: Any) -> A
 async def set_payment_status(
     session: AsyncSession, order_id: str, status: str, fulfillment_version: int
 ) -> Any | None:
-    """Show fulfillment's payment status if it says something new: a newer version with
-    another status, and ``captured`` only after a failure (all is well until then, and
-    the happy path republishes nothing). The order's row as it is now, or None."""
+    """Show fulfillment's payment status if it says something new (a newer version with
+    another status); the order's row as it is now, or None."""
     news = orders.c.payment_status.is_distinct_from(status)
-    if status == "captured":
-        news = news & orders.c.payment_status.is_not(None)
     return (
         await session.execute(
             update(orders)

@@ -35,6 +35,10 @@ class OrderNotOpen(OrderError):
     code = "order_not_open"
 
 
+class OrderNotCheckedOut(OrderError):
+    code = "order_not_checked_out"
+
+
 class CartExpired(OrderError):
     code = "cart_expired"
 

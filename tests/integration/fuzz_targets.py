@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from contracts.customers import CustomerCreated
 from contracts.envelope import Actor, ActorKind, Message
-from contracts.fulfillment import FulfillItem, Fulfillment, PaymentStatus, ReturnItem
+from contracts.fulfillment import FulfillItem, ReturnItem
 from contracts.ledger import (
     BalanceChanged,
     CreatePointTransaction,
@@ -50,7 +50,6 @@ from contracts.store_credit import (
 from contracts.topics import (
     CUSTOMERS_EVENTS,
     FULFILLMENT_COMMANDS,
-    FULFILLMENT_EVENTS,
     LEDGER_BALANCES,
     LEDGER_COMMAND_RESULTS,
     LEDGER_COMMANDS,
@@ -580,16 +579,6 @@ def event_targets(world: World) -> list[Target]:
     result = CommandResult(
         command_id=uuid.uuid4(), command_type="X", idempotency_key="k", status=ResultStatus.ACCEPTED
     )
-    fulfilled = Fulfillment(
-        order_id=world.later,
-        number="n-1",
-        customer_id="c",
-        currency="USD",
-        items=[],
-        returns=[],
-        payment_status=PaymentStatus.CAPTURED,
-        version=1,
-    )
     results_readers = [
         events_of(order_service, "{}-results"),
         events_of(fulfillment, "{}-results"),
@@ -655,16 +644,6 @@ def event_targets(world: World) -> list[Target]:
             lambda: checked_out,
             service("order"),
             text_field="number",
-        ),
-        event_target(
-            "fulfillment.events",
-            FULFILLMENT_EVENTS,
-            [events_of(order_service, "fulfillments")],
-            world.later,
-            lambda: fulfilled,
-            service("fulfillment"),
-            text_field="number",
-            number_field="version",
         ),
     ]
 
