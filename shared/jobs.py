@@ -4,6 +4,9 @@ A job returns how much it did; after work it runs again at once (to drain a
 backlog) and wakes the outbox relay, otherwise it waits for its interval. A
 failing pass is logged and retried at the next interval; it never stops the
 service. Jobs must be safe to run in several instances at once (row locks).
+
+Most jobs are sweeps (:func:`sweep`): find what is due, then handle each in a
+transaction of its own, under its row lock, sending what it says as the system.
 """
 
 from __future__ import annotations
@@ -13,8 +16,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import SessionFactory
+from shared.outbox import Outgoing, add_system_messages
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,54 @@ class PeriodicJob:
     name: str
     interval: Callable[[Settings], float]
     run: Callable[[JobContext], Awaitable[int]]
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What handling one due row did: the messages it sends as the system, with the
+    origin their ids are made from (the same on a retry) and their correlation id."""
+
+    messages: list[Outgoing]
+    origin: str
+    correlation_id: str
+
+
+def sweep(
+    name: str,
+    interval: Callable[[Settings], float],
+    find: Callable[[AsyncSession, datetime, int], Awaitable[list[T]]],
+    handle: Callable[[AsyncSession, T, datetime], Awaitable[Swept | None]],
+    batch: int = 100,
+) -> PeriodicJob:
+    """A job that finds up to ``batch`` due rows, then handles each in a transaction of
+    its own; ``handle`` locks its row, looks again and returns None if it is no longer
+    due (another instance, or a command, was first)."""
+
+    async def run(context: JobContext) -> int:
+        now = datetime.now(UTC)
+        async with context.sessions() as session:
+            candidates = await find(session, now, batch)
+        done = 0
+        for candidate in candidates:
+            async with context.sessions() as session, session.begin():
+                swept = await handle(session, candidate, now)
+                if swept is None:
+                    continue
+                await add_system_messages(
+                    session,
+                    context.settings,
+                    context.service,
+                    swept.messages,
+                    origin=swept.origin,
+                    correlation_id=swept.correlation_id,
+                )
+            done += 1
+        return done
+
+    return PeriodicJob(name=name, interval=interval, run=run)
 
 
 class JobRunner:

@@ -10,48 +10,40 @@ do), and only if it is still pending then.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import PointTransactionStatus, VoidReason
 from services.ledger import db, domain, handlers
-from shared.jobs import JobContext, PeriodicJob
-from shared.outbox import add_system_messages
-
-BATCH = 100
+from shared.jobs import Swept, sweep
 
 
-async def void_expired_holds(context: JobContext) -> int:
-    now = datetime.now(UTC)
-    async with context.sessions() as session:
-        candidates = await db.expired_holds(session, now, BATCH)
-    voided = 0
-    for account_id, transaction_id in candidates:
-        async with context.sessions() as session, session.begin():
-            account = await db.lock_account(session, account_id)
-            transaction = await db.lock_transaction(session, account_id, transaction_id)
-            if account is None or transaction is None:
-                continue
-            if transaction.status is not PointTransactionStatus.PENDING:
-                continue  # committed or voided meanwhile
-            if not domain.expired(transaction, now):
-                continue  # bound to an order meanwhile
-            _, messages = await handlers.void(
-                session, account, transaction, VoidReason.EXPIRED, "The hold expired."
-            )
-            await add_system_messages(
-                session,
-                context.settings,
-                context.service,
-                messages,
-                origin=f"hold-expiry:{transaction_id}",
-                correlation_id=transaction.correlation_id or f"hold-expiry:{transaction_id}",
-            )
-        voided += 1
-    return voided
+async def void_if_expired(
+    session: AsyncSession, due: tuple[str, str], now: datetime
+) -> Swept | None:
+    account_id, transaction_id = due
+    account = await db.lock_account(session, account_id)
+    transaction = await db.lock_transaction(session, account_id, transaction_id)
+    if account is None or transaction is None:
+        return None
+    if transaction.status is not PointTransactionStatus.PENDING:
+        return None  # committed or voided meanwhile
+    if not domain.expired(transaction, now):
+        return None  # bound to an order meanwhile
+    _, messages = await handlers.void(
+        session, account, transaction, VoidReason.EXPIRED, "The hold expired."
+    )
+    return Swept(
+        messages,
+        origin=f"hold-expiry:{transaction_id}",
+        correlation_id=transaction.correlation_id or f"hold-expiry:{transaction_id}",
+    )
 
 
-hold_expiry = PeriodicJob(
-    name="hold-expiry",
-    interval=lambda settings: settings.hold_sweep_ms / 1000,
-    run=void_expired_holds,
+hold_expiry = sweep(
+    "hold-expiry",
+    lambda settings: settings.hold_sweep_ms / 1000,
+    db.expired_holds,
+    void_if_expired,
 )

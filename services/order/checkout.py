@@ -53,8 +53,8 @@ from services.order import db, domain, views
 from services.order.carts import changed, void_hold
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
-from shared.jobs import JobContext, PeriodicJob
-from shared.outbox import Outgoing, add_system_messages, stable_message_id
+from shared.jobs import Swept, sweep
+from shared.outbox import Outgoing, stable_message_id
 
 TIMED_OUT = "checkout_timed_out"
 
@@ -340,44 +340,27 @@ async def set_payment_status(
     )
 
 
-BATCH = 100
+async def fail_if_overdue(session: AsyncSession, order_id: str, now: datetime) -> Swept | None:
+    """Step 3, by the ``checkout-deadlines`` job: the ledger did not answer in time."""
+    order = await db.lock_order(session, order_id)
+    if order is None or order.status != OrderStatus.CHECKING_OUT or order.checkout_deadline > now:
+        return None
+    messages = await _failed(
+        session,
+        order,
+        TIMED_OUT,
+        "The ledger did not bind the order's spends and holds in time; check out again.",
+    )
+    return Swept(
+        messages,
+        origin=f"checkout-timed-out:{order.id}:{order.checkout_attempt}",
+        correlation_id=order.correlation_id or f"checkout:{order.id}",
+    )
 
 
-async def fail_overdue_checkouts(context: JobContext) -> int:
-    """Checkouts the ledger did not answer in time fail (step 3)."""
-    now = datetime.now(UTC)
-    async with context.sessions() as session:
-        candidates = await db.overdue_checkouts(session, now, BATCH)
-    failed = 0
-    for order_id in candidates:
-        async with context.sessions() as session, session.begin():
-            order = await db.lock_order(session, order_id)
-            if (
-                order is None
-                or order.status != OrderStatus.CHECKING_OUT
-                or order.checkout_deadline > now
-            ):
-                continue
-            messages = await _failed(
-                session,
-                order,
-                TIMED_OUT,
-                "The ledger did not bind the order's spends and holds in time; check out again.",
-            )
-            await add_system_messages(
-                session,
-                context.settings,
-                context.service,
-                messages,
-                origin=f"checkout-timed-out:{order.id}:{order.checkout_attempt}",
-                correlation_id=order.correlation_id or f"checkout:{order.id}",
-            )
-        failed += 1
-    return failed
-
-
-checkout_deadlines = PeriodicJob(
-    name="checkout-deadlines",
-    interval=lambda settings: settings.cart_sweep_ms / 1000,
-    run=fail_overdue_checkouts,
+checkout_deadlines = sweep(
+    "checkout-deadlines",
+    lambda settings: settings.cart_sweep_ms / 1000,
+    db.overdue_checkouts,
+    fail_if_overdue,
 )

@@ -15,7 +15,7 @@ from contracts.ledger import (
     OpenLedgerAccount,
     PointTransactionKind,
 )
-from services.ledger.expiry import void_expired_holds
+from services.ledger.expiry import hold_expiry
 from shared.jobs import JobContext
 from shared.settings import Settings
 from shared.tables import inbox
@@ -59,7 +59,7 @@ async def test_a_commit_after_expiry_is_refused_and_the_job_voids_the_hold(
     )
     await ledger.handle(account_id, new_envelope(hold, actor=ADMIN))
     context = JobContext("ledger", isolated, ledger.sessions)
-    assert await void_expired_holds(context) == 0  # not yet expired
+    assert await hold_expiry.run(context) == 0  # not yet expired
     assert (await ledger_state(ledger.sessions, account_id))["holds"] == 50
 
     while datetime.now(UTC) <= expires_at:  # the condition is the clock itself
@@ -72,8 +72,8 @@ async def test_a_commit_after_expiry_is_refused_and_the_job_voids_the_hold(
     refused = await result_of(ledger, commit.idempotency_key)
     assert (refused["status"], refused["code"]) == ("rejected", "hold_expired")
 
-    assert await void_expired_holds(context) == 1
-    assert await void_expired_holds(context) == 0  # once only
+    assert await hold_expiry.run(context) == 1
+    assert await hold_expiry.run(context) == 0  # once only
     state = await ledger_state(ledger.sessions, account_id)
     assert (state["balance"], state["holds"]) == (80, 0)
     await assert_invariants(ledger.sessions, unit, account_id)
