@@ -302,6 +302,23 @@ async def void_hold(session: AsyncSession, credit: Any, reason: str) -> list[Out
     ]
 
 
+async def remove_credit(session: AsyncSession, credit: Any, reason: str) -> list[Outgoing]:
+    """Take an applied credit off the order: ``removed``, its hold (if any) voided."""
+    voids: list[Outgoing] = []
+    if credit.status in (AppliedCreditStatus.HOLDING, AppliedCreditStatus.HELD):
+        voids = await void_hold(session, credit, reason)
+    await db.update_credit(
+        session,
+        credit.order_id,
+        credit.id,
+        status=AppliedCreditStatus.REMOVED.value,
+        held=0,
+        replacing_transaction_id=None,
+        replacing_amount=None,
+    )
+    return voids
+
+
 async def remove_line_item(
     session: AsyncSession, command: Incoming[RemoveLineItem], _: HandlerContext
 ) -> Accepted:
@@ -343,18 +360,8 @@ async def release_everything(session: AsyncSession, order: Any, reason: str) -> 
         if line.kind == LineItemKind.POINT_TRANSACTION:
             messages.append(await void_point_line(session, line, reason))
     for credit in await db.credits_of(session, order.id):
-        if credit.status in (AppliedCreditStatus.HOLDING, AppliedCreditStatus.HELD):
-            messages.extend(await void_hold(session, credit, reason))
         if credit.status in domain.IN_FLIGHT | domain.COUNTING:
-            await db.update_credit(
-                session,
-                order.id,
-                credit.id,
-                status=AppliedCreditStatus.REMOVED.value,
-                held=0,
-                replacing_transaction_id=None,
-                replacing_amount=None,
-            )
+            messages.extend(await remove_credit(session, credit, reason))
     return messages
 
 

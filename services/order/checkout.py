@@ -50,7 +50,7 @@ from contracts.order import (
 from contracts.results import CommandResult, ResultStatus
 from contracts.topics import LEDGER_COMMANDS, ORDER_EVENTS
 from services.order import db, domain, views
-from services.order.carts import changed, void_hold
+from services.order.carts import changed, remove_credit
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
 from shared.jobs import Swept, sweep
@@ -97,10 +97,7 @@ async def _credits_paying(
         if applied.get(credit.id, 0) > 0:
             paying.append(credit)
             continue
-        voids.extend(await void_hold(session, credit, "not needed at checkout"))
-        await db.update_credit(
-            session, credit.order_id, credit.id, status=AppliedCreditStatus.REMOVED.value, held=0
-        )
+        voids.extend(await remove_credit(session, credit, "not needed at checkout"))
     return paying, voids
 
 

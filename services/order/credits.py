@@ -44,7 +44,7 @@ from contracts.results import CommandResult, ResultStatus
 from contracts.store_credit import AuthorizeStoreCredit
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_COMMANDS
 from services.order import checkout, db, domain, resize, views
-from services.order.carts import changeable_order, changed, changed_and_resized, void_hold
+from services.order.carts import changeable_order, changed, changed_and_resized, remove_credit
 from shared import sealing
 from shared.codec import Incoming
 from shared.commands import Accepted, HandlerContext
@@ -119,16 +119,7 @@ async def remove_store_credit(
         raise domain.ApplicationNotFound(f"The order has no application {c.application_id}.")
     if credit.status not in domain.IN_FLIGHT | domain.COUNTING:
         return Accepted(produced={"application_id": credit.id, "status": credit.status})
-    voids = await void_hold(session, credit, "store credit removed from the order")
-    await db.update_credit(
-        session,
-        order.id,
-        credit.id,
-        status=AppliedCreditStatus.REMOVED.value,
-        held=0,
-        replacing_transaction_id=None,
-        replacing_amount=None,
-    )
+    voids = await remove_credit(session, credit, "store credit removed from the order")
     return Accepted(
         produced={"application_id": credit.id, "status": "removed"},
         messages=[*await changed_and_resized(session, order.id), *voids],
