@@ -1,14 +1,16 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every storecredit process: the four services and the one-shot `setup`.
+# It carries the runtime (contracts, services, shared/runtime), not the tools
+# (shared/tools: the developers' CLI, local stack, bench, demo, ...).
 #
 #   docker build -t storecredit:local .
-#   docker run --rm storecredit:local                    # the CLI's help
-#   docker run --rm storecredit:local storecredit service ledger
+#   docker run --rm storecredit:local                    # the runtime's help
+#   docker run --rm storecredit:local python -m shared.runtime service ledger
 #
 # docker-compose.yml builds and runs it, deploy/k8s/ runs it on Kubernetes; configuration
 # comes from the environment only (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, STORECREDIT_*;
-# see shared/settings.py).
+# see shared/runtime/settings.py).
 #
 # Runs as uid/gid 10001 and writes nothing at run time (bytecode is compiled at install),
 # so a read-only root filesystem works. A service serves /metrics, /health/live and
@@ -27,7 +29,8 @@ WORKDIR /app
 
 COPY pyproject.toml README.md ./
 COPY contracts ./contracts
-COPY shared ./shared
+COPY shared/__init__.py ./shared/
+COPY shared/runtime ./shared/runtime
 COPY services ./services
 
 # Installs the package (with its migrations and generated contracts) and its dependencies,
@@ -42,4 +45,4 @@ USER 10001:10001
 
 EXPOSE 8080
 
-CMD ["storecredit", "--help"]
+CMD ["python", "-m", "shared.runtime", "--help"]

@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo chaos bench test lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
+.PHONY: run demo chaos bench test unit lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
 
 $(STAMP): pyproject.toml
 	bash deploy/local/prerequisites.sh
@@ -23,7 +23,7 @@ run: venv
 
 ## With `make run` going (in another terminal): play every seed story and print each step.
 demo: venv
-	$(PY) -m shared.demo
+	$(PY) -m shared.tools.demo
 
 ## The long chaos run: a workload of thousands of operations while services are killed,
 ## Kafka and PostgreSQL restarted and commands delivered twice (its own stack, ports 29092/55434).
@@ -37,11 +37,15 @@ chaos: venv
 ## needed, never stopped) unless KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are set. Sizes:
 ## make bench BENCH_ARGS="--commands 60000 --rates 50,100,200,400 --seconds 20".
 bench: venv
-	$(PY) -m shared.bench $(BENCH_ARGS)
+	$(PY) -m shared.tools.bench $(BENCH_ARGS)
 
 ## Lint, format check, types, then every test against real Kafka and PostgreSQL.
 test: venv lint
 	$(PY) -m pytest
+
+## The unit tests alone: seconds, no servers, no plotting library.
+unit: venv
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check .

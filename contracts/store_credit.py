@@ -290,7 +290,7 @@ class AuthorizeStoreCredit(Command):
     """May this store credit pay this order? Asked by the order service. Key: ``customer_id``.
 
     The store-credit service finds the credit (a code arrives sealed for it
-    alone, see ``shared.sealing``; wrong codes count toward the lock-out of the
+    alone, see ``shared.runtime.sealing``; wrong codes count toward the lock-out of the
     customer and the order), checks it can pay (active, not expired, not
     disabled, same currency, not another customer's) and answers in this
     command's result: accepted with the credit and what is available, or

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared import sealing
-from shared.settings import SERVICES, Settings
-from shared.setup import prepare
+from shared.runtime import sealing
+from shared.runtime.provision import prepare
+from shared.runtime.settings import SERVICES, Settings
 from tests.kafka_tools import TopicWatcher
 
 
@@ -70,7 +70,7 @@ def _containers() -> Iterator[Servers]:
 
 
 def _native() -> Iterator[Servers]:
-    from shared import stack
+    from shared.tools import stack
 
     profile = stack.PROFILES["test"]
     try:

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Column, select
 
-from shared.db import create_engine
-from shared.settings import Settings
+from shared.runtime.db import create_engine
+from shared.runtime.settings import Settings
 
 
 async def copy_reaches(

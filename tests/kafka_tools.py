@@ -8,8 +8,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
-from shared.codec import encode, headers_for
-from shared.watch import Record, TopicWatcher, partitions_of, read_all
+from shared.runtime.codec import encode, headers_for
+from shared.tools.topic_watch import Record, TopicWatcher, partitions_of, read_all
 
 __all__ = ["Record", "TopicWatcher", "partitions_of", "read_all"]
 

@@ -10,11 +10,11 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import Actor, Envelope, Message
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from contracts.topics import LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_EVENTS
-from shared.codec import decode, encode
-from shared.commands import CommandProcessor
-from shared.db import create_engine, create_session_factory
-from shared.service import ServiceDefinition
-from shared.settings import Settings
+from shared.runtime.codec import decode, encode
+from shared.runtime.commands import CommandProcessor
+from shared.runtime.db import create_engine, create_session_factory
+from shared.runtime.service import ServiceDefinition
+from shared.runtime.settings import Settings
 from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
 from tests.random_refs import random_id
 

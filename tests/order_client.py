@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Actor, ActorKind, Message
 from contracts.topics import ORDER_COMMAND_RESULTS, ORDER_COMMANDS, ORDER_EVENTS
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.kafka_tools import Record, TopicWatcher, command, is_result_of, send_envelope
 
 SHOP = Actor(kind=ActorKind.SERVICE, id="shop")

@@ -17,10 +17,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from shared.bench import system
-from shared.bench.ledger_process import free_port
-from shared.settings import SERVICES, Settings
-from shared.setup import prepare
+from shared.runtime.provision import prepare
+from shared.runtime.settings import SERVICES, Settings
+from shared.tools.bench import system
+from shared.tools.bench.ledger_process import free_port
 
 STOP_WITHIN_S = 30.0
 

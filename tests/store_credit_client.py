@@ -16,7 +16,7 @@ from contracts.topics import (
     STORE_CREDIT_COMMANDS,
     STORE_CREDIT_EVENTS,
 )
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
 
 UPSTREAM = Actor(kind=ActorKind.SERVICE, id="shop")

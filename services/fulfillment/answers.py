@@ -16,9 +16,9 @@ from contracts.ledger import CommitPointTransaction, CreatePointTransaction, Rev
 from contracts.results import CommandResult, ResultStatus
 from contracts.store_credit import CreateStoreCredit
 from services.fulfillment import db, domain, items, returns
-from shared.codec import Incoming
-from shared.commands import HandlerContext
-from shared.outbox import Outgoing
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import HandlerContext
+from shared.runtime.outbox import Outgoing
 
 LEDGER_COMMANDS_SENT = frozenset(
     {

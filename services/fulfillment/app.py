@@ -30,45 +30,35 @@ from contracts.topics import (
     STORE_CREDIT_COMMAND_RESULTS,
 )
 from services.fulfillment import answers, items, returns
-from shared.commands import CommandRoute
-from shared.events import EventRoute, Subscription
-from shared.redaction import redact_codes
-from shared.service import ServiceDefinition, create_app
-from shared.settings import Settings
+from shared.runtime.commands import CommandRoute
+from shared.runtime.redaction import redact_codes
+from shared.runtime.routing import by_type
+from shared.runtime.service import ServiceDefinition, create_app
+from shared.runtime.settings import Settings
+from shared.runtime.subscriptions import EventRoute, Subscription
 
-routes = {
-    route.model.message_type: route
-    for route in (
-        CommandRoute(FulfillItem, items.fulfill_item),
-        CommandRoute(RetryFulfillmentItem, items.retry_fulfillment_item),
-        CommandRoute(CancelFulfillment, items.cancel_fulfillment),
-        CommandRoute(ReturnItem, returns.return_item),
-    )
-}
+routes = by_type(
+    CommandRoute(FulfillItem, items.fulfill_item),
+    CommandRoute(RetryFulfillmentItem, items.retry_fulfillment_item),
+    CommandRoute(CancelFulfillment, items.cancel_fulfillment),
+    CommandRoute(ReturnItem, returns.return_item),
+)
 
 subscriptions = (
     Subscription(
         "checked-out-orders",
         ORDER_EVENTS,
-        {OrderCheckedOut.message_type: EventRoute(OrderCheckedOut, items.on_order_checked_out)},
+        by_type(EventRoute(OrderCheckedOut, items.on_order_checked_out)),
     ),
     Subscription(
         "ledger-results",
         LEDGER_COMMAND_RESULTS,
-        {
-            CommandResult.message_type: EventRoute(
-                CommandResult, answers.on_ledger_result, deduplicate=False
-            )
-        },
+        by_type(EventRoute(CommandResult, answers.on_ledger_result, deduplicate=False)),
     ),
     Subscription(
         "store-credit-results",
         STORE_CREDIT_COMMAND_RESULTS,
-        {
-            CommandResult.message_type: EventRoute(
-                CommandResult, answers.on_store_credit_result, deduplicate=False
-            )
-        },
+        by_type(EventRoute(CommandResult, answers.on_store_credit_result, deduplicate=False)),
     ),
 )
 

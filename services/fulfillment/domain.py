@@ -32,7 +32,7 @@ from contracts.fulfillment import (
     ReturnPartKind,
 )
 from contracts.order import LineItemKind, OrderCheckedOut
-from shared.rules import BrokenRule
+from shared.runtime.rules import BrokenRule
 
 
 class FulfillmentError(BrokenRule):

@@ -34,9 +34,9 @@ from contracts.ledger import (
 from contracts.order import OrderCheckedOut, SetOrderPaymentStatus
 from contracts.topics import FULFILLMENT_EVENTS, LEDGER_COMMANDS, ORDER_COMMANDS
 from services.fulfillment import db, domain, views
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing, stable_message_id
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.outbox import Outgoing, stable_message_id
 
 _ITEMS = uuid.UUID("3d8f0b52-7c1e-4a9d-b6e2-5f4a3c2b1d0e")
 
@@ -214,13 +214,13 @@ def payment_of(fulfillment: Any, order_items: list[Any]) -> PaymentStatus:
 async def fulfill_item(
     session: AsyncSession, command: Incoming[FulfillItem], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    ship = command.payload
     domain.check_trusted(command.envelope.actor, "fulfil items")
-    fulfillment = await locked_fulfillment(session, c.order_id)
-    order_items = await db.items_of(session, c.order_id)
-    item = next((i for i in order_items if i.id == c.fulfillment_item_id), None)
+    fulfillment = await locked_fulfillment(session, ship.order_id)
+    order_items = await db.items_of(session, ship.order_id)
+    item = next((i for i in order_items if i.id == ship.fulfillment_item_id), None)
     if item is None:
-        raise domain.ItemNotFound(f"Order {c.order_id} has no item {c.fulfillment_item_id}.")
+        raise domain.ItemNotFound(f"Order {ship.order_id} has no item {ship.fulfillment_item_id}.")
     if item.kind != FulfillmentItemKind.MANUAL:
         raise domain.NotManual("This item is fulfilled automatically, through the ledger.")
     if item.status == FulfillmentItemStatus.FULFILLED:
@@ -234,21 +234,23 @@ async def fulfill_item(
     )
     return Accepted(
         produced={"fulfillment_item_id": item.id, "status": "fulfilled"},
-        messages=[await views.fulfillment_event(session, c.order_id)],
+        messages=[await views.fulfillment_event(session, ship.order_id)],
     )
 
 
 async def retry_fulfillment_item(
     session: AsyncSession, command: Incoming[RetryFulfillmentItem], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    again = command.payload
     domain.check_trusted(command.envelope.actor, "retry items")
-    fulfillment = await locked_fulfillment(session, c.order_id)
+    fulfillment = await locked_fulfillment(session, again.order_id)
     if fulfillment.cancelled_at is not None:
         raise domain.FulfillmentCancelled("The order's fulfillment was cancelled.")
-    item = await db.get_item(session, c.order_id, c.fulfillment_item_id)
+    item = await db.get_item(session, again.order_id, again.fulfillment_item_id)
     if item is None:
-        raise domain.ItemNotFound(f"Order {c.order_id} has no item {c.fulfillment_item_id}.")
+        raise domain.ItemNotFound(
+            f"Order {again.order_id} has no item {again.fulfillment_item_id}."
+        )
     if item.status != FulfillmentItemStatus.FAILED:
         raise domain.ItemNotFailed(f"The item is {item.status}; only a failed item is retried.")
     attempt = item.attempts + 1
@@ -264,7 +266,7 @@ async def retry_fulfillment_item(
     )
     return Accepted(
         produced={"fulfillment_item_id": item.id, "status": "committing", "attempt": attempt},
-        messages=[await views.fulfillment_event(session, c.order_id), resend],
+        messages=[await views.fulfillment_event(session, again.order_id), resend],
     )
 
 

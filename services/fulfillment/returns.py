@@ -30,9 +30,9 @@ from contracts.store_credit import CreateStoreCredit, StoreCreditReason
 from contracts.topics import FULFILLMENT_EVENTS, LEDGER_COMMANDS, STORE_CREDIT_COMMANDS
 from services.fulfillment import db, domain, views
 from services.fulfillment.items import locked_fulfillment
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing, stable_message_id
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.outbox import Outgoing, stable_message_id
 
 _RETURNS = uuid.UUID("9b7e2d14-5a3c-4f8e-a1d6-0c2b4e6f8a90")
 
@@ -59,44 +59,46 @@ def _line(fulfillment: Any, line_item_id: str) -> LineItemView | None:
 async def return_item(
     session: AsyncSession, command: Incoming[ReturnItem], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    back = command.payload
     domain.check_trusted(command.envelope.actor, "mark items returned")
-    fulfillment = await locked_fulfillment(session, c.order_id)
+    fulfillment = await locked_fulfillment(session, back.order_id)
     if fulfillment.cancelled_at is not None:
         raise domain.FulfillmentCancelled("The order's fulfillment was cancelled.")
-    returns_so_far = await db.return_ids(session, c.order_id)
-    if c.return_id in returns_so_far:
-        raise domain.ReturnExists(f"Order {c.order_id} already has a return {c.return_id}.")
+    returns_so_far = await db.return_ids(session, back.order_id)
+    if back.return_id in returns_so_far:
+        raise domain.ReturnExists(f"Order {back.order_id} already has a return {back.return_id}.")
     domain.check_room_for_return(len(returns_so_far))
-    line = _line(fulfillment, c.line_item_id)
+    line = _line(fulfillment, back.line_item_id)
     if line is None:
-        raise domain.LineItemNotFound(f"Order {c.order_id} has no line item {c.line_item_id}.")
-    items = await db.items_of(session, c.order_id)
-    main = next(i for i in items if i.ref == f"line:{c.line_item_id}")
-    earned = next((i for i in items if i.ref == f"earn:{c.line_item_id}"), None)
+        raise domain.LineItemNotFound(
+            f"Order {back.order_id} has no line item {back.line_item_id}."
+        )
+    items = await db.items_of(session, back.order_id)
+    main = next(i for i in items if i.ref == f"line:{back.line_item_id}")
+    earned = next((i for i in items if i.ref == f"earn:{back.line_item_id}"), None)
     if main.status != FulfillmentItemStatus.FULFILLED:
         raise domain.ItemNotFulfilled(
             f"The line item's fulfillment is {main.status}; only what was fulfilled is returned."
         )
     if earned is not None and earned.status == FulfillmentItemStatus.COMMITTING:
         raise domain.ItemNotFulfilled("Its earned points are still being credited; retry shortly.")
-    if main.returned_quantity + c.quantity > main.quantity:
+    if main.returned_quantity + back.quantity > main.quantity:
         raise domain.ReturnExceedsQuantity(
             f"{main.returned_quantity} of {main.quantity} are returned already; "
-            f"{c.quantity} more is too many."
+            f"{back.quantity} more is too many."
         )
     await db.insert_return(
         session,
         {
-            "order_id": c.order_id,
-            "id": c.return_id,
-            "line_item_id": c.line_item_id,
-            "quantity": c.quantity,
-            "reason": c.reason,
+            "order_id": back.order_id,
+            "id": back.return_id,
+            "line_item_id": back.line_item_id,
+            "quantity": back.quantity,
+            "reason": back.reason,
             "status": ReturnStatus.IN_PROGRESS.value,
         },
     )
-    sources = {s.source_id: s for s in await db.sources_of(session, c.order_id)}
+    sources = {s.source_id: s for s in await db.sources_of(session, back.order_id)}
     planned = domain.plan_return(
         domain.LineToReturn(
             line_item_id=line.line_item_id,
@@ -106,7 +108,7 @@ async def return_item(
             returned_before=main.returned_quantity,
             points=line.points,
         ),
-        c.quantity,
+        back.quantity,
         chargeable=fulfillment.chargeable,
         sources=[domain.MoneySource(s.source_id, s.amount) for s in sources.values()],
         earned_points=(
@@ -119,21 +121,21 @@ async def return_item(
     rows: list[dict[str, Any]] = []
     messages: list[Outgoing] = []
     for position, part in enumerate(planned):
-        row, message = _part(fulfillment, c, position, part, main, earned, sources)
+        row, message = _part(fulfillment, back, position, part, main, earned, sources)
         rows.append(row)
         if message is not None:
             messages.append(message)
     await db.insert_parts(session, rows)
-    await db.update_item(session, main.id, returned_quantity=main.returned_quantity + c.quantity)
+    await db.update_item(session, main.id, returned_quantity=main.returned_quantity + back.quantity)
     if not messages:
-        await db.update_return(session, c.order_id, c.return_id, ReturnStatus.COMPLETED.value)
+        await db.update_return(session, back.order_id, back.return_id, ReturnStatus.COMPLETED.value)
     return Accepted(
         produced={
-            "return_id": c.return_id,
+            "return_id": back.return_id,
             "status": ReturnStatus.IN_PROGRESS.value if messages else ReturnStatus.COMPLETED.value,
             "parts": [{"kind": p.kind.value, "amount": p.amount} for p in planned],
         },
-        messages=[await views.fulfillment_event(session, c.order_id), *messages],
+        messages=[await views.fulfillment_event(session, back.order_id), *messages],
     )
 
 

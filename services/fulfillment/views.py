@@ -19,7 +19,7 @@ from contracts.fulfillment import (
 )
 from contracts.topics import FULFILLMENT_EVENTS
 from services.fulfillment import db, domain
-from shared.outbox import Outgoing
+from shared.runtime.outbox import Outgoing
 
 
 def item_view(item: Any) -> FulfillmentItemView:

@@ -22,23 +22,21 @@ from contracts.topics import (
 )
 from services.ledger import db, handlers, queries
 from services.ledger.expiry import hold_expiry
-from shared.commands import CommandRoute
-from shared.service import ServiceDefinition, create_app
-from shared.settings import Settings
+from shared.runtime.commands import CommandRoute
+from shared.runtime.routing import by_type
+from shared.runtime.service import ServiceDefinition, create_app
+from shared.runtime.settings import Settings
 
-routes = {
-    route.model.message_type: route
-    for route in (
-        CommandRoute(OpenLedgerAccount, handlers.open_account),
-        CommandRoute(CloseLedgerAccount, handlers.close_account),
-        CommandRoute(CreatePointTransaction, handlers.create_point_transaction, deferrable=True),
-        CommandRoute(CommitPointTransaction, handlers.commit_point_transaction),
-        CommandRoute(VoidPointTransaction, handlers.void_point_transaction),
-        CommandRoute(BindPointTransaction, handlers.bind_point_transaction),
-        CommandRoute(ReplacePointTransaction, handlers.replace_point_transaction),
-        CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction),
-    )
-}
+routes = by_type(
+    CommandRoute(OpenLedgerAccount, handlers.open_account),
+    CommandRoute(CloseLedgerAccount, handlers.close_account),
+    CommandRoute(CreatePointTransaction, handlers.create_point_transaction, deferrable=True),
+    CommandRoute(CommitPointTransaction, handlers.commit_point_transaction),
+    CommandRoute(VoidPointTransaction, handlers.void_point_transaction),
+    CommandRoute(BindPointTransaction, handlers.bind_point_transaction),
+    CommandRoute(ReplacePointTransaction, handlers.replace_point_transaction),
+    CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction),
+)
 
 definition = ServiceDefinition(
     name="ledger",

@@ -23,9 +23,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain import Account
-from shared.codec import Incoming
-
-SESSION_KEY = "ledger.batch"
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import HandlerContext
 
 
 @dataclass
@@ -114,9 +113,9 @@ def _restore(into: dict[str, Account], key: str, before: Account | None) -> None
         into[key] = before
 
 
-def batch_of(session: AsyncSession) -> LedgerBatch | None:
-    found = session.info.get(SESSION_KEY)
-    return found if isinstance(found, LedgerBatch) else None
+def batch_of(context: HandlerContext) -> LedgerBatch | None:
+    """The batch a handler runs in, if any (the processor hands it over in the context)."""
+    return context.batch if isinstance(context.batch, LedgerBatch) else None
 
 
 NEW_TRANSACTION_FIELDS = {

@@ -36,10 +36,9 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import PointTransactionKind, PointTransactionStatus
-from services.ledger import batch
-from services.ledger.batch import LedgerBatch, batch_of
+from services.ledger.batch import LedgerBatch, account_ids, new_transaction_ids
 from services.ledger.domain import Account, Transaction
-from shared.codec import Incoming
+from shared.runtime.codec import Incoming
 
 metadata = MetaData()
 
@@ -131,9 +130,11 @@ def _account(row: Any) -> Account:
     )
 
 
-async def lock_account(session: AsyncSession, account_id: str) -> Account | None:
-    """The customer account, locked until the transaction ends."""
-    batch = batch_of(session)
+async def lock_account(
+    session: AsyncSession, account_id: str, batch: LedgerBatch | None
+) -> Account | None:
+    """The customer account, locked until the transaction ends (``batch``: the batch it
+    is handled in, which locked its accounts when it began)."""
     if batch is not None and account_id in batch.accounts:
         return batch.accounts[account_id]  # locked when the batch began
     row = (
@@ -169,15 +170,14 @@ async def lock_accounts(session: AsyncSession, account_ids: list[str]) -> list[A
 async def prepare_batch(session: AsyncSession, commands: list[Incoming[Any]]) -> LedgerBatch:
     """The state of a batch: its accounts locked, the transactions it would create looked up."""
     state = LedgerBatch(flush_with=flush_batch)
-    for account in await lock_accounts(session, batch.account_ids(commands)):
+    for account in await lock_accounts(session, account_ids(commands)):
         state.accounts[account.account_id] = account
-    state.looked_up = batch.new_transaction_ids(commands)
+    state.looked_up = new_transaction_ids(commands)
     if state.looked_up:
         found = await session.execute(
             select(point_transactions.c.id).where(point_transactions.c.id.in_(state.looked_up))
         )
         state.existing = set(found.scalars())
-    session.info[batch.SESSION_KEY] = state
     return state
 
 
@@ -255,8 +255,9 @@ async def ensure_system_account(session: AsyncSession, account_id: str, unit: st
     await session.execute(_INSERT_SYSTEM_ACCOUNT, {"id": account_id, "unit": unit})
 
 
-async def transaction_exists(session: AsyncSession, transaction_id: str) -> bool:
-    batch = batch_of(session)
+async def transaction_exists(
+    session: AsyncSession, transaction_id: str, batch: LedgerBatch | None
+) -> bool:
     if batch is not None and (known := batch.exists(transaction_id)) is not None:
         return known
     found = await session.scalar(
@@ -309,9 +310,10 @@ def _transaction_row(account: Account, new: NewTransaction) -> dict[str, Any]:
     }
 
 
-async def insert_transaction(session: AsyncSession, account: Account, new: NewTransaction) -> None:
+async def insert_transaction(
+    session: AsyncSession, account: Account, new: NewTransaction, batch: LedgerBatch | None
+) -> None:
     row = _transaction_row(account, new)
-    batch = batch_of(session)
     if batch is not None:
         batch.created_transaction(new.transaction_id)
         if batch.deferring:
@@ -321,7 +323,12 @@ async def insert_transaction(session: AsyncSession, account: Account, new: NewTr
 
 
 async def insert_postings(
-    session: AsyncSession, transaction_id: str, account: Account, counterparty_id: str, amount: int
+    session: AsyncSession,
+    transaction_id: str,
+    account: Account,
+    counterparty_id: str,
+    amount: int,
+    batch: LedgerBatch | None,
 ) -> None:
     """Two postings that sum to zero: the customer account and a system account."""
     rows = [
@@ -338,7 +345,6 @@ async def insert_postings(
             "amount": -amount,
         },
     ]
-    batch = batch_of(session)
     if batch is not None and batch.deferring:
         batch.system_account(counterparty_id, account.unit)
         batch.postings.extend(rows)
@@ -417,10 +423,13 @@ async def add_reversed(session: AsyncSession, transaction_id: str, magnitude: in
 
 
 async def set_balances(
-    session: AsyncSession, account: Account, balance: int, holds: int
+    session: AsyncSession,
+    account: Account,
+    balance: int,
+    holds: int,
+    batch: LedgerBatch | None,
 ) -> Account:
     """Store new balances; the version check refuses a lost update."""
-    batch = batch_of(session)
     if batch is not None and batch.deferring:
         changed = replace(account, balance=balance, holds=holds, version=account.version + 1)
         batch.remember(changed, changed=True)  # locked by this transaction: no lost update
@@ -441,13 +450,12 @@ async def set_balances(
     return stored
 
 
-async def close_account(session: AsyncSession, account: Account) -> None:
+async def close_account(session: AsyncSession, account: Account, batch: LedgerBatch | None) -> None:
     await session.execute(
         update(ledger_accounts)
         .where(ledger_accounts.c.id == account.account_id)
         .values(status="closed", closed_at=func.now(), updated_at=func.now())
     )
-    batch = batch_of(session)
     if batch is not None:
         batch.remember(replace(account, status="closed"), changed=False)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from contracts.envelope import Actor, ActorKind
 from contracts.ledger import INT64_MAX, PointTransactionKind, PointTransactionStatus
-from shared.rules import BrokenRule
+from shared.runtime.rules import BrokenRule
 
 
 class LedgerError(BrokenRule):

@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import PointTransactionStatus, VoidReason
 from services.ledger import db, domain, handlers
-from shared.jobs import Swept, sweep
+from shared.runtime.jobs import Swept, sweep
 
 
 async def void_if_expired(
     session: AsyncSession, due: tuple[str, str], now: datetime
 ) -> Swept | None:
     account_id, transaction_id = due
-    account = await db.lock_account(session, account_id)
+    account = await db.lock_account(session, account_id, None)
     transaction = await db.lock_transaction(session, account_id, transaction_id)
     if account is None or transaction is None:
         return None
@@ -32,7 +32,7 @@ async def void_if_expired(
     if not domain.expired(transaction, now):
         return None  # bound to an order meanwhile
     _, messages = await handlers.void(
-        session, account, transaction, VoidReason.EXPIRED, "The hold expired."
+        session, account, transaction, VoidReason.EXPIRED, "The hold expired.", None
     )
     return Swept(
         messages,

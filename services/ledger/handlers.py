@@ -33,9 +33,10 @@ from contracts.ledger import (
 )
 from contracts.topics import LEDGER_BALANCES, LEDGER_EVENTS
 from services.ledger import db, domain
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing
+from services.ledger.batch import LedgerBatch, batch_of
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.outbox import Outgoing
 
 
 def balance_changed(account: domain.Account, transaction_id: str | None) -> Outgoing:
@@ -67,8 +68,10 @@ def _counterparty(unit: str, kind: PointTransactionKind) -> str:
     return domain.system_account_id(unit, domain.counterparty_role(kind))
 
 
-async def _account(session: AsyncSession, account_id: str) -> domain.Account:
-    account = await db.lock_account(session, account_id)
+async def _account(
+    session: AsyncSession, account_id: str, batch: LedgerBatch | None
+) -> domain.Account:
+    account = await db.lock_account(session, account_id, batch)
     if account is None:
         raise domain.AccountNotFound(f"There is no ledger account {account_id}.")
     return account
@@ -86,117 +89,136 @@ async def _transaction(
 
 
 async def _apply(
-    session: AsyncSession, account: domain.Account, balances: domain.Balances, transaction_id: str
+    session: AsyncSession,
+    account: domain.Account,
+    balances: domain.Balances,
+    transaction_id: str,
+    batch: LedgerBatch | None,
 ) -> tuple[domain.Account, list[Outgoing]]:
     """Store new balances and announce them, if they changed."""
     if (balances.balance, balances.holds) == (account.balance, account.holds):
         return account, []
-    account = await db.set_balances(session, account, balances.balance, balances.holds)
+    account = await db.set_balances(session, account, balances.balance, balances.holds, batch)
     return account, [balance_changed(account, transaction_id)]
 
 
 async def open_account(
-    session: AsyncSession, command: Incoming[OpenLedgerAccount], _: HandlerContext
+    session: AsyncSession, command: Incoming[OpenLedgerAccount], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    opening = command.payload
+    batch = batch_of(context)
     domain.check_operator(command.envelope.actor, "open ledger accounts")
-    domain.check_customer_account_id(c.account_id)
+    domain.check_customer_account_id(opening.account_id)
     created = await db.insert_customer_account(
         session,
-        account_id=c.account_id,
-        unit=c.unit,
-        customer_id=c.customer_id,
-        allow_negative=c.allow_negative,
-        negative_limit=c.negative_limit,
+        account_id=opening.account_id,
+        unit=opening.unit,
+        customer_id=opening.customer_id,
+        allow_negative=opening.allow_negative,
+        negative_limit=opening.negative_limit,
     )
-    account = await db.lock_account(session, c.account_id)
+    account = await db.lock_account(session, opening.account_id, batch)
     if account is None:
-        raise domain.AccountExists(f"{c.account_id} is a system account id.")
+        raise domain.AccountExists(f"{opening.account_id} is a system account id.")
     if not created:
-        terms = (c.unit, c.customer_id, c.allow_negative, c.negative_limit)
+        terms = (opening.unit, opening.customer_id, opening.allow_negative, opening.negative_limit)
         if account.status != "open" or not domain.same_terms(account, *terms):
             raise domain.AccountExists(
-                f"Ledger account {c.account_id} already exists with other terms "
+                f"Ledger account {opening.account_id} already exists with other terms "
                 f"or is {account.status}."
             )
-        return Accepted(produced={"account_id": c.account_id, "already_open": True})
+        return Accepted(produced={"account_id": opening.account_id, "already_open": True})
     opened = LedgerAccountOpened(
-        account_id=c.account_id,
-        unit=c.unit,
-        customer_id=c.customer_id,
-        allow_negative=c.allow_negative,
-        negative_limit=c.negative_limit,
+        account_id=opening.account_id,
+        unit=opening.unit,
+        customer_id=opening.customer_id,
+        allow_negative=opening.allow_negative,
+        negative_limit=opening.negative_limit,
     )
     return Accepted(
-        produced={"account_id": c.account_id, **_balances(account)},
-        messages=[Outgoing(LEDGER_EVENTS, c.account_id, opened), balance_changed(account, None)],
+        produced={"account_id": opening.account_id, **_balances(account)},
+        messages=[
+            Outgoing(LEDGER_EVENTS, opening.account_id, opened),
+            balance_changed(account, None),
+        ],
     )
 
 
 async def close_account(
-    session: AsyncSession, command: Incoming[CloseLedgerAccount], _: HandlerContext
+    session: AsyncSession, command: Incoming[CloseLedgerAccount], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    closing = command.payload
+    batch = batch_of(context)
     domain.check_operator(command.envelope.actor, "close ledger accounts")
-    account = await _account(session, c.account_id)
+    account = await _account(session, closing.account_id, batch)
     if account.status == "closed":
-        return Accepted(produced={"account_id": c.account_id, "already_closed": True})
+        return Accepted(produced={"account_id": closing.account_id, "already_closed": True})
     domain.check_closable(account)
-    await db.close_account(session, account)
+    await db.close_account(session, account, batch)
     closed = LedgerAccountClosed(account_id=account.account_id, unit=account.unit)
     return Accepted(
-        produced={"account_id": c.account_id, "status": "closed"},
-        messages=[Outgoing(LEDGER_EVENTS, c.account_id, closed)],
+        produced={"account_id": closing.account_id, "status": "closed"},
+        messages=[Outgoing(LEDGER_EVENTS, closing.account_id, closed)],
     )
 
 
 async def create_point_transaction(
-    session: AsyncSession, command: Incoming[CreatePointTransaction], _: HandlerContext
+    session: AsyncSession, command: Incoming[CreatePointTransaction], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
-    status = PointTransactionStatus(c.status)
+    posting = command.payload
+    batch = batch_of(context)
+    status = PointTransactionStatus(posting.status)
     now = datetime.now(UTC)
-    domain.check_amount(c.kind, c.amount)
-    account = await _account(session, c.account_id)
-    domain.check_may_create(command.envelope.actor, account, status, c.amount, c.kind)
+    domain.check_amount(posting.kind, posting.amount)
+    account = await _account(session, posting.account_id, batch)
+    domain.check_may_create(command.envelope.actor, account, status, posting.amount, posting.kind)
     domain.check_usable(account)
-    if await db.transaction_exists(session, c.transaction_id):
-        raise domain.TransactionExists(f"Point transaction {c.transaction_id} already exists.")
-    balances = domain.after_create(account, c.amount, status, c.expires_at, now)
+    if await db.transaction_exists(session, posting.transaction_id, batch):
+        raise domain.TransactionExists(
+            f"Point transaction {posting.transaction_id} already exists."
+        )
+    balances = domain.after_create(account, posting.amount, status, posting.expires_at, now)
     new = db.NewTransaction(
-        transaction_id=c.transaction_id,
-        amount=c.amount,
-        kind=c.kind.value,
+        transaction_id=posting.transaction_id,
+        amount=posting.amount,
+        kind=posting.kind.value,
         status=status.value,
-        description=c.description,
-        references=c.references,
-        metadata=c.metadata,
-        expires_at=c.expires_at,
+        description=posting.description,
+        references=posting.references,
+        metadata=posting.metadata,
+        expires_at=posting.expires_at,
         created_by=_by(command.envelope.actor),
         correlation_id=command.envelope.correlation_id,
     )
-    await db.insert_transaction(session, account, new)
+    await db.insert_transaction(session, account, new, batch)
     if status is PointTransactionStatus.COMMITTED:
-        counterparty = _counterparty(account.unit, c.kind)
-        await db.insert_postings(session, c.transaction_id, account, counterparty, c.amount)
-    account, changes = await _apply(session, account, balances, c.transaction_id)
+        counterparty = _counterparty(account.unit, posting.kind)
+        await db.insert_postings(
+            session,
+            posting.transaction_id,
+            account,
+            counterparty,
+            posting.amount,
+            batch,
+        )
+    account, changes = await _apply(session, account, balances, posting.transaction_id, batch)
     created = PointTransactionCreated(
-        transaction_id=c.transaction_id,
+        transaction_id=posting.transaction_id,
         account_id=account.account_id,
         customer_id=account.customer_id,
         unit=account.unit,
-        amount=c.amount,
-        kind=c.kind,
+        amount=posting.amount,
+        kind=posting.kind,
         status=status,
-        expires_at=c.expires_at,
-        description=c.description,
-        references=c.references,
+        expires_at=posting.expires_at,
+        description=posting.description,
+        references=posting.references,
         created_at=now,
     )
     return Accepted(
         produced={
-            "transaction_id": c.transaction_id,
-            "account_id": c.account_id,
+            "transaction_id": posting.transaction_id,
+            "account_id": posting.account_id,
             "status": status.value,
             **_balances(account),
         },
@@ -205,20 +227,23 @@ async def create_point_transaction(
 
 
 async def commit_point_transaction(
-    session: AsyncSession, command: Incoming[CommitPointTransaction], _: HandlerContext
+    session: AsyncSession, command: Incoming[CommitPointTransaction], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    committing = command.payload
+    batch = batch_of(context)
     now = datetime.now(UTC)
     domain.check_operator(command.envelope.actor, "commit point transactions")
-    account = await _account(session, c.account_id)
-    transaction = await _transaction(session, account, c.transaction_id)
-    domain.check_binding(transaction, c.order_id, "commit")
-    committed = domain.amount_to_commit(transaction, c.amount, now)
+    account = await _account(session, committing.account_id, batch)
+    transaction = await _transaction(session, account, committing.transaction_id)
+    domain.check_binding(transaction, committing.order_id, "commit")
+    committed = domain.amount_to_commit(transaction, committing.amount, now)
     balances = domain.after_commit(account, transaction, committed)
     await db.mark_committed(session, transaction.transaction_id, committed)
     counterparty = _counterparty(account.unit, transaction.kind)
-    await db.insert_postings(session, transaction.transaction_id, account, counterparty, committed)
-    account, changes = await _apply(session, account, balances, transaction.transaction_id)
+    await db.insert_postings(
+        session, transaction.transaction_id, account, counterparty, committed, batch
+    )
+    account, changes = await _apply(session, account, balances, transaction.transaction_id, batch)
     event = PointTransactionCommitted(
         transaction_id=transaction.transaction_id,
         account_id=account.account_id,
@@ -246,11 +271,12 @@ async def void(
     transaction: domain.Transaction,
     reason: VoidReason,
     note: str,
+    batch: LedgerBatch | None,
 ) -> tuple[domain.Account, list[Outgoing]]:
     """Void a pending transaction (by command or on expiry): the hold goes."""
     balances = domain.after_void(account, transaction)
     await db.mark_voided(session, transaction.transaction_id, reason.value)
-    account, changes = await _apply(session, account, balances, transaction.transaction_id)
+    account, changes = await _apply(session, account, balances, transaction.transaction_id, batch)
     event = PointTransactionVoided(
         transaction_id=transaction.transaction_id,
         account_id=account.account_id,
@@ -265,42 +291,50 @@ async def void(
 
 
 async def void_point_transaction(
-    session: AsyncSession, command: Incoming[VoidPointTransaction], _: HandlerContext
+    session: AsyncSession, command: Incoming[VoidPointTransaction], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    voiding = command.payload
+    batch = batch_of(context)
     domain.check_operator(command.envelope.actor, "void point transactions")
-    account = await _account(session, c.account_id)
-    transaction = await _transaction(session, account, c.transaction_id)
-    domain.check_binding(transaction, c.order_id, "void")
-    account, messages = await void(session, account, transaction, VoidReason.REQUESTED, c.reason)
+    account = await _account(session, voiding.account_id, batch)
+    transaction = await _transaction(session, account, voiding.transaction_id)
+    domain.check_binding(transaction, voiding.order_id, "void")
+    account, messages = await void(
+        session, account, transaction, VoidReason.REQUESTED, voiding.reason, batch
+    )
     return Accepted(
-        produced={"transaction_id": c.transaction_id, "status": "voided", **_balances(account)},
+        produced={
+            "transaction_id": voiding.transaction_id,
+            "status": "voided",
+            **_balances(account),
+        },
         messages=messages,
     )
 
 
 async def bind_point_transaction(
-    session: AsyncSession, command: Incoming[BindPointTransaction], _: HandlerContext
+    session: AsyncSession, command: Incoming[BindPointTransaction], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    binding = command.payload
+    batch = batch_of(context)
     domain.check_operator(command.envelope.actor, "bind point transactions to orders")
-    account = await _account(session, c.account_id)
-    transaction = await _transaction(session, account, c.transaction_id)
+    account = await _account(session, binding.account_id, batch)
+    transaction = await _transaction(session, account, binding.transaction_id)
     produced = {
         "transaction_id": transaction.transaction_id,
         "account_id": account.account_id,
-        "order_id": c.order_id,
+        "order_id": binding.order_id,
         "amount": transaction.amount,
     }
-    if not domain.check_bindable(transaction, c.order_id, datetime.now(UTC)):
+    if not domain.check_bindable(transaction, binding.order_id, datetime.now(UTC)):
         return Accepted(produced={**produced, "already_bound": True})
-    await db.mark_bound(session, transaction.transaction_id, c.order_id)
+    await db.mark_bound(session, transaction.transaction_id, binding.order_id)
     bound = PointTransactionBound(
         transaction_id=transaction.transaction_id,
         account_id=account.account_id,
         unit=account.unit,
         amount=transaction.amount,
-        order_id=c.order_id,
+        order_id=binding.order_id,
         references=transaction.references,
         bound_at=datetime.now(UTC),
     )
@@ -311,34 +345,37 @@ async def bind_point_transaction(
 
 
 async def replace_point_transaction(
-    session: AsyncSession, command: Incoming[ReplacePointTransaction], _: HandlerContext
+    session: AsyncSession, command: Incoming[ReplacePointTransaction], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    replacing = command.payload
+    batch = batch_of(context)
     now = datetime.now(UTC)
     domain.check_operator(command.envelope.actor, "replace pending transactions")
-    account = await _account(session, c.account_id)
+    account = await _account(session, replacing.account_id, batch)
     domain.check_usable(account)
-    old = await _transaction(session, account, c.transaction_id)
-    domain.check_binding(old, c.order_id, "replace")
-    if await db.transaction_exists(session, c.new_transaction_id):
-        raise domain.TransactionExists(f"Point transaction {c.new_transaction_id} already exists.")
-    expires_at = c.expires_at or old.expires_at
-    balances = domain.after_replace(account, old, c.amount, expires_at, now)
+    old = await _transaction(session, account, replacing.transaction_id)
+    domain.check_binding(old, replacing.order_id, "replace")
+    if await db.transaction_exists(session, replacing.new_transaction_id, batch):
+        raise domain.TransactionExists(
+            f"Point transaction {replacing.new_transaction_id} already exists."
+        )
+    expires_at = replacing.expires_at or old.expires_at
+    balances = domain.after_replace(account, old, replacing.amount, expires_at, now)
     await db.mark_voided(session, old.transaction_id, VoidReason.REPLACED.value)
     new = db.NewTransaction(
-        transaction_id=c.new_transaction_id,
-        amount=c.amount,
+        transaction_id=replacing.new_transaction_id,
+        amount=replacing.amount,
         kind=old.kind.value,
         status=PointTransactionStatus.PENDING.value,
-        description=c.description,
+        description=replacing.description,
         references=old.references,
         expires_at=expires_at,
         created_by=_by(command.envelope.actor),
         correlation_id=command.envelope.correlation_id,
         bound_order_id=old.bound_order_id,
     )
-    await db.insert_transaction(session, account, new)
-    account, changes = await _apply(session, account, balances, new.transaction_id)
+    await db.insert_transaction(session, account, new, batch)
+    account, changes = await _apply(session, account, balances, new.transaction_id, batch)
     voided = PointTransactionVoided(
         transaction_id=old.transaction_id,
         account_id=account.account_id,
@@ -354,11 +391,11 @@ async def replace_point_transaction(
         account_id=account.account_id,
         customer_id=account.customer_id,
         unit=account.unit,
-        amount=c.amount,
+        amount=replacing.amount,
         kind=old.kind,
         status=PointTransactionStatus.PENDING,
         expires_at=expires_at,
-        description=c.description,
+        description=replacing.description,
         references=old.references,
         replaces=old.transaction_id,
         created_at=now,
@@ -368,7 +405,7 @@ async def replace_point_transaction(
             "transaction_id": new.transaction_id,
             "replaced": old.transaction_id,
             "account_id": account.account_id,
-            "amount": c.amount,
+            "amount": replacing.amount,
             "status": PointTransactionStatus.PENDING.value,
             **_balances(account),
         },
@@ -381,38 +418,39 @@ async def replace_point_transaction(
 
 
 async def reverse_point_transaction(
-    session: AsyncSession, command: Incoming[ReversePointTransaction], _: HandlerContext
+    session: AsyncSession, command: Incoming[ReversePointTransaction], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    reversing = command.payload
+    batch = batch_of(context)
     now = datetime.now(UTC)
     domain.check_operator(command.envelope.actor, "reverse point transactions")
-    account = await _account(session, c.account_id)
+    account = await _account(session, reversing.account_id, batch)
     domain.check_usable(account)
-    original = await _transaction(session, account, c.transaction_id)
-    if await db.transaction_exists(session, c.reversal_transaction_id):
+    original = await _transaction(session, account, reversing.transaction_id)
+    if await db.transaction_exists(session, reversing.reversal_transaction_id, batch):
         raise domain.TransactionExists(
-            f"Point transaction {c.reversal_transaction_id} already exists."
+            f"Point transaction {reversing.reversal_transaction_id} already exists."
         )
-    amount = domain.reversal_amount(original, c.amount)
+    amount = domain.reversal_amount(original, reversing.amount)
     new_balance = domain.balance_after(account, amount)
-    references = {**original.references, **c.references}
+    references = {**original.references, **reversing.references}
     reversal = db.NewTransaction(
-        transaction_id=c.reversal_transaction_id,
+        transaction_id=reversing.reversal_transaction_id,
         amount=amount,
         kind=PointTransactionKind.REVERSAL.value,
         status=PointTransactionStatus.COMMITTED.value,
-        description=c.description or f"Reversal of {original.transaction_id}",
+        description=reversing.description or f"Reversal of {original.transaction_id}",
         references=references,
         reverses=original.transaction_id,
         created_by=_by(command.envelope.actor),
         correlation_id=command.envelope.correlation_id,
     )
-    await db.insert_transaction(session, account, reversal)
+    await db.insert_transaction(session, account, reversal, batch)
     counterparty = _counterparty(account.unit, original.kind)
-    await db.insert_postings(session, reversal.transaction_id, account, counterparty, amount)
+    await db.insert_postings(session, reversal.transaction_id, account, counterparty, amount, batch)
     await db.add_reversed(session, original.transaction_id, abs(amount))
     balances = domain.Balances(new_balance, account.holds)
-    account, changes = await _apply(session, account, balances, reversal.transaction_id)
+    account, changes = await _apply(session, account, balances, reversal.transaction_id, batch)
     reversed_total = original.reversed_amount + abs(amount)
     created = PointTransactionCreated(
         transaction_id=reversal.transaction_id,

@@ -34,9 +34,10 @@ from contracts.ledger import (
     TransactionHistory,
 )
 from services.ledger.db import ledger_accounts, point_transactions
-from shared.codec import Incoming
-from shared.commands import HandlerContext
-from shared.queries import QueryFailure, QueryRoute
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import HandlerContext
+from shared.runtime.queries import QueryFailure, QueryRoute
+from shared.runtime.routing import by_type
 
 CURSOR_VERSION = "v1"
 _CURSOR_TEXT = re.compile(r"v1:([1-9][0-9]{0,18})")
@@ -147,10 +148,7 @@ def _entry(row: Any) -> TransactionEntry:
     )
 
 
-query_routes: dict[str, QueryRoute] = {
-    route.model.message_type: route
-    for route in (
-        QueryRoute(GetAccountBalances, get_account_balances),
-        QueryRoute(GetTransactionHistory, get_transaction_history),
-    )
-}
+query_routes: dict[str, QueryRoute] = by_type(
+    QueryRoute(GetAccountBalances, get_account_balances),
+    QueryRoute(GetTransactionHistory, get_transaction_history),
+)

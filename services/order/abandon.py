@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.order import OrderStatus
 from services.order import db
 from services.order.carts import changed, release_everything
-from shared.jobs import Swept, sweep
+from shared.runtime.jobs import Swept, sweep
 
 
 async def abandon_if_expired(session: AsyncSession, order_id: str, now: datetime) -> Swept | None:

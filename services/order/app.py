@@ -44,29 +44,27 @@ from contracts.topics import (
     STORE_CREDIT_EVENTS,
 )
 from services.order import abandon, carts, checkout, copies, credits, queries
-from shared.commands import CommandRoute
-from shared.events import EventHandler, EventRoute, Subscription
-from shared.queries import QueryRoute
-from shared.redaction import redact_codes
-from shared.service import ServiceDefinition, create_app
-from shared.settings import Settings
+from shared.runtime.commands import CommandRoute
+from shared.runtime.queries import QueryRoute
+from shared.runtime.redaction import redact_codes
+from shared.runtime.routing import by_type
+from shared.runtime.service import ServiceDefinition, create_app
+from shared.runtime.settings import Settings
+from shared.runtime.subscriptions import EventHandler, EventRoute, Subscription
 
-routes = {
-    route.model.message_type: route
-    for route in (
-        CommandRoute(CreateOrder, carts.create_order),
-        CommandRoute(AddProductLineItem, carts.add_product_line_item),
-        CommandRoute(AddDepositLineItem, carts.add_deposit_line_item),
-        CommandRoute(AddPointTransactionLineItem, carts.add_point_transaction_line_item),
-        CommandRoute(RemoveLineItem, carts.remove_line_item),
-        CommandRoute(SetOrderCharges, carts.set_order_charges),
-        CommandRoute(CancelOrder, carts.cancel_order),
-        CommandRoute(ApplyStoreCredit, credits.apply_store_credit),
-        CommandRoute(RemoveStoreCredit, credits.remove_store_credit),
-        CommandRoute(CheckoutOrder, checkout.checkout_order),
-        CommandRoute(SetOrderPaymentStatus, checkout.set_payment_status),
-    )
-}
+routes = by_type(
+    CommandRoute(CreateOrder, carts.create_order),
+    CommandRoute(AddProductLineItem, carts.add_product_line_item),
+    CommandRoute(AddDepositLineItem, carts.add_deposit_line_item),
+    CommandRoute(AddPointTransactionLineItem, carts.add_point_transaction_line_item),
+    CommandRoute(RemoveLineItem, carts.remove_line_item),
+    CommandRoute(SetOrderCharges, carts.set_order_charges),
+    CommandRoute(CancelOrder, carts.cancel_order),
+    CommandRoute(ApplyStoreCredit, credits.apply_store_credit),
+    CommandRoute(RemoveStoreCredit, credits.remove_store_credit),
+    CommandRoute(CheckoutOrder, checkout.checkout_order),
+    CommandRoute(SetOrderPaymentStatus, checkout.set_payment_status),
+)
 
 
 def _copy(model: type[Message], handle: EventHandler) -> EventRoute:
@@ -78,32 +76,26 @@ subscriptions = (
     Subscription(
         "point-accounts",
         STORE_CREDIT_EVENTS,
-        {PointAccount.message_type: _copy(PointAccount, copies.on_point_account)},
+        by_type(_copy(PointAccount, copies.on_point_account)),
     ),
     Subscription(
         "ledger-events",
         LEDGER_EVENTS,
-        {
-            PointTransactionCreated.message_type: _copy(
-                PointTransactionCreated, copies.on_transaction_created
-            ),
-            PointTransactionCommitted.message_type: _copy(
-                PointTransactionCommitted, copies.on_transaction_committed
-            ),
-            PointTransactionVoided.message_type: _copy(
-                PointTransactionVoided, copies.on_transaction_voided
-            ),
-        },
+        by_type(
+            _copy(PointTransactionCreated, copies.on_transaction_created),
+            _copy(PointTransactionCommitted, copies.on_transaction_committed),
+            _copy(PointTransactionVoided, copies.on_transaction_voided),
+        ),
     ),
     Subscription(
         "store-credit-results",
         STORE_CREDIT_COMMAND_RESULTS,
-        {CommandResult.message_type: _copy(CommandResult, credits.on_store_credit_result)},
+        by_type(_copy(CommandResult, credits.on_store_credit_result)),
     ),
     Subscription(
         "ledger-results",
         LEDGER_COMMAND_RESULTS,
-        {CommandResult.message_type: _copy(CommandResult, credits.on_ledger_result)},
+        by_type(_copy(CommandResult, credits.on_ledger_result)),
     ),
 )
 
@@ -114,7 +106,7 @@ definition = ServiceDefinition(
     dead_letters=ORDER_DEAD_LETTERS,
     routes=routes,
     queries=ORDER_QUERIES,
-    query_routes={GetOrder.message_type: QueryRoute(GetOrder, queries.get_order)},
+    query_routes=by_type(QueryRoute(GetOrder, queries.get_order)),
     jobs=(abandon.abandoned_carts, checkout.checkout_deadlines),
     subscriptions=subscriptions,
     dead_letter_redactor=redact_codes,

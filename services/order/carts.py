@@ -32,9 +32,9 @@ from contracts.order import (
 )
 from contracts.topics import LEDGER_COMMANDS
 from services.order import db, domain, resize, views
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.outbox import Outgoing
 
 _NUMBERS = uuid.UUID("0b7d1c52-6e1f-4a8e-9c3d-2f4b5a6c7d8e")
 
@@ -86,23 +86,23 @@ async def changed(
 async def create_order(
     session: AsyncSession, command: Incoming[CreateOrder], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
-    domain.check_customer_or_trusted(command.envelope.actor, c.customer_id, "open a cart")
+    opening = command.payload
+    domain.check_customer_or_trusted(command.envelope.actor, opening.customer_id, "open a cart")
     expires_at = datetime.now(UTC) + timedelta(seconds=context.settings.cart_ttl_s)
     row = await db.insert_order(
         session,
         {
-            "id": c.order_id,
-            "number": c.number or default_number(c.order_id),
-            "customer_id": c.customer_id,
-            "currency": c.currency,
+            "id": opening.order_id,
+            "number": opening.number or default_number(opening.order_id),
+            "customer_id": opening.customer_id,
+            "currency": opening.currency,
             "status": OrderStatus.OPEN.value,
             "expires_at": expires_at,
             "correlation_id": command.envelope.correlation_id,
         },
     )
     if row is None:
-        raise domain.OrderExists(f"Order {c.order_id} already exists.")
+        raise domain.OrderExists(f"Order {opening.order_id} already exists.")
     return Accepted(
         produced={
             "order_id": row.id,
@@ -128,30 +128,30 @@ async def _new_line(
 async def add_product_line_item(
     session: AsyncSession, command: Incoming[AddProductLineItem], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    item = command.payload
     actor = command.envelope.actor
     domain.check_trusted(actor, "add a product at a price")
-    order = await changeable_order(session, c.order_id, actor, "add items", datetime.now(UTC))
+    order = await changeable_order(session, item.order_id, actor, "add items", datetime.now(UTC))
     account_id = unit = points = None
-    if c.earn is not None:
-        account = await db.customer_account_in_unit(session, order.customer_id, c.earn.unit)
+    if item.earn is not None:
+        account = await db.customer_account_in_unit(session, order.customer_id, item.earn.unit)
         if account is None:
             raise domain.AccountNotFound(
-                f"The customer has no active account of {c.earn.unit} to earn points in."
+                f"The customer has no active account of {item.earn.unit} to earn points in."
             )
         account_id, unit = account.id, account.unit
-        points = domain.bounded(c.earn.points_per_unit * c.quantity, "The points earned")
-    amount = domain.bounded(c.unit_price * c.quantity, "The line's amount")
+        points = domain.bounded(item.earn.points_per_unit * item.quantity, "The points earned")
+    amount = domain.bounded(item.unit_price * item.quantity, "The line's amount")
     await _new_line(
         session,
         order,
-        c.line_item_id,
+        item.line_item_id,
         {
             "kind": LineItemKind.PRODUCT.value,
-            "sku": c.sku,
-            "name": c.name,
-            "unit_price": c.unit_price,
-            "quantity": c.quantity,
+            "sku": item.sku,
+            "name": item.name,
+            "unit_price": item.unit_price,
+            "quantity": item.quantity,
             "amount": amount,
             "account_id": account_id,
             "unit": unit,
@@ -159,7 +159,7 @@ async def add_product_line_item(
         },
     )
     return Accepted(
-        produced={"line_item_id": c.line_item_id},
+        produced={"line_item_id": item.line_item_id},
         messages=await changed_and_resized(session, order.id),
     )
 
@@ -167,13 +167,13 @@ async def add_product_line_item(
 async def add_deposit_line_item(
     session: AsyncSession, command: Incoming[AddDepositLineItem], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    item = command.payload
     actor = command.envelope.actor
     domain.check_trusted(actor, "add a depositable product at a price")
-    order = await changeable_order(session, c.order_id, actor, "add items", datetime.now(UTC))
-    account = await db.get_point_account(session, c.account_id)
+    order = await changeable_order(session, item.order_id, actor, "add items", datetime.now(UTC))
+    account = await db.get_point_account(session, item.account_id)
     if account is None:
-        raise domain.AccountNotFound(f"Point account {c.account_id} is not known (yet).")
+        raise domain.AccountNotFound(f"Point account {item.account_id} is not known (yet).")
     if account.customer_id != order.customer_id:
         raise domain.AccountNotUsable("The account belongs to another customer.")
     if account.status != "active":
@@ -181,21 +181,21 @@ async def add_deposit_line_item(
     await _new_line(
         session,
         order,
-        c.line_item_id,
+        item.line_item_id,
         {
             "kind": LineItemKind.DEPOSIT.value,
-            "sku": c.sku,
-            "name": c.name,
-            "unit_price": c.unit_price,
-            "quantity": c.quantity,
-            "amount": domain.bounded(c.unit_price * c.quantity, "The line's amount"),
+            "sku": item.sku,
+            "name": item.name,
+            "unit_price": item.unit_price,
+            "quantity": item.quantity,
+            "amount": domain.bounded(item.unit_price * item.quantity, "The line's amount"),
             "account_id": account.id,
             "unit": account.unit,
-            "points": domain.bounded(c.points_per_unit * c.quantity, "The points deposited"),
+            "points": domain.bounded(item.points_per_unit * item.quantity, "The points deposited"),
         },
     )
     return Accepted(
-        produced={"line_item_id": c.line_item_id},
+        produced={"line_item_id": item.line_item_id},
         messages=await changed_and_resized(session, order.id),
     )
 
@@ -322,33 +322,35 @@ async def remove_credit(session: AsyncSession, credit: Any, reason: str) -> list
 async def remove_line_item(
     session: AsyncSession, command: Incoming[RemoveLineItem], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    removal = command.payload
     order = await changeable_order(
-        session, c.order_id, command.envelope.actor, "remove items", datetime.now(UTC)
+        session, removal.order_id, command.envelope.actor, "remove items", datetime.now(UTC)
     )
-    line = await db.delete_line(session, order.id, c.line_item_id)
+    line = await db.delete_line(session, order.id, removal.line_item_id)
     if line is None:
-        raise domain.LineItemNotFound(f"The order has no line item {c.line_item_id}.")
+        raise domain.LineItemNotFound(f"The order has no line item {removal.line_item_id}.")
     messages = await changed_and_resized(session, order.id)
     if line.kind == LineItemKind.POINT_TRANSACTION:
         messages.append(await void_point_line(session, line, "removed from the cart"))
-    return Accepted(produced={"line_item_id": c.line_item_id}, messages=messages)
+    return Accepted(produced={"line_item_id": removal.line_item_id}, messages=messages)
 
 
 async def set_order_charges(
     session: AsyncSession, command: Incoming[SetOrderCharges], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    charge = command.payload
     actor = command.envelope.actor
     domain.check_trusted(actor, "set shipping and tax")
-    order = await changeable_order(session, c.order_id, actor, "set charges", datetime.now(UTC))
+    order = await changeable_order(
+        session, charge.order_id, actor, "set charges", datetime.now(UTC)
+    )
     messages = await changed_and_resized(
         session,
         order.id,
-        shipping=c.shipping,
-        shipping_description=c.shipping_description,
-        tax=c.tax,
-        tax_description=c.tax_description,
+        shipping=charge.shipping,
+        shipping_description=charge.shipping_description,
+        tax=charge.tax,
+        tax_description=charge.tax_description,
     )
     return Accepted(produced={"order_id": order.id}, messages=messages)
 
@@ -368,14 +370,14 @@ async def release_everything(session: AsyncSession, order: Any, reason: str) -> 
 async def cancel_order(
     session: AsyncSession, command: Incoming[CancelOrder], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
-    order = await db.lock_order(session, c.order_id)
+    cancelling = command.payload
+    order = await db.lock_order(session, cancelling.order_id)
     if order is None:
-        raise domain.OrderNotFound(f"There is no order {c.order_id}.")
+        raise domain.OrderNotFound(f"There is no order {cancelling.order_id}.")
     domain.check_customer_or_trusted(command.envelope.actor, order.customer_id, "cancel it")
     if order.status != OrderStatus.OPEN:
         raise domain.OrderNotOpen(f"The order is {order.status}; only an open order cancels.")
-    voids = await release_everything(session, order, c.reason or "order cancelled")
+    voids = await release_everything(session, order, cancelling.reason or "order cancelled")
     event = await changed(session, order.id, status=OrderStatus.CANCELLED.value)
     return Accepted(
         produced={"order_id": order.id, "status": "cancelled"}, messages=[event, *voids]

@@ -51,10 +51,10 @@ from contracts.results import CommandResult, ResultStatus
 from contracts.topics import LEDGER_COMMANDS, ORDER_EVENTS
 from services.order import db, domain, views
 from services.order.carts import changed, remove_credit
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.jobs import Swept, sweep
-from shared.outbox import Outgoing, stable_message_id
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.jobs import Swept, sweep
+from shared.runtime.outbox import Outgoing, stable_message_id
 
 TIMED_OUT = "checkout_timed_out"
 

@@ -23,24 +23,26 @@ from contracts.ledger import (
 )
 from contracts.store_credit import PointAccount
 from services.order import credits, db
-from shared.codec import Incoming
-from shared.commands import HandlerContext
-from shared.outbox import Outgoing
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import HandlerContext
+from shared.runtime.outbox import Outgoing
 
 
 async def on_point_account(
     session: AsyncSession, event: Incoming[PointAccount], _: HandlerContext
 ) -> list[Outgoing]:
-    a = event.payload
+    account = event.payload
     await db.save_point_account(
         session,
         {
-            "id": a.account_id,
-            "customer_id": a.customer_id,
-            "unit": a.unit,
-            "exchange_rates": {currency: str(rate) for currency, rate in a.exchange_rates.items()},
-            "status": a.status.value,
-            "version": a.version,
+            "id": account.account_id,
+            "customer_id": account.customer_id,
+            "unit": account.unit,
+            "exchange_rates": {
+                currency: str(rate) for currency, rate in account.exchange_rates.items()
+            },
+            "status": account.status.value,
+            "version": account.version,
         },
     )
     return []
@@ -49,17 +51,17 @@ async def on_point_account(
 async def on_transaction_created(
     session: AsyncSession, event: Incoming[PointTransactionCreated], _: HandlerContext
 ) -> list[Outgoing]:
-    t = event.payload
+    created = event.payload
     await db.save_pending_transaction(
         session,
         {
-            "id": t.transaction_id,
-            "account_id": t.account_id,
-            "customer_id": t.customer_id,
-            "kind": t.kind.value,
-            "amount": t.amount,
-            "status": t.status.value,
-            "expires_at": t.expires_at,
+            "id": created.transaction_id,
+            "account_id": created.account_id,
+            "customer_id": created.customer_id,
+            "kind": created.kind.value,
+            "amount": created.amount,
+            "status": created.status.value,
+            "expires_at": created.expires_at,
         },
     )
     return []
@@ -75,6 +77,6 @@ async def on_transaction_committed(
 async def on_transaction_voided(
     session: AsyncSession, event: Incoming[PointTransactionVoided], _: HandlerContext
 ) -> list[Outgoing]:
-    t = event.payload
-    await db.end_pending_transaction(session, t.transaction_id, "voided")
-    return await credits.on_hold_voided(session, t.transaction_id, t.reason.value)
+    gone = event.payload
+    await db.end_pending_transaction(session, gone.transaction_id, "voided")
+    return await credits.on_hold_voided(session, gone.transaction_id, gone.reason.value)

@@ -45,21 +45,23 @@ from contracts.store_credit import AuthorizeStoreCredit
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_COMMANDS
 from services.order import checkout, db, domain, resize, views
 from services.order.carts import changeable_order, changed, changed_and_resized, remove_credit
-from shared import sealing
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing, stable_message_id
+from shared.runtime import sealing
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.outbox import Outgoing, stable_message_id
 
 
 async def apply_store_credit(
     session: AsyncSession, command: Incoming[ApplyStoreCredit], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    applying = command.payload
     order = await changeable_order(
-        session, c.order_id, command.envelope.actor, "apply store credit", datetime.now(UTC)
+        session, applying.order_id, command.envelope.actor, "apply store credit", datetime.now(UTC)
     )
-    if await db.credit_exists(session, order.id, c.application_id):
-        raise domain.ApplicationExists(f"The order already has application {c.application_id}.")
+    if await db.credit_exists(session, order.id, applying.application_id):
+        raise domain.ApplicationExists(
+            f"The order already has application {applying.application_id}."
+        )
     state = await views.load(session, order)
     domain.check_room_for_credit(len(state.credits))
     wanted = domain.still_to_cover(state.totals, state.holds)
@@ -67,37 +69,41 @@ async def apply_store_credit(
         raise domain.NothingDue("Nothing is left to pay on this order.")
     sealed = (
         sealing.seal(
-            c.code,
+            applying.code,
             context.settings.code_seal_public_key_hex(),
-            sealing.order_context(order.id, c.application_id),
+            sealing.order_context(order.id, applying.application_id),
         )
-        if c.code is not None
+        if applying.code is not None
         else None
     )
     ask = AuthorizeStoreCredit(
-        application_id=c.application_id,
+        application_id=applying.application_id,
         order_id=order.id,
         customer_id=order.customer_id,
         currency=order.currency,
         sealed_code=sealed,
-        token=c.token,
-        store_credit_id=c.store_credit_id,
+        token=applying.token,
+        store_credit_id=applying.store_credit_id,
     )
-    ask_id = stable_message_id(resize.credit_origin(order.id, c.application_id), "authorize")
+    ask_id = stable_message_id(resize.credit_origin(order.id, applying.application_id), "authorize")
     await db.insert_credit(
         session,
         {
             "order_id": order.id,
-            "id": c.application_id,
+            "id": applying.application_id,
             "position": await db.next_position(session, db.applied_credits, order.id),
             "status": AppliedCreditStatus.REQUESTED.value,
             "requested": wanted,
             "authorize_command_id": ask_id,
-            "store_credit_id": c.store_credit_id,
+            "store_credit_id": applying.store_credit_id,
         },
     )
     return Accepted(
-        produced={"application_id": c.application_id, "status": "requested", "requested": wanted},
+        produced={
+            "application_id": applying.application_id,
+            "status": "requested",
+            "requested": wanted,
+        },
         messages=[
             await changed(session, order.id),
             Outgoing(STORE_CREDIT_COMMANDS, order.customer_id, ask, message_id=ask_id),
@@ -110,13 +116,13 @@ async def remove_store_credit(
 ) -> Accepted:
     """Take a credit off: its hold is voided, and the other credits grow to cover what
     it paid, as far as they can (``resize``)."""
-    c = command.payload
+    removal = command.payload
     order = await changeable_order(
-        session, c.order_id, command.envelope.actor, "remove store credit", datetime.now(UTC)
+        session, removal.order_id, command.envelope.actor, "remove store credit", datetime.now(UTC)
     )
-    credit = await db.get_credit(session, order.id, c.application_id)
+    credit = await db.get_credit(session, order.id, removal.application_id)
     if credit is None:
-        raise domain.ApplicationNotFound(f"The order has no application {c.application_id}.")
+        raise domain.ApplicationNotFound(f"The order has no application {removal.application_id}.")
     if credit.status not in domain.IN_FLIGHT | domain.COUNTING:
         return Accepted(produced={"application_id": credit.id, "status": credit.status})
     voids = await remove_credit(session, credit, "store credit removed from the order")

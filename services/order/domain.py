@@ -12,7 +12,7 @@ from decimal import ROUND_DOWN, Context, Decimal
 
 from contracts.envelope import Actor, ActorKind
 from contracts.order import AppliedCreditStatus, LineItemKind, OrderStatus
-from shared.rules import BrokenRule
+from shared.runtime.rules import BrokenRule
 
 
 class OrderError(BrokenRule):

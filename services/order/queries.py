@@ -8,8 +8,8 @@ from contracts.envelope import ActorKind
 from contracts.ledger import QueryFailed
 from contracts.order import GetOrder, OrderFound
 from services.order import db, views
-from shared.codec import Incoming
-from shared.commands import HandlerContext
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import HandlerContext
 
 
 async def get_order(

@@ -21,7 +21,7 @@ from contracts.ledger import ReplacePointTransaction
 from contracts.order import AppliedCreditStatus
 from contracts.topics import LEDGER_COMMANDS
 from services.order import db, domain, views
-from shared.outbox import Outgoing, stable_message_id
+from shared.runtime.outbox import Outgoing, stable_message_id
 
 _HOLDS = uuid.UUID("5c0e9a7d-3b2f-4d61-8e4a-1f9b7c6d5e4a")
 

@@ -20,7 +20,7 @@ from contracts.order import (
 )
 from contracts.topics import ORDER_EVENTS
 from services.order import db, domain
-from shared.outbox import Outgoing
+from shared.runtime.outbox import Outgoing
 
 
 def _in_flight_or_held(credit: Any) -> int:

@@ -1,3 +1,3 @@
-from shared.main import run_service
+from shared.runtime.main import run_service
 
 run_service("store_credit")

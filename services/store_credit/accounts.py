@@ -28,10 +28,10 @@ from contracts.store_credit import (
 )
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
 from services.store_credit import db, domain
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing
-from shared.queries import QueryFailure
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.outbox import Outgoing
+from shared.runtime.queries import QueryFailure
 
 _ACCOUNT_IDS = uuid.UUID("0d3c7a52-5f1e-4b0a-9c61-2b8f7e4d1a33")
 
@@ -80,21 +80,21 @@ async def _new_account(
 async def create_template(
     session: AsyncSession, command: Incoming[CreatePointAccountTemplate], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    template = command.payload
     values = {
-        "id": c.template_id,
-        "name": c.name,
-        "kind": c.kind,
-        "unit": c.unit,
-        "exchange_rates": db.rates_to_json(c.exchange_rates),
-        "status": c.status.value,
-        "allow_negative": c.allow_negative,
-        "negative_limit": c.negative_limit,
+        "id": template.template_id,
+        "name": template.name,
+        "kind": template.kind,
+        "unit": template.unit,
+        "exchange_rates": db.rates_to_json(template.exchange_rates),
+        "status": template.status.value,
+        "allow_negative": template.allow_negative,
+        "negative_limit": template.negative_limit,
     }
     domain.check_admin(command.envelope.actor, "create point-account templates")
     row = await db.insert_template(session, values)
     if row is None:
-        raise domain.TemplateExists(f"Template {c.template_id} already exists.")
+        raise domain.TemplateExists(f"Template {template.template_id} already exists.")
     return Accepted(
         produced={"template_id": row.id, "version": row.version},
         messages=[_template_message(row)],
@@ -104,21 +104,21 @@ async def create_template(
 async def update_template(
     session: AsyncSession, command: Incoming[UpdatePointAccountTemplate], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    edit = command.payload
     domain.check_admin(command.envelope.actor, "change point-account templates")
-    if await db.lock_template(session, c.template_id) is None:
-        raise domain.TemplateNotFound(f"There is no template {c.template_id}.")
+    if await db.lock_template(session, edit.template_id) is None:
+        raise domain.TemplateNotFound(f"There is no template {edit.template_id}.")
     changes: dict[str, Any] = {}
-    if c.name is not None:
-        changes["name"] = c.name
-    if c.exchange_rates is not None:
-        changes["exchange_rates"] = db.rates_to_json(c.exchange_rates)
+    if edit.name is not None:
+        changes["name"] = edit.name
+    if edit.exchange_rates is not None:
+        changes["exchange_rates"] = db.rates_to_json(edit.exchange_rates)
     account_changes = dict(changes)
-    if c.status is not None:
-        changes["status"] = c.status.value
-        account_changes["status"] = domain.account_status_for(c.status).value
-    template = await db.update_template(session, c.template_id, changes)
-    accounts = await db.update_template_accounts(session, c.template_id, account_changes)
+    if edit.status is not None:
+        changes["status"] = edit.status.value
+        account_changes["status"] = domain.account_status_for(edit.status).value
+    template = await db.update_template(session, edit.template_id, changes)
+    accounts = await db.update_template_accounts(session, edit.template_id, account_changes)
     return Accepted(
         produced={
             "template_id": template.id,
@@ -132,24 +132,24 @@ async def update_template(
 async def create_account(
     session: AsyncSession, command: Incoming[CreatePointAccount], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    wanted = command.payload
     values = {
-        "id": c.account_id,
-        "customer_id": c.customer_id,
+        "id": wanted.account_id,
+        "customer_id": wanted.customer_id,
         "template_id": None,
-        "name": c.name,
-        "kind": c.kind,
-        "unit": c.unit,
-        "exchange_rates": db.rates_to_json(c.exchange_rates),
+        "name": wanted.name,
+        "kind": wanted.kind,
+        "unit": wanted.unit,
+        "exchange_rates": db.rates_to_json(wanted.exchange_rates),
         "status": PointAccountStatus.ACTIVE.value,
-        "allow_negative": c.allow_negative,
-        "negative_limit": c.negative_limit,
+        "allow_negative": wanted.allow_negative,
+        "negative_limit": wanted.negative_limit,
     }
     domain.check_admin(command.envelope.actor, "create point accounts")
-    domain.check_direct_account_id(c.account_id)
+    domain.check_direct_account_id(wanted.account_id)
     row = await _new_account(session, context, values)
     if row is None:
-        raise domain.AccountExists(f"Point account {c.account_id} already exists.")
+        raise domain.AccountExists(f"Point account {wanted.account_id} already exists.")
     return Accepted(
         produced={"account_id": row.id, "customer_id": row.customer_id, "status": row.status},
         messages=[_account_message(row), _open_in_ledger(row)],
@@ -159,30 +159,30 @@ async def create_account(
 async def update_account(
     session: AsyncSession, command: Incoming[UpdatePointAccount], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    edit = command.payload
     messages: list[Outgoing] = []
     changes: dict[str, Any] = {}
     domain.check_admin(command.envelope.actor, "change point accounts")
-    row = await db.lock_account(session, c.account_id)
-    if row is None or row.customer_id != c.customer_id:
+    row = await db.lock_account(session, edit.account_id)
+    if row is None or row.customer_id != edit.customer_id:
         raise domain.AccountNotFound(
-            f"Customer {c.customer_id} has no point account {c.account_id}."
+            f"Customer {edit.customer_id} has no point account {edit.account_id}."
         )
     if row.status == PointAccountStatus.CLOSED.value:
-        raise domain.AccountClosed(f"Point account {c.account_id} is closed.")
-    terms_change = c.name is not None or c.exchange_rates is not None
+        raise domain.AccountClosed(f"Point account {edit.account_id} is closed.")
+    terms_change = edit.name is not None or edit.exchange_rates is not None
     domain.check_direct_change(row.template_id, terms_change)
-    if c.status is PointAccountStatus.CLOSED:
+    if edit.status is PointAccountStatus.CLOSED:
         domain.check_closable(row.balance, row.holds)
         await db.release_account_slot(session, row.customer_id)
         messages.append(Outgoing(LEDGER_COMMANDS, row.id, CloseLedgerAccount(account_id=row.id)))
-    if c.name is not None:
-        changes["name"] = c.name
-    if c.exchange_rates is not None:
-        changes["exchange_rates"] = db.rates_to_json(c.exchange_rates)
-    if c.status is not None:
-        changes["status"] = c.status.value
-    row = await db.update_account(session, c.account_id, changes)
+    if edit.name is not None:
+        changes["name"] = edit.name
+    if edit.exchange_rates is not None:
+        changes["exchange_rates"] = db.rates_to_json(edit.exchange_rates)
+    if edit.status is not None:
+        changes["status"] = edit.status.value
+    row = await db.update_account(session, edit.account_id, changes)
     return Accepted(
         produced={"account_id": row.id, "status": row.status, "version": row.version},
         messages=[_account_message(row), *messages],
@@ -255,9 +255,9 @@ def _view(row: Any) -> PointAccountView:
 async def list_customer_accounts(
     session: AsyncSession, query: Incoming[ListCustomerAccounts], _: HandlerContext
 ) -> CustomerAccounts:
-    q = query.payload
+    asked = query.payload
     actor = query.envelope.actor
-    if actor.kind is ActorKind.CUSTOMER and actor.id != q.customer_id:
+    if actor.kind is ActorKind.CUSTOMER and actor.id != asked.customer_id:
         raise QueryFailure("forbidden", "A customer may only list their own accounts.")
-    rows = await db.customer_accounts(session, q.customer_id, q.include_closed)
-    return CustomerAccounts(customer_id=q.customer_id, point_accounts=[_view(r) for r in rows])
+    rows = await db.customer_accounts(session, asked.customer_id, asked.include_closed)
+    return CustomerAccounts(customer_id=asked.customer_id, point_accounts=[_view(r) for r in rows])

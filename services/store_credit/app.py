@@ -27,40 +27,34 @@ from contracts.topics import (
     STORE_CREDIT_QUERIES,
 )
 from services.store_credit import accounts, authorization, credits
-from shared.commands import CommandRoute
-from shared.events import EventRoute, Subscription
-from shared.queries import QueryRoute
-from shared.redaction import redact_codes
-from shared.service import ServiceDefinition, create_app
-from shared.settings import Settings
+from shared.runtime.commands import CommandRoute
+from shared.runtime.queries import QueryRoute
+from shared.runtime.redaction import redact_codes
+from shared.runtime.routing import by_type
+from shared.runtime.service import ServiceDefinition, create_app
+from shared.runtime.settings import Settings
+from shared.runtime.subscriptions import EventRoute, Subscription
 
-routes = {
-    route.model.message_type: route
-    for route in (
-        CommandRoute(CreatePointAccountTemplate, accounts.create_template),
-        CommandRoute(UpdatePointAccountTemplate, accounts.update_template),
-        CommandRoute(CreatePointAccount, accounts.create_account),
-        CommandRoute(UpdatePointAccount, accounts.update_account),
-        CommandRoute(CreateStoreCredit, credits.create_store_credit),
-        CommandRoute(UpdateStoreCredit, credits.update_store_credit),
-        CommandRoute(AuthorizeStoreCredit, authorization.authorize_store_credit),
-    )
-}
+routes = by_type(
+    CommandRoute(CreatePointAccountTemplate, accounts.create_template),
+    CommandRoute(UpdatePointAccountTemplate, accounts.update_template),
+    CommandRoute(CreatePointAccount, accounts.create_account),
+    CommandRoute(UpdatePointAccount, accounts.update_account),
+    CommandRoute(CreateStoreCredit, credits.create_store_credit),
+    CommandRoute(UpdateStoreCredit, credits.update_store_credit),
+    CommandRoute(AuthorizeStoreCredit, authorization.authorize_store_credit),
+)
 
 subscriptions = (
     Subscription(
         "customers",
         CUSTOMERS_EVENTS,
-        {CustomerCreated.message_type: EventRoute(CustomerCreated, accounts.on_customer_created)},
+        by_type(EventRoute(CustomerCreated, accounts.on_customer_created)),
     ),
     Subscription(
         "ledger-balances",
         LEDGER_BALANCES,
-        {
-            BalanceChanged.message_type: EventRoute(
-                BalanceChanged, accounts.on_balance_changed, deduplicate=False
-            )
-        },
+        by_type(EventRoute(BalanceChanged, accounts.on_balance_changed, deduplicate=False)),
     ),
 )
 
@@ -71,15 +65,12 @@ definition = ServiceDefinition(
     dead_letters=STORE_CREDIT_DEAD_LETTERS,
     routes=routes,
     queries=STORE_CREDIT_QUERIES,
-    query_routes={
-        route.model.message_type: route
-        for route in (
-            QueryRoute(ListCustomerAccounts, accounts.list_customer_accounts),
-            QueryRoute(ListCustomerStoreCredits, credits.list_customer_store_credits),
-            # not read-only: wrong codes are counted for the lock-out
-            QueryRoute(FindStoreCredit, credits.find_store_credit, read_only=False),
-        )
-    },
+    query_routes=by_type(
+        QueryRoute(ListCustomerAccounts, accounts.list_customer_accounts),
+        QueryRoute(ListCustomerStoreCredits, credits.list_customer_store_credits),
+        # not read-only: wrong codes are counted for the lock-out
+        QueryRoute(FindStoreCredit, credits.find_store_credit, read_only=False),
+    ),
     subscriptions=subscriptions,
     dead_letter_redactor=redact_codes,
 )

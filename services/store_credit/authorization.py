@@ -1,7 +1,7 @@
 """AuthorizeStoreCredit: may this store credit pay this order? (a thin handler).
 
 The order service asks when a customer applies a store credit. A code comes
-sealed for this service alone (``shared.sealing``, bound to the order and the
+sealed for this service alone (``shared.runtime.sealing``, bound to the order and the
 application); it is opened here, hashed and looked up like any code, and a
 wrong one counts toward the lock-out of the customer and the order, as in
 ``FindStoreCredit``. The answer is this command's result: the credit and what
@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import ActorKind
 from contracts.store_credit import AuthorizeStoreCredit
 from services.store_credit import codes, db, domain, lookups
-from shared import sealing
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext, RejectAndKeep
-from shared.rules import Rejected
+from shared.runtime import sealing
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext, RejectAndKeep
+from shared.runtime.rules import Rejected
 
 UNUSABLE_REASONS = {
     "disabled": "The store credit is disabled.",
@@ -41,17 +41,17 @@ UNUSABLE_REASONS = {
 async def authorize_store_credit(
     session: AsyncSession, command: Incoming[AuthorizeStoreCredit], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    asked = command.payload
     if command.envelope.actor.kind is not ActorKind.SERVICE:
         raise domain.Forbidden("Only the order service asks whether a store credit may pay.")
     now = datetime.now(UTC)
-    if c.sealed_code is not None:
-        row = await _by_code(session, c, context, now)
-    elif c.token is not None:
-        row = await db.find_store_credit(session, db.store_credits.c.token == c.token)
+    if asked.sealed_code is not None:
+        row = await _by_code(session, asked, context, now)
+    elif asked.token is not None:
+        row = await db.find_store_credit(session, db.store_credits.c.token == asked.token)
     else:
-        row = await db.find_store_credit(session, db.store_credits.c.id == c.store_credit_id)
-        if row is not None and row.customer_id != c.customer_id:
+        row = await db.find_store_credit(session, db.store_credits.c.id == asked.store_credit_id)
+        if row is not None and row.customer_id != asked.customer_id:
             row = None  # by id, only a customer's own credits: say nothing of others'
     if row is None:
         raise domain.StoreCreditNotFound("No store credit matches.")
@@ -62,8 +62,8 @@ async def authorize_store_credit(
         currency=row.currency,
         owner=row.customer_id,
         now=now,
-        for_currency=c.currency,
-        for_customer=c.customer_id,
+        for_currency=asked.currency,
+        for_customer=asked.customer_id,
     )
     if unusable is not None:
         raise Rejected(unusable, UNUSABLE_REASONS[unusable])

@@ -37,9 +37,9 @@ from contracts.store_credit import (
 )
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
 from services.store_credit import codes, db, domain, lookups
-from shared.codec import Incoming
-from shared.commands import Accepted, HandlerContext
-from shared.outbox import Outgoing
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import Accepted, HandlerContext
+from shared.runtime.outbox import Outgoing
 
 _LEDGER_IDS = uuid.UUID("7a1e5c3b-2d4f-4e6a-8b9c-0d1e2f3a4b5c")
 
@@ -109,18 +109,18 @@ def _credit_in_ledger(row: Any, transaction_id: str, amount: int, reason: str) -
 async def create_store_credit(
     session: AsyncSession, command: Incoming[CreateStoreCredit], context: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    issue = command.payload
     domain.check_may_issue(command.envelope.actor)
     try:
-        code = codes.normalize_code(c.code) if c.code is not None else codes.generate_code()
+        code = codes.normalize_code(issue.code) if issue.code is not None else codes.generate_code()
     except codes.InvalidCode as error:
         raise domain.InvalidCode(str(error)) from None
     code_hashes = lookups.hasher(context).hashes(code)  # current key first, then retired ones
     code_hash = code_hashes[0]
-    external_id = codes.new_external_id() if c.generate_external_id else c.external_id
-    taken = await db.store_credit_taken(session, c.store_credit_id, code_hashes, external_id)
+    external_id = codes.new_external_id() if issue.generate_external_id else issue.external_id
+    taken = await db.store_credit_taken(session, issue.store_credit_id, code_hashes, external_id)
     if taken == "store_credit_id":
-        raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
+        raise domain.StoreCreditExists(f"Store credit {issue.store_credit_id} already exists.")
     if taken == "code":
         raise domain.CodeTaken("Another store credit has this code; choose another.")
     if taken == "external_id":
@@ -128,28 +128,28 @@ async def create_store_credit(
     row = await db.insert_store_credit(
         session,
         {
-            "id": c.store_credit_id,
-            "name": c.name,
-            "description": c.description,
+            "id": issue.store_credit_id,
+            "name": issue.name,
+            "description": issue.description,
             "code_hash": code_hash,
             "code_last4": codes.last_four(code),
             "token": codes.new_token(),
             "external_id": external_id,
-            "amount": c.amount,
-            "currency": c.currency,
-            "allow_balance_owing": c.allow_balance_owing,
-            "active_date": c.active_date,
-            "expiry_date": c.expiry_date,
-            "disabled": c.disabled,
-            "customer_id": c.customer_id,
-            "reason": c.reason.value,
-            "references": c.references,
-            "ledger_account_id": ledger_account_id(c.store_credit_id),
-            "credit_in_flight": initial_credit_id(c.store_credit_id),
+            "amount": issue.amount,
+            "currency": issue.currency,
+            "allow_balance_owing": issue.allow_balance_owing,
+            "active_date": issue.active_date,
+            "expiry_date": issue.expiry_date,
+            "disabled": issue.disabled,
+            "customer_id": issue.customer_id,
+            "reason": issue.reason.value,
+            "references": issue.references,
+            "ledger_account_id": ledger_account_id(issue.store_credit_id),
+            "credit_in_flight": initial_credit_id(issue.store_credit_id),
         },
     )
     if row is None:  # a concurrent creation took one of the unique fields
-        raise domain.StoreCreditExists(f"Store credit {c.store_credit_id} already exists.")
+        raise domain.StoreCreditExists(f"Store credit {issue.store_credit_id} already exists.")
     opening = OpenLedgerAccount(
         account_id=row.ledger_account_id, unit=row.currency, customer_id=row.customer_id
     )
@@ -174,39 +174,39 @@ async def create_store_credit(
 async def update_store_credit(
     session: AsyncSession, command: Incoming[UpdateStoreCredit], _: HandlerContext
 ) -> Accepted:
-    c = command.payload
+    edit = command.payload
     messages: list[Outgoing] = []
     domain.check_admin(command.envelope.actor, "change store credits")
-    row = await db.lock_store_credit(session, c.store_credit_id)
+    row = await db.lock_store_credit(session, edit.store_credit_id)
     if row is None:
-        raise domain.StoreCreditNotFound(f"There is no store credit {c.store_credit_id}.")
+        raise domain.StoreCreditNotFound(f"There is no store credit {edit.store_credit_id}.")
     changes: dict[str, Any] = {
         name: value
         for name, value in (
-            ("name", c.name),
-            ("description", c.description),
-            ("external_id", c.external_id),
-            ("active_date", c.active_date),
-            ("expiry_date", c.expiry_date),
-            ("disabled", c.disabled),
-            ("customer_id", c.customer_id),
+            ("name", edit.name),
+            ("description", edit.description),
+            ("external_id", edit.external_id),
+            ("active_date", edit.active_date),
+            ("expiry_date", edit.expiry_date),
+            ("disabled", edit.disabled),
+            ("customer_id", edit.customer_id),
         )
         if value is not None
     }
-    changes.update({name: None for name in c.clear})
+    changes.update({name: None for name in edit.clear})
     domain.check_dates(
         changes.get("active_date", row.active_date), changes.get("expiry_date", row.expiry_date)
     )
-    new_external_id = c.external_id is not None and c.external_id != row.external_id
-    if new_external_id and await db.external_id_taken(session, c.external_id or ""):
+    new_external_id = edit.external_id is not None and edit.external_id != row.external_id
+    if new_external_id and await db.external_id_taken(session, edit.external_id or ""):
         raise domain.ExternalIdTaken("Another store credit has this external id.")
-    if c.amount is not None:
-        credit = domain.top_up(c.amount, known_balance(row))
-        changes["amount"] = c.amount
+    if edit.amount is not None:
+        credit = domain.top_up(edit.amount, known_balance(row))
+        changes["amount"] = edit.amount
         transaction_id = f"{row.ledger_account_id}-topup-{row.version + 1}"
         changes["credit_in_flight"] = transaction_id
         messages.append(_credit_in_ledger(row, transaction_id, credit, "deposit"))
-    row = await db.update_store_credit(session, c.store_credit_id, changes)
+    row = await db.update_store_credit(session, edit.store_credit_id, changes)
     return Accepted(
         produced={"store_credit_id": row.id, "version": row.version, "amount": row.amount},
         messages=[_event(row), *messages],
@@ -269,34 +269,34 @@ async def _find(session: AsyncSession, q: FindStoreCredit, context: HandlerConte
 async def find_store_credit(
     session: AsyncSession, query: Incoming[FindStoreCredit], context: HandlerContext
 ) -> StoreCreditFound | QueryFailed:
-    q = query.payload
+    asked = query.payload
     now = datetime.now(UTC)
-    attempts = await lookups.Attempts.lock(session, _subjects(query.envelope, q.order_id), now)
+    attempts = await lookups.Attempts.lock(session, _subjects(query.envelope, asked.order_id), now)
     if attempts.locked:
         return QueryFailed(
             code="locked_out",
             reason="Too many wrong store-credit codes; try again later.",
         )
-    row = await _find(session, q, context)
+    row = await _find(session, asked, context)
     if row is None:
         await attempts.count_miss(session)
         return QueryFailed(code="store_credit_not_found", reason="No store credit matches.")
     await attempts.reset(session)
     customer = query.envelope.actor.id if query.envelope.actor.kind is ActorKind.CUSTOMER else None
-    return StoreCreditFound(store_credit=view(row, now, q.currency, customer))
+    return StoreCreditFound(store_credit=view(row, now, asked.currency, customer))
 
 
 async def list_customer_store_credits(
     session: AsyncSession, query: Incoming[ListCustomerStoreCredits], _: HandlerContext
 ) -> CustomerStoreCredits | QueryFailed:
-    q = query.payload
+    asked = query.payload
     actor = query.envelope.actor
-    if actor.kind is ActorKind.CUSTOMER and actor.id != q.customer_id:
+    if actor.kind is ActorKind.CUSTOMER and actor.id != asked.customer_id:
         return QueryFailed(code="forbidden", reason="A customer may only list their own credits.")
     now = datetime.now(UTC)
     views = [
-        view(row, now, q.currency, q.customer_id)
-        for row in await db.customer_store_credits(session, q.customer_id)
+        view(row, now, asked.currency, asked.customer_id)
+        for row in await db.customer_store_credits(session, asked.customer_id)
     ]
     views.sort(key=lambda v: (not v.usable, v.expiry_date or datetime.max.replace(tzinfo=UTC)))
-    return CustomerStoreCredits(customer_id=q.customer_id, store_credits=views)
+    return CustomerStoreCredits(customer_id=asked.customer_id, store_credits=views)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from contracts.envelope import Actor, ActorKind
 from contracts.store_credit import PointAccountStatus, TemplateStatus
-from shared.rules import BrokenRule
+from shared.runtime.rules import BrokenRule
 
 
 class StoreCreditError(BrokenRule):

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.store_credit import codes, db
-from shared.commands import HandlerContext
+from shared.runtime.commands import HandlerContext
 
 LOCKOUT = codes.LockoutPolicy()
 

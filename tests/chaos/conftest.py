@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared import stack
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.tools import stack
 from tests.e2e.conftest import System
 from tests.processes import own_settings, start_all, stop
 from tests.random_refs import random_id

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from contracts.envelope import new_envelope
 from contracts.ledger import OpenLedgerAccount
-from shared import stack
-from shared.client import Platform
-from shared.demo.cast import ADMIN
-from shared.stack import kafka, postgres
-from shared.stack.profiles import Profile
+from shared.tools import stack
+from shared.tools.demo.cast import ADMIN
+from shared.tools.platform_client import Platform
+from shared.tools.stack import kafka, postgres
+from shared.tools.stack.profiles import Profile
 from tests.processes import Service, wait_until_ready
 
 KINDS = ("kill_service", "restart_kafka", "restart_postgres", "redeliver")

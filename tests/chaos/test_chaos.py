@@ -13,12 +13,12 @@ import os
 import random
 import time
 
-from shared import stack
-from shared.client import Platform
-from shared.invariants.runner import check
-from shared.workload.plan import plan
-from shared.workload.run import run_workload
-from shared.workload.tally import Tally
+from shared.tools import stack
+from shared.tools.invariants.runner import check
+from shared.tools.platform_client import Platform
+from shared.tools.workload.plan import plan
+from shared.tools.workload.run import run_workload
+from shared.tools.workload.tally import Tally
 from tests.chaos.faults import KINDS, Faults
 from tests.e2e.conftest import System
 

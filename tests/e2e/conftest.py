@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from contracts.topics import ALL_TOPICS
-from shared.settings import SERVICES, Settings
+from shared.runtime.settings import SERVICES, Settings
 from tests.integration.conftest import delete_topics, drop_database
 from tests.processes import Service, own_settings, start_all, stop
 from tests.random_refs import random_id

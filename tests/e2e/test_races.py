@@ -14,8 +14,8 @@ from contracts.ledger import (
 )
 from contracts.order import AddProductLineItem, ApplyStoreCredit, CreateOrder
 from contracts.store_credit import CreateStoreCredit
-from shared.client import Platform
-from shared.demo.cast import ADMIN, SHOP, ledger_balance, store_credit_token_known
+from shared.tools.demo.cast import ADMIN, SHOP, ledger_balance, store_credit_token_known
+from shared.tools.platform_client import Platform
 from tests.e2e.conftest import System
 from tests.random_refs import random_id
 

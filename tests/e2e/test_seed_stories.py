@@ -1,7 +1,7 @@
 """Every story of both seed documents, end to end: the four services as separate
 processes, talking only through Kafka, each with its own PostgreSQL database.
 
-The stories are the ones ``make demo`` tells (shared/demo); they are played once
+The stories are the ones ``make demo`` tells (shared/tools/demo); they are played once
 for the module, and each test checks what one story must have left behind.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.client import Platform
-from shared.demo.cast import Cast
-from shared.demo.narration import Silent
-from shared.demo.play import Played, play_all
+from shared.tools.demo.cast import Cast
+from shared.tools.demo.narration import Silent
+from shared.tools.demo.play import Played, play_all
+from shared.tools.platform_client import Platform
 from tests.e2e.conftest import System
 
 

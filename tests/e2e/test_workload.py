@@ -4,10 +4,10 @@ answered once, and what was checked out is fulfilled and what was returned is do
 
 from __future__ import annotations
 
-from shared.client import Platform
-from shared.invariants.runner import check
-from shared.workload.plan import plan
-from shared.workload.run import run_workload
+from shared.tools.invariants.runner import check
+from shared.tools.platform_client import Platform
+from shared.tools.workload.plan import plan
+from shared.tools.workload.run import run_workload
 from tests.e2e.conftest import System
 from tests.random_refs import random_id
 

@@ -11,10 +11,10 @@ from sqlalchemy.engine import make_url
 
 from contracts.topics import ALL_TOPICS
 from services.ledger.app import definition as ledger_definition
-from shared.migrations import upgrade
-from shared.service import ServiceDefinition, ServiceRuntime
-from shared.settings import Settings
-from shared.stack import ensure_databases, ensure_topics
+from shared.runtime.provision.migrations import upgrade
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
+from shared.runtime.settings import Settings
+from shared.tools.stack import ensure_databases, ensure_topics
 from tests.random_refs import random_id
 
 

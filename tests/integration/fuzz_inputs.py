@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contracts.envelope import Actor, Message, RawEnvelope, new_envelope
-from shared.codec import encode
+from shared.runtime.codec import encode
 
 T = TypeVar("T")
 

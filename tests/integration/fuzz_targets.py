@@ -68,8 +68,8 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
-from shared.service import ServiceDefinition
-from shared.settings import Settings
+from shared.runtime.service import ServiceDefinition
+from shared.runtime.settings import Settings
 from tests.integration.fuzz_inputs import (
     ACCEPTED,
     COMMAND,

@@ -23,7 +23,7 @@ from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTra
 from contracts.order import AddProductLineItem, CheckoutOrder, CreateOrder, ExternalPayment
 from contracts.store_credit import CreatePointAccount, CreatePointAccountTemplate
 from contracts.topics import LEDGER_COMMANDS, ORDER_COMMANDS, STORE_CREDIT_COMMANDS, TopicSpec
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.integration.fuzz_inputs import ACCEPTED, IGNORED, Probe, envelope_of, probe_of
 from tests.kafka_tools import ADMIN, Record, TopicWatcher
 from tests.random_refs import random_id

@@ -8,8 +8,8 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.ledger import CommitPointTransaction
 from contracts.topics import LEDGER_BALANCES
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.kafka_tools import has_type, read_all
 from tests.ledger_client import ledger_state, make_ledger
 from tests.random_refs import random_id

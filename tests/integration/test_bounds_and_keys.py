@@ -37,7 +37,7 @@ from services.order.db import pending_transactions
 from services.order.domain import MAX_LINE_ITEMS
 from services.store_credit.accounts import template_account_id
 from services.store_credit.app import definition as store_credit
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.copies import copy_reaches
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue, seed_order

@@ -20,7 +20,7 @@ from contracts.store_credit import CreateStoreCredit
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.integration.conftest import running
 from tests.integration.test_store_credit_rules import balance_copied
 from tests.kafka_tools import has_type

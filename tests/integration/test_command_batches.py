@@ -36,13 +36,13 @@ from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_DEA
 from services.ledger import handlers
 from services.ledger.app import definition as ledger_definition
 from services.ledger.db import ledger_accounts, point_transactions
-from shared.codec import Incoming, decode, encode
-from shared.commands import Accepted, CommandRoute, HandlerContext
-from shared.db import create_engine, create_session_factory
-from shared.outbox import stable_message_id
-from shared.service import ServiceRuntime
-from shared.settings import Settings
-from shared.tables import outbox
+from shared.runtime.codec import Incoming, decode, encode
+from shared.runtime.commands import Accepted, CommandRoute, HandlerContext
+from shared.runtime.db import create_engine, create_session_factory
+from shared.runtime.messaging_tables import outbox
+from shared.runtime.outbox import stable_message_id
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.integration.conftest import running
 from tests.kafka_tools import command, is_result_of, send, send_envelope
 from tests.ledger_client import assert_invariants

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from contracts.envelope import Actor, ActorKind
 from contracts.ledger import OpenLedgerAccount
 from services.ledger.db import ledger_accounts, point_transactions
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.kafka_tools import command, has_type, is_result_of
 from tests.ledger_client import make_ledger
 from tests.random_refs import random_id

@@ -10,9 +10,9 @@ from aiokafka import AIOKafkaProducer
 from contracts import dead_letters as dead_letter_headers
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
-from shared.codec import encode
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.codec import encode
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.kafka_tools import Record, command, is_result_of, send, send_envelope
 from tests.random_refs import random_id
 

@@ -16,11 +16,11 @@ from contracts.envelope import Actor, ActorKind, new_envelope
 from contracts.ledger import BalanceChanged, LedgerAccountOpened
 from contracts.topics import LEDGER_BALANCES, LEDGER_DEAD_LETTERS, LEDGER_EVENTS
 from services.ledger.app import definition as ledger_definition
-from shared.codec import Incoming
-from shared.commands import HandlerContext
-from shared.events import EventRoute, Subscription
-from shared.outbox import Outgoing
-from shared.settings import Settings
+from shared.runtime.codec import Incoming
+from shared.runtime.commands import HandlerContext
+from shared.runtime.outbox import Outgoing
+from shared.runtime.settings import Settings
+from shared.runtime.subscriptions import EventRoute, Subscription
 from tests.integration.conftest import running
 from tests.kafka_tools import send, send_envelope
 from tests.random_refs import random_id

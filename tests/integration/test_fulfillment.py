@@ -24,7 +24,7 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.fulfillment_client import Fulfillments, make_fulfillments
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue

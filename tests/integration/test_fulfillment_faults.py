@@ -35,10 +35,10 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
-from shared.db import create_engine
-from shared.faults import CRASH_EXIT_CODE
-from shared.settings import Settings
-from shared.tables import inbox, outbox
+from shared.runtime.db import create_engine
+from shared.runtime.faults import CRASH_EXIT_CODE
+from shared.runtime.messaging_tables import inbox, outbox
+from shared.runtime.settings import Settings
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue
 from tests.integration.test_fulfillment import Shop, the_shop

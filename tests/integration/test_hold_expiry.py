@@ -16,9 +16,9 @@ from contracts.ledger import (
     PointTransactionKind,
 )
 from services.ledger.expiry import hold_expiry
-from shared.jobs import JobContext
-from shared.settings import Settings
-from shared.tables import inbox
+from shared.runtime.jobs import JobContext
+from shared.runtime.messaging_tables import inbox
+from shared.runtime.settings import Settings
 from tests.ledger_client import LedgerInstance, assert_invariants, ledger_instance, ledger_state
 from tests.random_refs import random_id
 

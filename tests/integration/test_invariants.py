@@ -25,12 +25,12 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
-from shared.cli import build_parser
-from shared.db import create_engine
-from shared.invariants import cli as invariants_cli
-from shared.invariants.databases import open_engines, snapshot
-from shared.invariants.returns import reversal_id
-from shared.settings import SERVICES, Settings
+from shared.runtime.db import create_engine
+from shared.runtime.settings import SERVICES, Settings
+from shared.tools.cli import build_parser
+from shared.tools.invariants import cli as invariants_cli
+from shared.tools.invariants.databases import open_engines, snapshot
+from shared.tools.invariants.returns import reversal_id
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue
 from tests.integration.test_fulfillment import mixed_order, the_shop

@@ -9,9 +9,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.ledger import GetAccountBalances, GetTransactionHistory
-from shared.ledger_cli import ask
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
+from shared.tools.ledger_cli import ask
 from tests.ledger_client import make_ledger
 from tests.random_refs import random_id
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from services.ledger.db import ledger_accounts, point_transactions
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.ledger_client import assert_invariants, ledger_instance
 from tests.random_refs import random_id
 

@@ -16,8 +16,8 @@ from contracts.ledger import (
     ReversePointTransaction,
     VoidPointTransaction,
 )
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.kafka_tools import command, has_type
 from tests.ledger_client import Ledger, assert_invariants, make_ledger
 from tests.random_refs import random_id

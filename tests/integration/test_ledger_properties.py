@@ -28,9 +28,9 @@ from contracts.ledger import (
     VoidPointTransaction,
 )
 from services.ledger.db import ledger_accounts, point_transactions
-from shared.codec import decode, encode
-from shared.commands import CommandProcessor
-from shared.settings import Settings
+from shared.runtime.codec import decode, encode
+from shared.runtime.commands import CommandProcessor
+from shared.runtime.settings import Settings
 from tests.ledger_client import assert_invariants, ledger_instance
 from tests.random_refs import random_id
 

@@ -1,7 +1,7 @@
 """Ledger queries over Kafka request/reply: balances, paged history, refusals, bad queries.
 
 Data is made through the command path (the session ``ledger`` runtime); the
-questions go through ``shared.requests.RequestClient`` to the ledger's query
+questions go through ``shared.tools.request_client.RequestClient`` to the ledger's query
 consumer, and the answers come back on ``ledger.query-replies``.
 """
 
@@ -28,13 +28,13 @@ from contracts.topics import (
     LEDGER_QUERY_REPLIES,
 )
 from services.ledger.queries import query_routes
-from shared.broker import create_broker
-from shared.codec import encode, headers_for
-from shared.db import create_engine, create_session_factory
-from shared.queries import query_group, register_query_consumer
-from shared.requests import RequestClient
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.broker import create_broker
+from shared.runtime.codec import encode, headers_for
+from shared.runtime.db import create_engine, create_session_factory
+from shared.runtime.queries import query_group, register_query_consumer
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from tests.kafka_tools import ADMIN, Record, send
 from tests.ledger_client import Ledger, make_ledger
 from tests.random_refs import random_id

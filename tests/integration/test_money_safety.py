@@ -36,8 +36,8 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
-from shared.requests import RequestClient
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue, seed_order
 from tests.integration.test_fulfillment import Shop, the_shop

@@ -31,13 +31,13 @@ from contracts.topics import (
     LEDGER_QUERY_REPLIES,
 )
 from services.ledger.app import definition as ledger_definition
-from shared.bench.ledger_process import free_port
-from shared.codec import encode
-from shared.logging import log_handler
-from shared.requests import RequestClient
-from shared.service import ServiceDefinition, ServiceRuntime, create_app
-from shared.settings import Settings
-from shared.tables import outbox
+from shared.runtime.codec import encode
+from shared.runtime.logging import log_handler
+from shared.runtime.messaging_tables import outbox
+from shared.runtime.service import ServiceDefinition, ServiceRuntime, create_app
+from shared.runtime.settings import Settings
+from shared.tools.bench.ledger_process import free_port
+from shared.tools.request_client import RequestClient
 from tests.kafka_tools import ADMIN, command, is_result_of, send, send_envelope
 from tests.ledger_client import make_ledger
 from tests.random_refs import random_id

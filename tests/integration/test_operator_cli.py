@@ -28,12 +28,12 @@ from contracts.ledger import (
 from contracts.registry import MESSAGES
 from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
 from services.ledger.app import definition as ledger_definition
-from shared.cli import main
-from shared.codec import encode, headers_for
-from shared.operator.keys import natural_key
-from shared.operator.redrive import REDRIVEN_FROM
-from shared.operator.tail import Filters, Window, tail
-from shared.settings import Settings
+from shared.runtime.codec import encode, headers_for
+from shared.runtime.settings import Settings
+from shared.tools.cli import main
+from shared.tools.operator.keys import natural_key
+from shared.tools.operator.redrive import REDRIVEN_FROM
+from shared.tools.operator.tail import Filters, Window, tail
 from tests.integration.conftest import running
 from tests.kafka_tools import ADMIN, command, is_result_of, read_all, send, send_envelope
 from tests.random_refs import random_id
@@ -279,7 +279,7 @@ async def test_send_refuses_an_invalid_payload_and_waits_for_the_ledgers_result(
 
 
 def test_every_command_and_query_has_a_key_rule_or_asks_for_one() -> None:
-    """A new command gets a key rule (shared/operator/keys.py) or is known to need --key."""
+    """A new command gets a key rule (shared/tools/operator/keys.py) or is known to need --key."""
     needs_key = {"UpdateStoreCredit", "FindStoreCredit"}
     ids = {
         name: f"{name}-1"
@@ -298,7 +298,7 @@ def test_every_command_and_query_has_a_key_rule_or_asks_for_one() -> None:
 
 
 def parked(envelope_bytes: bytes, headers: dict[str, str], original: str) -> dict[str, str]:
-    """The headers the ledger writes when it parks a message (shared/dead_letters.py)."""
+    """The headers the ledger writes when it parks a message (shared/runtime/dead_letters.py)."""
     return {
         **headers,
         dlt.REASON: "handler_failed",

@@ -36,9 +36,9 @@ from services.order.app import definition as order_service
 from services.order.db import orders as orders_table
 from services.order.db import pending_transactions, point_accounts
 from services.store_credit.app import definition as store_credit
-from shared.db import create_engine
-from shared.settings import Settings
-from shared.tables import outbox
+from shared.runtime.db import create_engine
+from shared.runtime.messaging_tables import outbox
+from shared.runtime.settings import Settings
 from tests.copies import copy_reaches
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue, seed_order

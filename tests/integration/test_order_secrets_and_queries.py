@@ -21,9 +21,9 @@ from services.order.app import definition as order_service
 from services.order.carts import default_number
 from services.order.resize import hold_transaction_id
 from services.store_credit.app import definition as store_credit
-from shared import sealing
-from shared.db import create_engine
-from shared.settings import Settings
+from shared.runtime import sealing
+from shared.runtime.db import create_engine
+from shared.runtime.settings import Settings
 from tests.integration.conftest import ISOLATED_SERVICES, running
 from tests.integration.test_checkout import issue, seed_order
 from tests.integration.test_orders import get_order
@@ -96,7 +96,7 @@ def logs_showing(caplog: pytest.LogCaptureFixture, code: str) -> list[str]:
     """Loggers whose records (message, arguments or extra fields) hold ``code``.
 
     aiokafka's own DEBUG lines dump raw records (the shop's command among them);
-    services run it at WARNING (shared.logging.configure_logging), so it is left out.
+    services run it at WARNING (shared.runtime.logging.configure_logging), so it is left out.
     """
     return [
         r.name

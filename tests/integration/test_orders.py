@@ -31,8 +31,8 @@ from contracts.topics import ORDER_QUERIES, ORDER_QUERY_REPLIES
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
-from shared.requests import RequestClient
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
 from tests.integration.test_checkout import issue, seed_order
 from tests.kafka_tools import has_type
@@ -337,7 +337,7 @@ async def test_an_abandoned_cart_releases_its_holds(
     from sqlalchemy import update
 
     from services.order.db import orders as orders_table
-    from shared.db import create_engine
+    from shared.runtime.db import create_engine
 
     engine = create_engine(short_lived.database_url_for("order"))
     async with engine.begin() as connection:

@@ -20,10 +20,10 @@ from contracts.topics import (
     LEDGER_COMMANDS,
     LEDGER_EVENTS,
 )
-from shared.db import create_engine, create_session_factory
-from shared.faults import CRASH_EXIT_CODE
-from shared.settings import Settings
-from shared.tables import inbox, outbox
+from shared.runtime.db import create_engine, create_session_factory
+from shared.runtime.faults import CRASH_EXIT_CODE
+from shared.runtime.messaging_tables import inbox, outbox
+from shared.runtime.settings import Settings
 from tests.kafka_tools import Record, command, is_result_of, read_all, send_envelope
 from tests.random_refs import random_id
 

@@ -9,10 +9,10 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, insert, select
 
 from contracts.topics import LEDGER_EVENTS
-from shared.relay import OutboxRelay, advisory_lock_id
-from shared.service import ServiceRuntime
-from shared.settings import Settings
-from shared.tables import outbox
+from shared.runtime.messaging_tables import outbox
+from shared.runtime.relay import OutboxRelay, advisory_lock_id
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.kafka_tools import read_all
 from tests.random_refs import random_id
 

@@ -24,10 +24,10 @@ from contracts.topics import STORE_CREDIT_QUERIES, STORE_CREDIT_QUERY_REPLIES
 from services.ledger.app import definition as ledger
 from services.store_credit.accounts import template_account_id
 from services.store_credit.app import definition as store_credit
-from shared.db import create_engine
-from shared.requests import RequestClient
-from shared.settings import Settings
-from shared.tables import inbox
+from shared.runtime.db import create_engine
+from shared.runtime.messaging_tables import inbox
+from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
 from tests.kafka_tools import ADMIN, has_type, send_envelope
 from tests.random_refs import random_id

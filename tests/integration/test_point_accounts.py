@@ -21,8 +21,8 @@ from contracts.topics import LEDGER_COMMANDS
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
 from services.store_credit.db import customers, point_accounts
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.copies import copy_reaches
 from tests.integration.conftest import running
 from tests.kafka_tools import ADMIN, command, has_type, send_envelope

@@ -10,10 +10,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.ledger import OpenLedgerAccount
-from shared.codec import encode
-from shared.main import definition_for
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.codec import encode
+from shared.runtime.main import definition_for
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.kafka_tools import command, is_result_of, send
 from tests.random_refs import random_id
 

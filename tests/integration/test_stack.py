@@ -1,4 +1,4 @@
-"""The native local stack (shared/stack) on the "test" profile.
+"""The native local stack (shared/tools/stack) on the "test" profile.
 
 `up` is idempotent and fast when warm, `status` tells the truth, and
 `ensure_topics` / `ensure_databases` create exactly what is missing. The
@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.topics import TopicSpec
-from shared.stack import PROFILES, Endpoints, ensure_databases, ensure_topics, status, up
+from shared.tools.stack import PROFILES, Endpoints, ensure_databases, ensure_topics, status, up
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from contracts.envelope import Actor, ActorKind
 from contracts.store_credit import AuthorizeStoreCredit
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
-from shared import sealing
-from shared.settings import Settings
+from shared.runtime import sealing
+from shared.runtime.settings import Settings
 from tests.integration.conftest import running
 from tests.integration.test_store_credit_rules import balance_copied, credit
 from tests.random_refs import random_id

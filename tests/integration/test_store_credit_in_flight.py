@@ -24,8 +24,8 @@ from contracts.topics import LEDGER_BALANCES, LEDGER_COMMANDS
 from services.store_credit.app import definition as store_credit
 from services.store_credit.credits import initial_credit_id, ledger_account_id
 from services.store_credit.db import store_credits
-from shared.db import create_engine
-from shared.settings import Settings
+from shared.runtime.db import create_engine
+from shared.runtime.settings import Settings
 from tests.integration.conftest import running
 from tests.integration.test_store_credit_rules import credit
 from tests.integration.test_store_credits import ask

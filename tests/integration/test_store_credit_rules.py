@@ -27,9 +27,9 @@ from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
 from services.store_credit.codes import CodeHasher
 from services.store_credit.db import store_credits
-from shared.codec import encode
-from shared.db import create_engine
-from shared.settings import Settings
+from shared.runtime.codec import encode
+from shared.runtime.db import create_engine
+from shared.runtime.settings import Settings
 from tests.integration.conftest import running
 from tests.integration.test_store_credits import ask
 from tests.kafka_tools import command, has_type, is_result_of, send

@@ -22,9 +22,9 @@ from contracts.store_credit import (
 from contracts.topics import ALL_TOPICS, STORE_CREDIT_QUERIES, STORE_CREDIT_QUERY_REPLIES
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
-from shared.db import create_engine
-from shared.requests import RequestClient
-from shared.settings import Settings
+from shared.runtime.db import create_engine
+from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
 from tests.kafka_tools import ADMIN, has_type, read_all
 from tests.random_refs import random_id
@@ -176,7 +176,7 @@ async def test_store_credit_life_and_the_code_stays_secret(
         )
     ]
     # aiokafka's own DEBUG lines dump raw records; services run it at WARNING
-    # (shared.logging.configure_logging). Every other logger, at DEBUG, never shows it.
+    # (shared.runtime.logging.configure_logging). Every other logger, at DEBUG, never shows it.
     leaks = [
         r.name
         for r in caplog.records

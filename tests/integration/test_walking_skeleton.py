@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from contracts.topics import LEDGER_BALANCES, LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS
 from services.ledger.db import ledger_accounts, point_transactions, postings
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import Settings
 from tests.kafka_tools import command, has_type, is_result_of, send_envelope
 from tests.random_refs import random_id
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from shared.bench.envelopes import deposit, record
-from shared.bench.io_floor import RECORDS_PER_DEPOSIT, rows_for
-from shared.bench.ratios import ROWS_PER_DEPOSIT
+from shared.tools.bench.envelopes import deposit, record
+from shared.tools.bench.io_floor import RECORDS_PER_DEPOSIT, rows_for
+from shared.tools.bench.ratios import ROWS_PER_DEPOSIT
 
 
 def _consumed(account: str, transaction: str, offset: int) -> ConsumerRecord[bytes, bytes]:

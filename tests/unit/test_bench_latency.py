@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import struct
-from pathlib import Path
 
 import pytest
 
-from shared.bench import hops_floor
-from shared.bench.latency import figures
-from shared.bench.latency_points import (
+from shared.tools.bench import hops_floor
+from shared.tools.bench.latency import figures
+from shared.tools.bench.latency_points import (
     LOST_AFTER_S,
     LatencyPoint,
     percentile,
     send_offsets,
     summarize,
 )
-from shared.bench.plot import write_png
 
 
 def point(rate: int, p50: float, p95: float, p99: float, lost: int = 0) -> LatencyPoint:
@@ -148,33 +145,6 @@ def test_three_figures_per_rate_and_the_target_judged_at_200_per_second() -> Non
 
 
 # --- the plot --------------------------------------------------------------------------------
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
-def test_the_plot_is_a_png_of_the_set_size(tmp_path: Path) -> None:
-    path = tmp_path / "latency.png"
-    points = [point(25, 20.0, 30.0, 40.0), point(50, 25.0, 45.0, 70.0)]
-    points.append(point(200, 900.0, 4000.0, 5200.0, lost=12))
-
-    write_png(points, path)
-
-    assert _png_size(path) == (800, 500)
-
-
-def test_the_plot_is_written_when_a_rate_lost_everything(tmp_path: Path) -> None:
-    path = tmp_path / "latency.png"
-    nothing = point(200, math.nan, math.nan, math.nan, lost=2000)
-
-    write_png([point(25, 20.0, 30.0, 40.0), nothing], path)
-
-    assert _png_size(path) == (800, 500)
 
 
 def test_the_hops_floor_says_whether_it_is_under_the_target() -> None:

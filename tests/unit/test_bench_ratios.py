@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.bench.ratios import ratio_figures
-from shared.bench.report import Figure
+from shared.tools.bench.ratios import ratio_figures
+from shared.tools.bench.report import Figure
 
 
 def by_measure(*, batched: float = 2_000, floor: float = 8_000) -> dict[str, Figure]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shared.bench.report import Figure, format_value, render_table, to_json
+from shared.tools.bench.report import Figure, format_value, render_table, to_json
 
 FIGURES = [
     Figure("kafka produce", 41_234.56, "msg/s", "50,000 x 593 B"),

@@ -10,14 +10,14 @@ import pytest
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from prometheus_client import generate_latest
 
-from shared.bench.envelopes import deposit, open_account
-from shared.bench.group_watch import GroupView, GroupWatch, shape, stable_assignments, view_of
-from shared.bench.ledger_rate import Results
-from shared.bench.outcomes import answered, describe, tally
-from shared.bench.scale_out import settings_from
-from shared.bench.scale_runs import Load
-from shared.bench.scrape import command_outcomes, unpublished_rows
-from shared.metrics import CommandOutcome, ServiceMetrics
+from shared.runtime.metrics import CommandOutcome, ServiceMetrics
+from shared.tools.bench.envelopes import deposit, open_account
+from shared.tools.bench.group_watch import GroupView, GroupWatch, shape, stable_assignments, view_of
+from shared.tools.bench.ledger_rate import Results
+from shared.tools.bench.outcomes import answered, describe, tally
+from shared.tools.bench.scale_out import settings_from
+from shared.tools.bench.scale_runs import Load
+from shared.tools.bench.scrape import command_outcomes, unpublished_rows
 
 TOPIC = "bench.ledger.commands"
 

@@ -6,7 +6,7 @@ import pytest
 
 from contracts.envelope import Actor, ActorKind, new_envelope
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
-from shared.codec import DecodeError, decode, encode, headers_for, payload_fingerprint
+from shared.runtime.codec import DecodeError, decode, encode, headers_for, payload_fingerprint
 
 KNOWN = {OpenLedgerAccount.message_type: OpenLedgerAccount}
 ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-1")

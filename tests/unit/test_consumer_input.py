@@ -14,11 +14,11 @@ from faststream.kafka.parser import AioKafkaParser
 
 from contracts.envelope import Message, new_envelope
 from contracts.ledger import CreatePointTransaction, PointTransactionKind
-from shared.broker import keep_bytes, parse_any_headers
-from shared.codec import DecodeError, decode, encode
-from shared.dead_letters import send_to_dead_letters
-from shared.outbox import MessageTooLarge, check_fits
-from shared.redaction import redact_codes
+from shared.runtime.broker import keep_bytes, parse_any_headers
+from shared.runtime.codec import DecodeError, decode, encode
+from shared.runtime.dead_letters import send_to_dead_letters
+from shared.runtime.outbox import MessageTooLarge, check_fits
+from shared.runtime.redaction import redact_codes
 from tests.kafka_tools import ADMIN
 
 KNOWN: dict[str, type[Message]] = {CreatePointTransaction.message_type: CreatePointTransaction}

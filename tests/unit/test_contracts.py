@@ -25,7 +25,7 @@ from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTra
 from contracts.registry import MESSAGES
 from contracts.results import CommandResult, ResultStatus
 from contracts.topics import ALL_TOPICS
-from shared.codec import encode
+from shared.runtime.codec import encode
 
 Json = Any
 Schema = dict[str, Any]

@@ -21,8 +21,9 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from shared.cli import build_parser
-from shared.settings import SERVICES, Settings
+from shared.runtime.__main__ import COMMAND as RUNTIME
+from shared.runtime.__main__ import build_parser
+from shared.runtime.settings import SERVICES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -88,7 +89,7 @@ def compose_storecredit_services() -> dict[str, Doc]:
     return {
         name: service
         for name, service in compose()["services"].items()
-        if str(service.get("command", [""])[0]) == "storecredit"
+        if service.get("command", [])[: len(RUNTIME)] == RUNTIME
     }
 
 
@@ -104,11 +105,12 @@ def setting_variables() -> frozenset[str]:
 
 
 def parse_command(command: list[str]) -> argparse.Namespace:
-    assert command[0] == "storecredit", command
+    """A container runs the runtime's own command line (the image has no tools)."""
+    assert command[: len(RUNTIME)] == RUNTIME, command
     try:
-        return build_parser().parse_args(command[1:])
+        return build_parser().parse_args(command[len(RUNTIME) :])
     except SystemExit as refused:
-        pytest.fail(f"`{' '.join(command)}` is refused by the storecredit CLI ({refused.code})")
+        pytest.fail(f"`{' '.join(command)}` is refused by the runtime's CLI ({refused.code})")
 
 
 def pod_spec(workload: Doc) -> Doc:
@@ -209,7 +211,7 @@ def test_every_variable_set_is_one_the_code_reads() -> None:
         assert names <= known, f"{where} sets variables no setting reads: {names - known}"
 
 
-def test_every_command_is_a_real_cli_command() -> None:
+def test_every_command_is_a_real_runtime_command() -> None:
     for workload in workloads():
         for container in containers(workload):
             parse_command(container["command"])

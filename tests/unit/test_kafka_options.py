@@ -8,8 +8,8 @@ import ssl
 import pytest
 from pydantic import SecretStr
 
-from shared.broker import kafka_client_options
-from shared.settings import Settings
+from shared.runtime.broker import kafka_client_options
+from shared.runtime.settings import Settings
 
 
 def test_plaintext_needs_no_options() -> None:

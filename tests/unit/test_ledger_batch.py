@@ -9,7 +9,7 @@ from contracts.envelope import Actor, ActorKind, Message, new_envelope
 from contracts.ledger import CreatePointTransaction, PointTransactionKind, ReversePointTransaction
 from services.ledger.batch import LedgerBatch, account_ids, new_transaction_ids
 from services.ledger.domain import Account
-from shared.codec import Incoming, decode, encode
+from shared.runtime.codec import Incoming, decode, encode
 
 
 async def _never_flushed(*_: object) -> None:

@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from shared.logging import correlation_id_var, log_handler
+from shared.runtime.logging import correlation_id_var, log_handler
 
 
 def lines_of(emit: object) -> list[dict[str, object]]:

@@ -36,8 +36,8 @@ from contracts.order import (
 )
 from services.fulfillment.domain import MAX_REASON, MAX_RETURNS
 from services.order.domain import MAX_AMOUNT, MAX_APPLIED_CREDITS, MAX_LINE_ITEMS
-from shared.codec import encode
-from shared.outbox import MAX_RECORD_BYTES
+from shared.runtime.codec import encode
+from shared.runtime.outbox import MAX_RECORD_BYTES
 
 ID = "i" * 128
 TEXT = "t" * 200

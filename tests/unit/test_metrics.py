@@ -9,17 +9,17 @@ import math
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.health import Readiness, json_response, live, ready_route
-from shared.http_server import HttpServer, Response
-from shared.metrics import (
+from shared.runtime.health import Readiness, json_response, live, ready_route
+from shared.runtime.http_server import HttpServer, Response
+from shared.runtime.metrics import (
     CommandOutcome,
     EventOutcome,
     QueryOutcome,
     ServiceMetrics,
     metrics_route,
 )
-from shared.runner import HTTP_PORTS, environment_for
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.tools.service_processes import HTTP_PORTS, environment_for
 
 
 def value(metrics: ServiceMetrics, name: str, **labels: str) -> float | None:

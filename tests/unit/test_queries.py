@@ -14,11 +14,11 @@ import pytest
 from contracts.envelope import Actor, ActorKind, Message, new_envelope
 from contracts.ledger import AccountBalances, GetAccountBalances
 from services.ledger.queries import decode_cursor, encode_cursor
-from shared.codec import Incoming, encode, headers_for
-from shared.commands import HandlerContext
-from shared.queries import QueryFailure, QueryResponder, QueryRoute
-from shared.requests import correlation_id_of
-from shared.settings import Settings
+from shared.runtime.codec import Incoming, encode, headers_for
+from shared.runtime.commands import HandlerContext
+from shared.runtime.queries import QueryFailure, QueryResponder, QueryRoute
+from shared.runtime.settings import Settings
+from shared.tools.request_client import correlation_id_of
 
 ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-1")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shared.redaction import redact_codes
+from shared.runtime.redaction import redact_codes
 
 
 def test_code_fields_are_masked_at_any_depth_and_the_rest_kept() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import sealing
+from shared.runtime import sealing
 
 
 def test_a_sealed_code_opens_with_its_key_and_context_only() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.topics import LEDGER_BALANCES
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 
 def test_each_service_gets_its_own_database_on_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,7 +28,7 @@ def test_topic_prefix_applies_to_every_topic(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_sasl_needs_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.broker import security_from
+    from shared.runtime.broker import security_from
 
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     with pytest.raises(ValueError, match="KAFKA_SASL_USERNAME"):

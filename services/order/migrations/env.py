@@ -1,5 +1,5 @@
 from services.order.db import metadata
-from shared.alembic_env import run_migrations
-from shared.tables import messaging_metadata
+from shared.runtime.alembic_env import run_migrations
+from shared.runtime.messaging_tables import messaging_metadata
 
 run_migrations("order", [metadata, messaging_metadata])

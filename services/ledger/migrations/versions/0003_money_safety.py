@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from shared.migration_steps import scope_inbox_keys, unscope_inbox_keys
+from shared.runtime.messaging_tables import scope_inbox_keys, unscope_inbox_keys
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.migration_steps import scope_inbox_keys, unscope_inbox_keys
+from shared.runtime.messaging_tables import scope_inbox_keys, unscope_inbox_keys
 
 revision: str = "0003"
 down_revision: str | None = "0002"

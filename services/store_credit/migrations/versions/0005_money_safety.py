@@ -7,7 +7,7 @@ Create Date: 2026-12-02 09:00:00.000000
 
 from collections.abc import Sequence
 
-from shared.migration_steps import scope_inbox_keys, unscope_inbox_keys
+from shared.runtime.messaging_tables import scope_inbox_keys, unscope_inbox_keys
 
 revision: str = "0005"
 down_revision: str | None = "0004"

@@ -1,0 +1,116 @@
+"""The command consumer: a service's commands through the one consumer pipeline
+(:mod:`shared.runtime.pipeline`), handled by its :class:`CommandProcessor`.
+
+What does not decode is parked on the dead-letter topic and, when its envelope was
+readable, answered ``invalid_command``; a command whose handler fails (a bug) is parked
+and answered ``internal_error``. Every other command is answered by the processor, in
+the transaction of its effect. Batches (``STORECREDIT_BATCH_SIZE`` above 1, the
+default): each run of a poll's decodable commands in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from contracts.results import RejectionCode
+from contracts.topics import TopicSpec
+from shared.runtime.codec import DecodeError, Incoming, decode
+from shared.runtime.commands import CommandProcessor
+from shared.runtime.dead_letters import Parking, Redactor
+from shared.runtime.metrics import COMMANDS_CONSUMER
+from shared.runtime.pipeline import Pipeline, Run, subscribe
+from shared.runtime.settings import Settings
+
+MAX_RESULT_KEY_BYTES = 1024
+
+
+def _key_of(record: Any) -> str | None:
+    """The command's key, for its result; None (then the correlation id is the result's
+    key) if it has none, or one a result cannot carry: longer than any id could be, or
+    with U+0000, which the outbox's text column refuses."""
+    if record.key is None or len(record.key) > MAX_RESULT_KEY_BYTES:
+        return None
+    key: str = record.key.decode("utf-8", "replace")
+    return None if "\x00" in key else key
+
+
+class CommandStage:
+    """The pipeline's steps for commands."""
+
+    what = "command"
+
+    def __init__(self, processor: CommandProcessor, park: Parking) -> None:
+        self.processor = processor
+        self.park = park
+        self.known = processor.known_types
+
+    def decode(self, record: Any) -> Incoming[Any] | DecodeError:
+        try:
+            return decode(record.value, self.known)
+        except DecodeError as error:
+            return error
+
+    def skips(self, error: DecodeError) -> bool:
+        return False  # every command gets an answer: none is another consumer's
+
+    async def refuse(self, record: Any, error: DecodeError) -> None:
+        await self.park(record, error.code, error.detail)
+        if error.envelope is not None:
+            await self.processor.reject_undeliverable(
+                error.envelope,
+                _key_of(record) or error.envelope.correlation_id,
+                RejectionCode.INVALID_COMMAND,
+                error.detail,
+            )
+
+    async def handle_one(self, record: Any, incoming: Incoming[Any]) -> None:
+        await self.processor.process(incoming, _result_key(record, incoming))
+
+    async def handle_run(self, run: Run) -> None:
+        await self.processor.process_batch(
+            [(incoming, _result_key(record, incoming)) for record, incoming in run]
+        )
+
+    async def failed(self, record: Any, incoming: Incoming[Any], error: Exception) -> None:
+        await self.park(record, "handler_failed", repr(error))
+        await self.processor.reject_undeliverable(
+            incoming.envelope,
+            _result_key(record, incoming),
+            "internal_error",
+            "The service failed to handle this command; it was parked for an operator.",
+        )
+
+
+def _result_key(record: Any, incoming: Incoming[Any]) -> str:
+    return _key_of(record) or incoming.envelope.correlation_id
+
+
+def register_command_consumer(
+    broker: KafkaBroker,
+    settings: Settings,
+    processor: CommandProcessor,
+    *,
+    commands: TopicSpec,
+    dead_letters: TopicSpec,
+    redact: Redactor | None = None,
+) -> None:
+    group = f"{settings.topic_prefix}storecredit-{processor.service}"
+    metrics = processor.metrics
+    park = Parking(
+        broker,
+        settings.topic(dead_letters),
+        group,
+        lambda reason: metrics.dead_letter(COMMANDS_CONSUMER, reason),
+        redact,
+    )
+    pipeline = Pipeline(CommandStage(processor, park), metrics, COMMANDS_CONSUMER)
+    subscribe(
+        broker,
+        settings,
+        settings.topic(commands),
+        group=group,
+        title=f"{processor.service}:commands",
+        consume=pipeline.consume,
+    )

@@ -1,0 +1,173 @@
+"""The transactional outbox: messages are rows until the relay publishes them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import Actor, ActorKind, Envelope, Message
+from contracts.results import RejectionCode
+from contracts.topics import TopicSpec
+from shared.runtime.codec import encode, headers_for
+from shared.runtime.messaging_tables import outbox
+from shared.runtime.rules import Rejected
+from shared.runtime.settings import Settings
+
+MAX_RECORD_BYTES = 1_000_000
+"""The most one row may hold, value and key: Kafka takes 1 MiB in a record by default
+(the producer's max_request_size, the broker's message.max.bytes), headers included. A
+row it refuses would stop the relay for good, and every row after it with it."""
+ENVELOPE_ROOM = 4_096
+"""Room for the envelope around a payload and for the key (ids are at most 200 chars)."""
+
+
+class MessageTooLarge(Rejected):
+    """A message too large to publish: refused before anything is committed."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            RejectionCode.MESSAGE_TOO_LARGE,
+            f"It would publish a message of about {size} bytes; Kafka takes at most "
+            f"{MAX_RECORD_BYTES} in one record.",
+        )
+
+
+def check_fits(payload: Message) -> None:
+    """Raise MessageTooLarge for a payload whose message Kafka would refuse."""
+    size = len(payload.model_dump_json()) + ENVELOPE_ROOM
+    if size > MAX_RECORD_BYTES:
+        raise MessageTooLarge(size)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message a handler wants sent once its transaction commits."""
+
+    topic: TopicSpec
+    key: str
+    payload: Message
+    message_id: uuid.UUID | None = None
+    """Default: derived from the cause. Give one (from :func:`stable_message_id`) when
+    the sender must know it beforehand, to match the result of a command it sends."""
+
+
+def row_for(topic: str, key: str | None, envelope: Envelope[Message]) -> dict[str, Any]:
+    """The outbox row of one message (MessageTooLarge if Kafka could not take it)."""
+    value = encode(envelope)
+    size = len(value) + len((key or "").encode())
+    if size > MAX_RECORD_BYTES:
+        raise MessageTooLarge(size)
+    return {
+        "message_id": envelope.message_id,
+        "topic": topic,
+        "key": key,
+        "headers": headers_for(envelope),
+        "value": value,
+    }
+
+
+_INSERT = insert(outbox).on_conflict_do_nothing(index_elements=["message_id"])
+"""A message id already in the outbox is the same message written again: kept once."""
+
+
+async def add(
+    session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+) -> None:
+    """Write one message to the outbox, in the caller's transaction (MessageTooLarge if
+    Kafka could not take it)."""
+    await session.execute(_INSERT.values(**row_for(topic, key, envelope)))
+
+
+class Sink(Protocol):
+    """Where a handler's messages go: straight to the outbox, or to a batch's rows."""
+
+    async def add(
+        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+    ) -> None: ...
+
+
+class Direct:
+    """Each message is its own INSERT, at once."""
+
+    async def add(
+        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+    ) -> None:
+        await add(session, topic, key, envelope)
+
+
+DIRECT = Direct()
+
+
+@dataclass
+class BatchRows:
+    """A batch's messages, written by ``flush`` in one statement, in the order added
+    (the outbox's ids, and so the relay's order per key, follow that order)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    async def add(
+        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+    ) -> None:
+        self.rows.append(row_for(topic, key, envelope))
+
+    async def flush(self, session: AsyncSession) -> None:
+        if self.rows:
+            await session.execute(_INSERT, self.rows)
+            self.rows = []
+
+
+_NAMESPACE = uuid.UUID("6f1c2a52-8f0e-4c61-9d55-1f4b8f7c2d10")
+
+
+def stable_message_id(origin: str, index: int | str) -> uuid.UUID:
+    """The id of the ``index``-th message caused by ``origin``: the same every time,
+    so doing the same work twice can never publish two different messages."""
+    return uuid.uuid5(_NAMESPACE, f"{origin}:{index}")
+
+
+def envelope_for(
+    payload: Message,
+    *,
+    message_id: uuid.UUID,
+    actor: Actor,
+    correlation_id: str,
+    causation_id: str | None,
+) -> Envelope[Message]:
+    return Envelope[Message](
+        message_id=message_id,
+        idempotency_key=str(message_id),
+        type=payload.message_type,
+        schema_version=payload.schema_version,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        occurred_at=datetime.now(UTC),
+        actor=actor,
+        payload=payload,
+    )
+
+
+async def add_system_messages(
+    session: AsyncSession,
+    settings: Settings,
+    service: str,
+    messages: list[Outgoing],
+    *,
+    origin: str,
+    correlation_id: str,
+) -> None:
+    """Messages a service sends on its own (a timer, not a command), as actor ``system``."""
+    actor = Actor(kind=ActorKind.SYSTEM, id=service)
+    for index, message in enumerate(messages):
+        envelope = envelope_for(
+            message.payload,
+            message_id=message.message_id or stable_message_id(origin, index),
+            actor=actor,
+            correlation_id=correlation_id,
+            causation_id=None,
+        )
+        await add(session, settings.topic(message.topic), message.key, envelope)

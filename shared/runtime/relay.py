@@ -1,0 +1,203 @@
+"""The outbox relay: publishes committed outbox rows in order, retries failures.
+
+One relay per service publishes at a time (a PostgreSQL advisory lock held for
+each batch), rows go out in id order, and a row is marked published only after
+Kafka confirmed it and every row before it. A failure stops the batch, so a
+later row of the same key never overtakes an earlier one; rows confirmed after
+the failed one are sent again (consumers are idempotent: at-least-once).
+Rows survive restarts: whatever was committed and not marked is sent next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy import delete, func, select, update
+
+from contracts.envelope import HEADER_CORRELATION_ID
+from shared.runtime.db import SessionFactory
+from shared.runtime.messaging_tables import outbox
+from shared.runtime.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+STOP_WAIT_S = 10.0
+"""How long a stop waits for the pass under way (Kafka unreachable: it is cut short)."""
+
+
+def advisory_lock_id(name: str) -> int:
+    digest = hashlib.sha256(f"outbox-relay:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        name: str,
+        sessions: SessionFactory,
+        broker: KafkaBroker,
+        *,
+        poll_interval: float = 0.5,
+        batch_size: int = 1000,
+        retention: timedelta = timedelta(days=7),
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
+        self._lock_id = advisory_lock_id(name)
+        self.metrics = metrics or ServiceMetrics(name, process_metrics=False)
+        self._sessions = sessions
+        self._broker = broker
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        locked = select(func.pg_try_advisory_xact_lock(self._lock_id).label("locked")).cte("lock")
+        self._next_rows = (
+            select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
+            .where(outbox.c.published_at.is_(None))
+            .where(select(locked.c.locked).scalar_subquery())
+            .order_by(outbox.c.id)
+            .limit(batch_size)
+        )
+        """The oldest unpublished rows, if this relay gets the lock: one round trip."""
+
+    def wake(self) -> None:
+        """Look for new rows now (called after a handler commits)."""
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished rows; return how many were confirmed."""
+        confirmed, failed = await self._publish_batch()
+        self.metrics.published(confirmed)  # counted once marked published (committed)
+        if failed:
+            self.metrics.publish_failed()
+        return confirmed
+
+    async def _publish_batch(self) -> tuple[int, bool]:
+        """One batch: how many rows were confirmed, and whether one failed."""
+        async with self._sessions() as session, session.begin():
+            rows = (await session.execute(self._next_rows)).all()
+            if not rows:  # none, or another relay holds the lock
+                return 0, False
+            confirmed, failure = await self._send(rows)
+            if confirmed:
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(confirmed))
+                    .values(published_at=func.now(), attempts=outbox.c.attempts + 1)
+                )
+            if failure is not None:
+                failed_id, error = failure
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.id == failed_id)
+                    .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:2000])
+                )
+                log.warning(
+                    "outbox publish failed", extra={"outbox_id": failed_id, "error": repr(error)}
+                )
+            return len(confirmed), failure is not None
+
+    async def measure_lag(self) -> None:
+        """Set the outbox gauges: unpublished rows and the age of the oldest one.
+
+        Both read the partial index on unpublished rows (``outbox_unpublished``),
+        so the cost follows the backlog, not the table. The age is computed by
+        the database's clock, as ``created_at`` was.
+        """
+        unpublished = outbox.c.published_at.is_(None)
+        async with self._sessions() as session:
+            rows = await session.scalar(select(func.count()).select_from(outbox).where(unpublished))
+            oldest = await session.scalar(
+                select(func.extract("epoch", func.now() - outbox.c.created_at))
+                .where(unpublished)
+                .order_by(outbox.c.id)
+                .limit(1)
+            )
+        self.metrics.outbox_lag(int(rows or 0), max(float(oldest or 0), 0.0))
+
+    async def _send(self, rows: Any) -> tuple[list[int], tuple[int, BaseException] | None]:
+        """Send rows in order; return the confirmed prefix and the first failure."""
+        pending: list[tuple[int, asyncio.Future[Any]]] = []
+        refused: tuple[int, BaseException] | None = None
+        for row in rows:
+            try:
+                future = await self._broker.publish(
+                    row.value,
+                    row.topic,
+                    key=row.key.encode() if row.key is not None else None,
+                    headers=dict(row.headers),
+                    correlation_id=row.headers.get(HEADER_CORRELATION_ID),
+                    no_confirm=True,
+                )
+            except Exception as error:  # the producer refused the record at once
+                refused = (row.id, error)
+                break
+            pending.append((row.id, future))
+        outcomes = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        confirmed: list[int] = []
+        for (row_id, _), outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                return confirmed, (row_id, outcome)
+            confirmed.append(row_id)
+        return confirmed, refused
+
+    async def prune(self) -> int:
+        """Delete rows published longer ago than the retention."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                delete(outbox).where(outbox.c.published_at < func.now() - self._retention)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def run(self) -> None:
+        failures = 0
+        passes = 0
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                sent = await self.publish_pending()
+                failures = 0
+            except Exception:
+                failures += 1
+                sent = 0
+                log.exception("outbox relay pass failed", extra={"failures": failures})
+            passes += 1
+            if passes % 2000 == 0:
+                with contextlib.suppress(Exception):
+                    await self.prune()
+            if sent >= self._batch_size:
+                continue
+            delay = self._poll_interval if failures == 0 else min(0.2 * 2**failures, 10.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Let the pass under way finish (a pass cut short leaves rows Kafka has but the
+        outbox does not know it has, sent again at the next start), then one last pass,
+        so rows committed just before are not left waiting."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+        self._stopping = False
+        with contextlib.suppress(Exception):
+            await self.publish_pending()

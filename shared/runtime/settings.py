@@ -1,0 +1,231 @@
+"""Settings from the environment (pydantic-settings). Secrets never live in code.
+
+Environment variables:
+
+- ``KAFKA_BOOTSTRAP_SERVERS`` (default ``127.0.0.1:9092``)
+- ``KAFKA_SECURITY_PROTOCOL``: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+- ``KAFKA_SASL_MECHANISM``: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+- ``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD``
+- ``DATABASE_URL``: a PostgreSQL server URL; each service uses its own
+  database on it, ``storecredit_<service>``, unless
+- ``LEDGER_DATABASE_URL``, ``STORE_CREDIT_DATABASE_URL``, ``ORDER_DATABASE_URL``,
+  ``FULFILLMENT_DATABASE_URL`` name a service's database exactly.
+- ``STORECREDIT_TOPIC_REPLICATION_FACTOR``: replicas of the topics ``storecredit
+  setup`` creates (default 1, for one broker; 3 on a production cluster, whose
+  ``min.insync.replicas`` the services' ``acks=all`` writes then meet).
+- ``STORECREDIT_TOPIC_PREFIX``: prepended to every topic name and consumer group
+  id (default none), so several environments can share one Kafka cluster.
+- ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
+- ``STORECREDIT_OUTBOX_POLL_MS``: how often the outbox relay looks for rows
+  when nothing woke it (default 500).
+- ``STORECREDIT_BATCH_SIZE``: the most records a command or event consumer
+  takes from Kafka at once and handles in one database transaction (default
+  500). ``1`` handles each message in a transaction of its own and commits its
+  offset alone: the slow, simple way the benchmark compares against.
+- ``STORECREDIT_HOLD_SWEEP_MS``: how often the ledger looks for expired holds
+  to void (default 1000).
+- ``STORECREDIT_MAX_POINT_ACCOUNTS``: how many open point accounts a customer
+  may have (default 10, as the point-account seed says).
+- ``STORECREDIT_CODE_HASH_KEY``: the secret (32 characters or more) that
+  store-credit codes are hashed with (HMAC-SHA256). Required by store-credit.
+- ``STORECREDIT_CRASH_AT``: fault injection for tests; a crash point name
+  (``after_commit``) makes the process exit there once.
+- ``STORECREDIT_HTTP_PORT``: the port of the service's HTTP endpoint
+  (``/metrics``, ``/health/live``, ``/health/ready``). Unset, empty or ``off``:
+  no HTTP endpoint (the default); ``0``: any free port (tests read the bound
+  one from ``ServiceRuntime.http_port``). ``storecredit run`` sets 9181 to 9184.
+- ``STORECREDIT_HTTP_HOST``: the address it listens on (default ``127.0.0.1``;
+  a container sets ``0.0.0.0`` so the kubelet and Prometheus reach it).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from contracts.topics import TopicSpec
+
+SERVICES = ("ledger", "store_credit", "order", "fulfillment")
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_USERNAME")
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_PASSWORD")
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr(DEFAULT_DATABASE_URL), validation_alias=_env("DATABASE_URL")
+    )
+    ledger_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("LEDGER_DATABASE_URL")
+    )
+    store_credit_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORE_CREDIT_DATABASE_URL")
+    )
+    order_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("ORDER_DATABASE_URL")
+    )
+    fulfillment_database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("FULFILLMENT_DATABASE_URL")
+    )
+    topic_prefix: str = Field(default="", validation_alias=_env("STORECREDIT_TOPIC_PREFIX"))
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        validation_alias=_env("STORECREDIT_TOPIC_REPLICATION_FACTOR"),
+        description="Replicas of each topic `storecredit setup` creates (3 on a real cluster).",
+    )
+    log_level: str = Field(default="INFO", validation_alias=_env("STORECREDIT_LOG_LEVEL"))
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias=_env("STORECREDIT_LOG_FORMAT")
+    )
+    outbox_poll_ms: int = Field(
+        default=500, ge=10, le=60_000, validation_alias=_env("STORECREDIT_OUTBOX_POLL_MS")
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=5_000, validation_alias=_env("STORECREDIT_BATCH_SIZE")
+    )
+    hold_sweep_ms: int = Field(
+        default=1000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_HOLD_SWEEP_MS")
+    )
+    max_point_accounts_per_customer: int = Field(
+        default=10, ge=1, le=1000, validation_alias=_env("STORECREDIT_MAX_POINT_ACCOUNTS")
+    )
+    cart_ttl_s: int = Field(
+        default=86_400, ge=60, le=30 * 86_400, validation_alias=_env("STORECREDIT_CART_TTL_S")
+    )
+    checkout_margin_s: int = Field(
+        default=60, ge=0, le=3_600, validation_alias=_env("STORECREDIT_CHECKOUT_MARGIN_S")
+    )
+    checkout_timeout_s: int = Field(
+        default=30,
+        ge=1,
+        le=3_600,
+        validation_alias=_env("STORECREDIT_CHECKOUT_TIMEOUT_S"),
+        description=(
+            "How long a checkout waits for the ledger to bind the order's spends and holds "
+            "before it fails (checkout_timed_out) and the order is open again."
+        ),
+    )
+    cart_sweep_ms: int = Field(
+        default=5_000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_CART_SWEEP_MS")
+    )
+    no_refund_policy: bool = Field(
+        default=False,
+        validation_alias=_env("STORECREDIT_NO_REFUND_POLICY"),
+        description=(
+            "Returns: what was paid by other means than store credit and points comes "
+            "back as new store credit (true), or is reported as a refund due (false)."
+        ),
+    )
+    code_hash_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_HASH_KEY")
+    )
+    code_hash_previous_keys: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_HASH_PREVIOUS_KEYS")
+    )
+    code_seal_private_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PRIVATE_KEY")
+    )
+    code_seal_public_key: str | None = Field(
+        default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PUBLIC_KEY")
+    )
+    crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
+    http_port: int | None = Field(
+        default=None, ge=0, le=65_535, validation_alias=_env("STORECREDIT_HTTP_PORT")
+    )
+    http_host: str = Field(default="127.0.0.1", validation_alias=_env("STORECREDIT_HTTP_HOST"))
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _http_port_off(cls, value: object) -> object:
+        """``STORECREDIT_HTTP_PORT=off`` (or empty) turns the HTTP endpoint off."""
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
+
+    def code_hash_key_bytes(self) -> bytes:
+        """The secret key of store-credit code hashes; the service cannot work without it."""
+        if self.code_hash_key is None:
+            raise ValueError(
+                "STORECREDIT_CODE_HASH_KEY is not set: the store-credit service needs a secret "
+                "of at least 32 characters to hash codes (`storecredit run` makes one for "
+                "local use in .local/secrets/)."
+            )
+        return self.code_hash_key.get_secret_value().encode()
+
+    def code_hash_previous_key_bytes(self) -> list[bytes]:
+        """Retired code-hash keys, comma-separated, still accepted while codes are re-hashed.
+
+        A code found under a retired key is hashed again under the current one;
+        once no stored hash uses a retired key, drop it from the list.
+        """
+        if self.code_hash_previous_keys is None:
+            return []
+        raw = self.code_hash_previous_keys.get_secret_value()
+        return [key.strip().encode() for key in raw.split(",") if key.strip()]
+
+    def code_seal_private_key_hex(self) -> str:
+        """The store-credit service's key to open codes the order service sealed for it."""
+        if self.code_seal_private_key is None:
+            raise ValueError(
+                "STORECREDIT_CODE_SEAL_PRIVATE_KEY is not set: the store-credit service needs "
+                "it to read codes sent through the order service (`storecredit keys` makes a "
+                "pair; `storecredit run` makes one for local use in .local/secrets/)."
+            )
+        return self.code_seal_private_key.get_secret_value()
+
+    def code_seal_public_key_hex(self) -> str:
+        """The key the order service seals codes with (derived from the private key when
+        only that is set, as in a local run; in production give order only this one)."""
+        if self.code_seal_public_key is not None:
+            return self.code_seal_public_key
+        if self.code_seal_private_key is not None:
+            from shared.runtime.sealing import public_key_for
+
+            return public_key_for(self.code_seal_private_key.get_secret_value())
+        raise ValueError(
+            "STORECREDIT_CODE_SEAL_PUBLIC_KEY is not set: the order service needs the "
+            "store-credit service's public key to pass codes on sealed."
+        )
+
+    def database_url_for(self, service: str) -> str:
+        """The database URL of one service (its own database)."""
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}")
+        explicit: SecretStr | None = getattr(self, f"{service}_database_url")
+        if explicit is not None:
+            return explicit.get_secret_value()
+        url = make_url(self.database_url.get_secret_value())
+        return url.set(database=database_name_for(service)).render_as_string(hide_password=False)
+
+    def topic(self, spec: TopicSpec) -> str:
+        """The real topic name of a registry entry, with the prefix."""
+        return f"{self.topic_prefix}{spec.name}"
+
+
+def database_name_for(service: str) -> str:
+    return f"storecredit_{service}"

@@ -1,0 +1,36 @@
+"""Realistic ledger commands as the benchmark sends them: real envelopes, keyed by account."""
+
+from __future__ import annotations
+
+from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
+from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
+from shared.runtime.codec import encode, headers_for
+
+BENCH_ADMIN = Actor(kind=ActorKind.ADMIN, id="bench")
+UNIT = "points:loyalty"
+
+
+def account_ids(tag: str, count: int) -> list[str]:
+    return [f"{tag}-acct-{number:05d}" for number in range(count)]
+
+
+def open_account(account_id: str) -> Envelope[Message]:
+    return new_envelope(OpenLedgerAccount(account_id=account_id, unit=UNIT), actor=BENCH_ADMIN)
+
+
+def deposit(account_id: str, transaction_id: str) -> Envelope[Message]:
+    payload = CreatePointTransaction(
+        account_id=account_id,
+        transaction_id=transaction_id,
+        amount=100,
+        kind=PointTransactionKind.DEPOSIT,
+        description="benchmark deposit",
+        references={"order_id": f"order-{transaction_id}"},
+    )
+    return new_envelope(payload, actor=BENCH_ADMIN)
+
+
+def record(envelope: Envelope[Message]) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The value and headers of the Kafka record that carries ``envelope``."""
+    headers = [(name, value.encode()) for name, value in headers_for(envelope).items()]
+    return encode(envelope), headers

@@ -1,0 +1,143 @@
+"""The ``storecredit`` command line.
+
+storecredit stack up|down|status [--profile dev|test|chaos]
+storecredit setup          databases, migrations, topics (for the configured servers)
+storecredit run            stack up, setup, then the four services (Ctrl-C stops them)
+storecredit service NAME   one service in the foreground
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+
+from shared.runtime.settings import SERVICES, Settings
+from shared.tools import ledger_cli
+from shared.tools.invariants import cli as invariants_cli
+from shared.tools.operator import dead_letters, send, tail, topics
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from shared.tools import stack
+
+    profile = stack.PROFILES[args.profile]
+    if args.action == "up":
+        endpoints = stack.up(profile)
+        print(f"kafka       {endpoints.bootstrap_servers}")
+        print(f"postgresql  {endpoints.database_server_url}")
+    elif args.action == "down":
+        for line in stack.down(profile):
+            print(line)
+    else:
+        for line in stack.status(profile):
+            print(line)
+    return 0
+
+
+def _local_secret(name: str) -> str:
+    """A secret for local use only, made once and kept in the git-ignored .local/secrets/."""
+    from shared.tools.stack import PROJECT_ROOT
+
+    path = PROJECT_ROOT / ".local" / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _local_environment() -> dict[str, str]:
+    """Bring up the dev stack unless the environment names other servers."""
+    from shared.tools import stack
+
+    env = dict(os.environ)
+    env.setdefault("STORECREDIT_CODE_HASH_KEY", _local_secret("code-hash-key"))
+    env.setdefault("STORECREDIT_CODE_SEAL_PRIVATE_KEY", _local_secret("code-seal-private-key"))
+    if "KAFKA_BOOTSTRAP_SERVERS" in env and "DATABASE_URL" in env:
+        return env
+    endpoints = stack.up(stack.PROFILES["dev"])
+    env.setdefault("KAFKA_BOOTSTRAP_SERVERS", endpoints.bootstrap_servers)
+    env.setdefault("DATABASE_URL", endpoints.database_server_url)
+    return env
+
+
+def _setup(_: argparse.Namespace) -> int:
+    from shared.runtime.provision import prepare
+
+    prepare(Settings())
+    return 0
+
+
+def _run(_: argparse.Namespace) -> int:
+    from shared.runtime.provision import prepare
+    from shared.tools.service_processes import run_services
+
+    env = _local_environment()
+    os.environ.update(env)
+    prepare(Settings())
+    return run_services(env)
+
+
+def _service(args: argparse.Namespace) -> int:
+    from shared.runtime.main import run_service
+
+    run_service(args.name)
+    return 0
+
+
+def _keys(_: argparse.Namespace) -> int:
+    from shared.runtime.__main__ import print_keys
+
+    print_keys()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storecredit", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    stack_parser = commands.add_parser("stack", help="local Kafka and PostgreSQL without Docker")
+    stack_parser.add_argument("action", choices=("up", "down", "status"))
+    stack_parser.add_argument("--profile", choices=("dev", "test", "chaos"), default="dev")
+    stack_parser.set_defaults(func=_stack)
+    commands.add_parser("setup", help="databases, migrations, topics").set_defaults(func=_setup)
+    commands.add_parser("run", help="everything, then the four services").set_defaults(func=_run)
+    service_parser = commands.add_parser("service", help="run one service")
+    service_parser.add_argument("name", choices=SERVICES)
+    service_parser.set_defaults(func=_service)
+    commands.add_parser(
+        "keys", help="print new secrets for a deployment (code hashing, code sealing)"
+    ).set_defaults(func=_keys)
+    ledger_cli.add_parser(commands)
+    topics.add_parser(commands)
+    tail.add_parser(commands)
+    send.add_parser(commands)
+    dead_letters.add_parser(commands)
+    invariants_cli.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        from shared.tools.stack import StackError
+
+        if isinstance(error, StackError):
+            print(f"storecredit: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
