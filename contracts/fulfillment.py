@@ -28,7 +28,7 @@ Every command fulfillment sends has a message id and an idempotency key derived
 from its fulfillment item (and return), so an ``OrderCheckedOut`` delivered
 twice, or a restart in the middle, never commits, deposits or reverses twice.
 
-**Returns** (``ReturnItem``, per line item and quantity; see the README for the
+**Returns** (``ReturnItem``, per line item and quantity; see services/fulfillment/README.md for the
 allocation rule): a point line's spend is reversed; an item's share of each
 store credit that paid the order is restored to that credit; its points earned
 or deposited are taken back; the share paid by other means is, under the

@@ -1,1 +1,3 @@
-"""What every service uses: settings, envelope codec, inbox, outbox, relay, dead letters."""
+"""The project's shared code: ``shared.runtime``, what the services import (and the
+service image carries), and ``shared.tools``, what developers and operators use and the
+services never import (the command line, the local stack, the bench, ...)."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -37,11 +39,10 @@ class System:
     services: dict[str, Service]
 
 
-@pytest.fixture(scope="session")
-async def system(
-    settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    name = random_id("e2e").replace("-", "_")
+@asynccontextmanager
+async def own_system(settings: Settings, logs: Path, label: str = "e2e") -> AsyncIterator[System]:
+    """The four services as processes, on topics and databases of their own."""
+    name = random_id(label).replace("-", "_")
     server = make_url(settings.database_url_for("ledger")).set(database="postgres")
     own = own_settings(
         settings,
@@ -49,7 +50,7 @@ async def system(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         database_server_url=server.render_as_string(hide_password=False),
     )
-    services = await start_all(own, tmp_path_factory.mktemp("e2e-logs"))
+    services = await start_all(own, logs)
     try:
         yield System(own, services)
     finally:
@@ -60,3 +61,11 @@ async def system(
         await delete_topics(
             settings.kafka_bootstrap_servers, [own.topic(spec) for spec in ALL_TOPICS]
         )
+
+
+@pytest.fixture(scope="session")
+async def system(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[System]:
+    async with own_system(settings, tmp_path_factory.mktemp("e2e-logs")) as running:
+        yield running
