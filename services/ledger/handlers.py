@@ -68,6 +68,31 @@ def _counterparty(unit: str, kind: PointTransactionKind) -> str:
     return domain.system_account_id(unit, domain.counterparty_role(kind))
 
 
+def _created(
+    account: domain.Account,
+    new: db.NewTransaction,
+    now: datetime,
+    replaces: str | None = None,
+) -> Outgoing:
+    """``PointTransactionCreated`` of a transaction just written to ``account``."""
+    created = PointTransactionCreated(
+        transaction_id=new.transaction_id,
+        account_id=account.account_id,
+        customer_id=account.customer_id,
+        unit=account.unit,
+        amount=new.amount,
+        kind=PointTransactionKind(new.kind),
+        status=PointTransactionStatus(new.status),
+        expires_at=new.expires_at,
+        description=new.description,
+        references=new.references,
+        reverses=new.reverses,
+        replaces=replaces,
+        created_at=now,
+    )
+    return Outgoing(LEDGER_EVENTS, account.account_id, created)
+
+
 async def _account(
     session: AsyncSession, account_id: str, batch: LedgerBatch | None
 ) -> domain.Account:
@@ -202,19 +227,7 @@ async def create_point_transaction(
             batch,
         )
     account, changes = await _apply(session, account, balances, posting.transaction_id, batch)
-    created = PointTransactionCreated(
-        transaction_id=posting.transaction_id,
-        account_id=account.account_id,
-        customer_id=account.customer_id,
-        unit=account.unit,
-        amount=posting.amount,
-        kind=posting.kind,
-        status=status,
-        expires_at=posting.expires_at,
-        description=posting.description,
-        references=posting.references,
-        created_at=now,
-    )
+    created = _created(account, new, now)
     return Accepted(
         produced={
             "transaction_id": posting.transaction_id,
@@ -222,7 +235,7 @@ async def create_point_transaction(
             "status": status.value,
             **_balances(account),
         },
-        messages=[Outgoing(LEDGER_EVENTS, account.account_id, created), *changes],
+        messages=[created, *changes],
     )
 
 
@@ -386,20 +399,7 @@ async def replace_point_transaction(
         references=old.references,
         voided_at=now,
     )
-    created = PointTransactionCreated(
-        transaction_id=new.transaction_id,
-        account_id=account.account_id,
-        customer_id=account.customer_id,
-        unit=account.unit,
-        amount=replacing.amount,
-        kind=old.kind,
-        status=PointTransactionStatus.PENDING,
-        expires_at=expires_at,
-        description=replacing.description,
-        references=old.references,
-        replaces=old.transaction_id,
-        created_at=now,
-    )
+    created = _created(account, new, now, replaces=old.transaction_id)
     return Accepted(
         produced={
             "transaction_id": new.transaction_id,
@@ -411,7 +411,7 @@ async def replace_point_transaction(
         },
         messages=[
             Outgoing(LEDGER_EVENTS, account.account_id, voided),
-            Outgoing(LEDGER_EVENTS, account.account_id, created),
+            created,
             *changes,
         ],
     )
@@ -452,19 +452,7 @@ async def reverse_point_transaction(
     balances = domain.Balances(new_balance, account.holds)
     account, changes = await _apply(session, account, balances, reversal.transaction_id, batch)
     reversed_total = original.reversed_amount + abs(amount)
-    created = PointTransactionCreated(
-        transaction_id=reversal.transaction_id,
-        account_id=account.account_id,
-        customer_id=account.customer_id,
-        unit=account.unit,
-        amount=amount,
-        kind=PointTransactionKind.REVERSAL,
-        status=PointTransactionStatus.COMMITTED,
-        description=reversal.description,
-        references=references,
-        reverses=original.transaction_id,
-        created_at=now,
-    )
+    created = _created(account, reversal, now)
     reversed_event = PointTransactionReversed(
         transaction_id=original.transaction_id,
         reversal_transaction_id=reversal.transaction_id,
@@ -485,7 +473,7 @@ async def reverse_point_transaction(
             **_balances(account),
         },
         messages=[
-            Outgoing(LEDGER_EVENTS, account.account_id, created),
+            created,
             Outgoing(LEDGER_EVENTS, account.account_id, reversed_event),
             *changes,
         ],
