@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.runtime.columns import created_at, timestamps
+
 metadata = MetaData()
 
 fulfillments = Table(
@@ -43,8 +45,7 @@ fulfillments = Table(
     Column("cancelled_at", DateTime(timezone=True), nullable=True),  # CancelFulfillment
     Column("cancel_reason", Text, nullable=True),
     Column("version", BigInteger, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *timestamps(),
 )
 
 items = Table(
@@ -99,7 +100,7 @@ returns = Table(
     Column("quantity", Integer, nullable=False),
     Column("reason", Text, nullable=False),
     Column("status", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    created_at(),
     PrimaryKeyConstraint("order_id", "id"),
 )
 

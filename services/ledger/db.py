@@ -39,6 +39,7 @@ from contracts.ledger import PointTransactionKind, PointTransactionStatus
 from services.ledger.batch import LedgerBatch, account_ids, new_transaction_ids
 from services.ledger.domain import Account, Transaction
 from shared.runtime.codec import Incoming
+from shared.runtime.columns import created_at, timestamps
 
 metadata = MetaData()
 
@@ -55,8 +56,7 @@ ledger_accounts = Table(
     Column("balance", BigInteger, nullable=False, server_default=text("0")),
     Column("holds", BigInteger, nullable=False, server_default=text("0")),
     Column("version", BigInteger, nullable=False, server_default=text("0")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *timestamps(),
     Column("closed_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("kind IN ('customer', 'system')", name="ledger_accounts_kind"),
     CheckConstraint("status IN ('open', 'closed')", name="ledger_accounts_status"),
@@ -75,7 +75,7 @@ point_transactions = Table(
     Column("description", Text, nullable=False, server_default=text("''")),
     Column("references", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    created_at(),
     Column("committed_at", DateTime(timezone=True), nullable=True),
     Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
     Column("committed_amount", BigInteger, nullable=True),
@@ -109,7 +109,7 @@ postings = Table(
     Column("account_id", Text, ForeignKey("ledger_accounts.id"), nullable=False),
     Column("unit", Text, nullable=False),
     Column("amount", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    created_at(),
     CheckConstraint("amount <> 0", name="postings_amount_not_zero"),
     Index("postings_account", "account_id"),
     Index("postings_transaction", "transaction_id"),

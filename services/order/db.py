@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.runtime.columns import created_at, timestamps
+
 metadata = MetaData()
 
 orders = Table(
@@ -60,8 +62,7 @@ orders = Table(
     Column("fulfillment_version", BigInteger, nullable=False, server_default=text("0")),
     Column("correlation_id", Text, nullable=True),
     Column("version", BigInteger, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *timestamps(),
     CheckConstraint(
         "status IN ('open', 'checking_out', 'checked_out', 'cancelled', 'abandoned')",
         name="orders_status",
@@ -122,8 +123,7 @@ applied_credits = Table(
     Column("allow_balance_owing", Boolean, nullable=False, server_default=text("false")),
     Column("refusal_code", Text, nullable=True),
     Column("refusal_reason", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *timestamps(),
     PrimaryKeyConstraint("order_id", "id"),
     ForeignKeyConstraint(["order_id"], ["orders.id"]),
     CheckConstraint(
@@ -140,7 +140,7 @@ transaction_uses = Table(
     Column("order_id", Text, nullable=False),
     Column("line_item_id", Text, nullable=True),  # a point line item's spend
     Column("application_id", Text, nullable=True),  # an applied credit's hold
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    created_at(),
 )
 """Every pending transaction this service ever let pay for an order: one use, for ever
 (kept after the line or credit is removed, so a released spend never pays again)."""

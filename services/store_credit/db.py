@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.store_credit import PointAccount, PointAccountStatus, PointAccountTemplate
+from shared.runtime.columns import created_at, timestamps
 
 metadata = MetaData()
 
@@ -49,8 +50,7 @@ point_account_templates = Table(
     Column("allow_negative", Boolean, nullable=False),
     Column("negative_limit", BigInteger, nullable=True),
     Column("version", BigInteger, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *timestamps(),
     CheckConstraint("status IN ('active', 'inactive')", name="templates_status"),
 )
 
@@ -71,8 +71,7 @@ point_accounts = Table(
     Column("balance", BigInteger, nullable=True),
     Column("holds", BigInteger, nullable=True),
     Column("ledger_version", BigInteger, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *timestamps(),
     CheckConstraint("status IN ('active', 'suspended', 'closed')", name="point_accounts_status"),
     Index("point_accounts_customer", "customer_id"),
     Index("point_accounts_template", "template_id"),
@@ -90,7 +89,7 @@ customers = Table(
     metadata,
     Column("customer_id", Text, primary_key=True),
     Column("open_accounts", Integer, nullable=False, server_default=text("0")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    created_at(),
     CheckConstraint("open_accounts >= 0", name="customers_open_accounts"),
 )
 
@@ -315,8 +314,7 @@ store_credits = Table(
     # The ledger transaction of a credit sent and not yet reported back: until it
     # is, the copied balance is short of it (see record_store_credit_balance).
     Column("credit_in_flight", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *timestamps(),
     CheckConstraint("amount > 0", name="store_credits_amount_positive"),
     Index("store_credits_customer", "customer_id"),
 )

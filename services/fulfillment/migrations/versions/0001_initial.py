@@ -1,23 +1,9 @@
-"""initial schema: inbox, outbox
+"""initial schema: inbox, outbox (2026-11-22)"""
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-22 03:06:18.629250
-"""
-
-from collections.abc import Sequence
-
-from shared.runtime.messaging_tables import create_inbox_and_outbox, drop_inbox_and_outbox
+from shared.runtime.messaging_tables import create_inbox_and_outbox as upgrade
+from shared.runtime.messaging_tables import drop_inbox_and_outbox as downgrade
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
-
-def upgrade() -> None:
-    create_inbox_and_outbox()
-
-
-def downgrade() -> None:
-    drop_inbox_and_outbox()
+__all__ = ["downgrade", "upgrade"]

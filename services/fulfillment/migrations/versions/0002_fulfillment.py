@@ -1,20 +1,13 @@
-"""fulfillment items, money sources, returns
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 08:06:10.467646
-"""
-
-from collections.abc import Sequence
+"""fulfillment items, money sources, returns (2026-11-22)"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.runtime.columns import created_at, timestamps
+
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -61,18 +54,7 @@ def upgrade() -> None:
         sa.Column("chargeable", sa.BigInteger(), nullable=False),
         sa.Column("line_items", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("version", sa.BigInteger(), server_default=sa.text("1"), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamps(),
         sa.PrimaryKeyConstraint("order_id"),
     )
     op.create_table(
@@ -112,12 +94,7 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        created_at(),
         sa.PrimaryKeyConstraint("order_id", "id"),
     )
     # ### end Alembic commands ###

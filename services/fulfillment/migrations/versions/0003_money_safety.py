@@ -1,11 +1,7 @@
 """money safety: idempotency keys scoped to their actor; a fulfillment can be cancelled
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02 09:00:00.000000
+2026-12-02
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -14,8 +10,6 @@ from shared.runtime.messaging_tables import scope_inbox_keys, unscope_inbox_keys
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,22 +1,14 @@
-"""initial schema: inbox, outbox, accounts, transactions, postings
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-22 03:06:18.071118
-"""
-
-from collections.abc import Sequence
+"""initial schema: inbox, outbox, accounts, transactions, postings (2026-11-22)"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.runtime.columns import created_at, timestamps
 from shared.runtime.messaging_tables import create_inbox_and_outbox, drop_inbox_and_outbox
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -32,18 +24,7 @@ def upgrade() -> None:
         sa.Column("balance", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("holds", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("version", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamps(),
         sa.CheckConstraint("kind IN ('customer', 'system')", name="ledger_accounts_kind"),
         sa.CheckConstraint("holds >= 0", name="ledger_accounts_holds_not_negative"),
         sa.PrimaryKeyConstraint("id"),
@@ -69,12 +50,7 @@ def upgrade() -> None:
             server_default=sa.text("'{}'::jsonb"),
             nullable=False,
         ),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        created_at(),
         sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("amount <> 0", name="point_transactions_amount_not_zero"),
         sa.ForeignKeyConstraint(
@@ -96,12 +72,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Text(), nullable=False),
         sa.Column("unit", sa.Text(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        created_at(),
         sa.CheckConstraint("amount <> 0", name="postings_amount_not_zero"),
         sa.ForeignKeyConstraint(
             ["account_id"],

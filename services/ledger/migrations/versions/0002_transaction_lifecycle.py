@@ -1,19 +1,10 @@
-"""point transaction lifecycle: pending, commit, void, reverse, expiry
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 03:34:45.252438
-"""
-
-from collections.abc import Sequence
+"""point transaction lifecycle: pending, commit, void, reverse, expiry (2026-11-22)"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,14 +1,10 @@
 """money safety: idempotency keys scoped to their actor; holds bound to the order they pay
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02 09:00:00.000000
+2026-12-02
 
 No transaction is bound before this revision, so NULL (not bound) is right for every
 existing row.
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,8 +13,6 @@ from shared.runtime.messaging_tables import scope_inbox_keys, unscope_inbox_keys
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

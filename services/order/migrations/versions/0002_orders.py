@@ -1,20 +1,13 @@
-"""orders, line items, applied credits, copies
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 05:19:58.756042
-"""
-
-from collections.abc import Sequence
+"""orders, line items, applied credits, copies (2026-11-22)"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.runtime.columns import timestamps
+
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -37,18 +30,7 @@ def upgrade() -> None:
         sa.Column("checked_out_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("correlation_id", sa.Text(), nullable=True),
         sa.Column("version", sa.BigInteger(), server_default=sa.text("1"), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamps(),
         sa.CheckConstraint(
             "status IN ('open', 'checked_out', 'cancelled', 'abandoned')", name="orders_status"
         ),
@@ -102,18 +84,7 @@ def upgrade() -> None:
         ),
         sa.Column("refusal_code", sa.Text(), nullable=True),
         sa.Column("refusal_reason", sa.Text(), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamps(),
         sa.CheckConstraint(
             "status IN ('requested', 'holding', 'held', 'refused', 'removed', 'expired', "
             "'captured')",

@@ -1,9 +1,5 @@
 """money safety: idempotency keys scoped to their actor, one use per pending transaction,
-checkout binding every spend and hold in the ledger before OrderCheckedOut
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02 09:00:00.000000
+checkout binding every spend and hold in the ledger before OrderCheckedOut (2026-12-02)
 
 Existing line items and applied credits record their transactions' uses, so a spend
 targeted before the upgrade cannot pay for a second order after it. Copies of
@@ -11,18 +7,15 @@ transactions saved before have no owner (NULL): the ledger's events tell it for 
 new one, and a point line item needs it.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.runtime.columns import created_at
 from shared.runtime.messaging_tables import scope_inbox_keys, unscope_inbox_keys
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -64,12 +57,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.Text(), nullable=False),
         sa.Column("line_item_id", sa.Text(), nullable=True),
         sa.Column("application_id", sa.Text(), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        created_at(),
         sa.PrimaryKeyConstraint("transaction_id"),
     )
     op.execute(

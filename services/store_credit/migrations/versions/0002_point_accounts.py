@@ -1,20 +1,13 @@
-"""templates, point accounts, customers
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 04:04:11.291907
-"""
-
-from collections.abc import Sequence
+"""templates, point accounts, customers (2026-11-22)"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.runtime.columns import created_at, timestamps
+
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -23,12 +16,7 @@ def upgrade() -> None:
         "customers",
         sa.Column("customer_id", sa.Text(), nullable=False),
         sa.Column("open_accounts", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        created_at(),
         sa.CheckConstraint("open_accounts >= 0", name="customers_open_accounts"),
         sa.PrimaryKeyConstraint("customer_id"),
     )
@@ -43,18 +31,7 @@ def upgrade() -> None:
         sa.Column("allow_negative", sa.Boolean(), nullable=False),
         sa.Column("negative_limit", sa.BigInteger(), nullable=True),
         sa.Column("version", sa.BigInteger(), server_default=sa.text("1"), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamps(),
         sa.CheckConstraint("status IN ('active', 'inactive')", name="templates_status"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -74,18 +51,7 @@ def upgrade() -> None:
         sa.Column("balance", sa.BigInteger(), nullable=True),
         sa.Column("holds", sa.BigInteger(), nullable=True),
         sa.Column("ledger_version", sa.BigInteger(), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamps(),
         sa.CheckConstraint(
             "status IN ('active', 'suspended', 'closed')", name="point_accounts_status"
         ),

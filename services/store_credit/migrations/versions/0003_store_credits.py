@@ -1,20 +1,13 @@
-"""store credits and code attempts
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-22 04:12:43.218611
-"""
-
-from collections.abc import Sequence
+"""store credits and code attempts (2026-11-22)"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.runtime.columns import timestamps
+
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -55,18 +48,7 @@ def upgrade() -> None:
         sa.Column("balance", sa.BigInteger(), nullable=True),
         sa.Column("holds", sa.BigInteger(), nullable=True),
         sa.Column("ledger_version", sa.BigInteger(), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamps(),
         sa.CheckConstraint("amount > 0", name="store_credits_amount_positive"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("code_hash"),

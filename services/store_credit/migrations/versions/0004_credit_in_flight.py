@@ -1,22 +1,14 @@
-"""store credits remember the credit the ledger has not reported yet
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-22 09:30:00.000000
+"""store credits remember the credit the ledger has not reported yet (2026-11-22)
 
 A credit issued before this column existed has long been reported by the
 ledger, so NULL (nothing in flight) is right for every existing row.
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
