@@ -13,7 +13,15 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 HEADER_TYPE = "type"
 HEADER_IDEMPOTENCY_KEY = "idempotency-key"
@@ -45,6 +53,41 @@ Moment = Annotated[AwareDatetime, AfterValidator(_representable)]
 """A time with a zone (ISO 8601), within year 1 to 9999 once in UTC."""
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _given(model: BaseModel, fields: tuple[str, ...]) -> int:
+    return sum(getattr(model, field) is not None for field in fields)
+
+
+def exactly_one_of(*fields: str) -> Any:
+    """A model check: exactly one of ``fields`` is given (not None)."""
+
+    def check(model: _M) -> _M:
+        if _given(model, fields) != 1:
+            raise ValueError(f"give exactly one of {', '.join(fields)}")
+        return model
+
+    return model_validator(mode="after")(check)
+
+
+def at_least_one_of(*fields: str) -> Any:
+    """A model check: at least one of ``fields`` is given (not None)."""
+
+    def check(model: _M) -> _M:
+        if _given(model, fields) == 0:
+            raise ValueError(f"give at least one of {', '.join(fields)}")
+        return model
+
+    return model_validator(mode="after")(check)
+
+
+class Part(BaseModel):
+    """A part of a message (an actor, a line item, a total): closed to unknown fields, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class ActorKind(StrEnum):
     CUSTOMER = "customer"
     ADMIN = "admin"
@@ -52,10 +95,8 @@ class ActorKind(StrEnum):
     SYSTEM = "system"
 
 
-class Actor(BaseModel):
+class Actor(Part):
     """Who asked: a customer acts for themself, an admin or a service for others."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: ActorKind = Field(description="customer, admin, service or system")
     id: Identifier = Field(description="The customer id, admin user id or service name.")

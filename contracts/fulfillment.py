@@ -43,9 +43,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from contracts.envelope import Command, Event, Identifier
+from contracts.envelope import Command, Event, Identifier, Part
 from contracts.order import Quantity
 
 Reason = Annotated[str, StringConstraints(max_length=500)]
@@ -168,9 +168,7 @@ class ReturnItem(Command):
 # --- events --------------------------------------------------------------------------------
 
 
-class FulfillmentItemView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class FulfillmentItemView(Part):
     fulfillment_item_id: str
     kind: FulfillmentItemKind
     status: FulfillmentItemStatus
@@ -192,9 +190,7 @@ class FulfillmentItemView(BaseModel):
     fulfilled_at: datetime | None
 
 
-class ReturnPartView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ReturnPartView(Part):
     kind: ReturnPartKind
     status: ReturnPartStatus
     amount: int = Field(description="Points, or minor units (store credit, money), positive.")
@@ -205,9 +201,7 @@ class ReturnPartView(BaseModel):
     reason: str | None
 
 
-class ReturnView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ReturnView(Part):
     return_id: str
     line_item_id: str
     quantity: int

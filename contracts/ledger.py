@@ -12,14 +12,12 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
-from contracts.envelope import Command, Event, Identifier, Message, Moment, References
+from contracts.envelope import Command, Event, Identifier, Message, Moment, Part, References
 
 INT64_MAX = 2**63 - 1
 MAX_METADATA_BYTES = 4_096
@@ -391,9 +389,7 @@ class AccountBalances(Message):
     version: int
 
 
-class TransactionEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class TransactionEntry(Part):
     transaction_id: str
     amount: int
     kind: PointTransactionKind

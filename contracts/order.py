@@ -16,9 +16,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
-from contracts.envelope import Command, Event, Identifier, Message
+from contracts.envelope import Command, Event, Identifier, Message, Part, exactly_one_of
 from contracts.ledger import INT64_MAX, Unit
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -79,10 +79,8 @@ class CreateOrder(Command):
     )
 
 
-class EarnPoints(BaseModel):
+class EarnPoints(Part):
     """Points a product earns per unit bought, into the customer's account of ``unit``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     unit: Unit = Field(examples=["points:loyalty"])
     points_per_unit: Points
@@ -167,12 +165,7 @@ class ApplyStoreCredit(Command):
     token: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     store_credit_id: Identifier | None = None
 
-    @model_validator(mode="after")
-    def _one_way(self) -> ApplyStoreCredit:
-        given = [v for v in (self.code, self.token, self.store_credit_id) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of code, token, store_credit_id")
-        return self
+    _one_way = exactly_one_of("code", "token", "store_credit_id")
 
 
 class RemoveStoreCredit(Command):
@@ -184,10 +177,8 @@ class RemoveStoreCredit(Command):
     application_id: Identifier
 
 
-class ExternalPayment(BaseModel):
+class ExternalPayment(Part):
     """The remainder, paid through another payment provider, as upstream reports it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider_reference_name: Text = Field(examples=["Stripe-USD"])
     token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
@@ -240,9 +231,7 @@ class CancelOrder(Command):
 # --- views and events -------------------------------------------------------------------------
 
 
-class LineItemView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class LineItemView(Part):
     line_item_id: str
     kind: LineItemKind
     sku: str | None
@@ -259,9 +248,7 @@ class LineItemView(BaseModel):
     exchange_rate: str | None = Field(description="Money per point used, an exact decimal.")
 
 
-class AppliedCreditView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AppliedCreditView(Part):
     application_id: str
     status: AppliedCreditStatus
     store_credit_id: str | None
@@ -276,17 +263,13 @@ class AppliedCreditView(BaseModel):
     refusal_reason: str | None
 
 
-class PaymentView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PaymentView(Part):
     provider_reference_name: str
     token: str
     amount: int
 
 
-class Totals(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Totals(Part):
     subtotal: int = Field(description="Products and deposits.")
     points_value: int = Field(description="Point line items, negative.")
     shipping: int
@@ -300,10 +283,8 @@ class Totals(BaseModel):
     )
 
 
-class CheckoutFailure(BaseModel):
+class CheckoutFailure(Part):
     """Why the last checkout attempt did not complete."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     attempt: int
     code: str = Field(examples=["transaction_not_pending", "checkout_timed_out"])
@@ -343,18 +324,14 @@ class Order(Event):
     version: int
 
 
-class PendingSpendToCommit(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PendingSpendToCommit(Part):
     line_item_id: str
     account_id: str
     transaction_id: str
     amount: int = Field(description="Points, negative: commit exactly this.")
 
 
-class HoldToCapture(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class HoldToCapture(Part):
     application_id: str
     store_credit_id: str
     ledger_account_id: str
@@ -365,9 +342,7 @@ class HoldToCapture(BaseModel):
     )
 
 
-class PointsToCredit(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PointsToCredit(Part):
     line_item_id: str
     account_id: str
     unit: str

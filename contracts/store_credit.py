@@ -14,14 +14,22 @@ from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
-from contracts.envelope import Command, Event, Identifier, Message, Moment, References
+from contracts.envelope import (
+    Command,
+    Event,
+    Identifier,
+    Message,
+    Moment,
+    Part,
+    References,
+    at_least_one_of,
+    exactly_one_of,
+)
 from contracts.ledger import INT64_MAX, Unit
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -89,11 +97,7 @@ class UpdatePointAccountTemplate(Command):
     exchange_rates: ExchangeRates | None = None
     status: TemplateStatus | None = None
 
-    @model_validator(mode="after")
-    def _something(self) -> UpdatePointAccountTemplate:
-        if self.name is None and self.exchange_rates is None and self.status is None:
-            raise ValueError("give at least one of name, exchange_rates, status")
-        return self
+    _a_change = at_least_one_of("name", "exchange_rates", "status")
 
 
 class CreatePointAccount(_AccountTerms):
@@ -121,11 +125,7 @@ class UpdatePointAccount(Command):
     exchange_rates: ExchangeRates | None = None
     status: PointAccountStatus | None = None
 
-    @model_validator(mode="after")
-    def _something(self) -> UpdatePointAccount:
-        if self.name is None and self.exchange_rates is None and self.status is None:
-            raise ValueError("give at least one of name, exchange_rates, status")
-        return self
+    _a_change = at_least_one_of("name", "exchange_rates", "status")
 
 
 class PointAccountTemplate(Event):
@@ -185,9 +185,7 @@ class ListCustomerAccounts(Message):
     include_closed: bool = False
 
 
-class PointAccountView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PointAccountView(Part):
     account_id: str
     template_id: str | None
     name: str
@@ -308,12 +306,7 @@ class AuthorizeStoreCredit(Command):
     token: str | None = Field(default=None, max_length=100)
     store_credit_id: Identifier | None = None
 
-    @model_validator(mode="after")
-    def _one_way(self) -> AuthorizeStoreCredit:
-        given = [v for v in (self.sealed_code, self.token, self.store_credit_id) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of sealed_code, token, store_credit_id")
-        return self
+    _one_way = exactly_one_of("sealed_code", "token", "store_credit_id")
 
 
 class StoreCredit(Event):
@@ -356,12 +349,7 @@ class FindStoreCredit(Message):
     order_id: Identifier | None = None
     currency: Currency | None = None
 
-    @model_validator(mode="after")
-    def _one_key(self) -> FindStoreCredit:
-        given = [k for k in (self.code, self.token, self.external_id) if k is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of code, token, external_id")
-        return self
+    _one_key = exactly_one_of("code", "token", "external_id")
 
 
 class ListCustomerStoreCredits(Message):
@@ -373,9 +361,7 @@ class ListCustomerStoreCredits(Message):
     currency: Currency | None = None
 
 
-class StoreCreditView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class StoreCreditView(Part):
     store_credit_id: str
     name: str
     description: str

@@ -272,16 +272,18 @@ async def expired_open_orders(session: AsyncSession, now: datetime, limit: int) 
 # --- line items --------------------------------------------------------------------------------
 
 
+async def _parts_of(session: AsyncSession, table: Table, order_id: str) -> list[Any]:
+    """An order's line items or applied credits, in the order they were added."""
+    query = select(table).where(table.c.order_id == order_id).order_by(table.c.position)
+    return list((await session.execute(query)).all())
+
+
+def _one_part(query: Any, table: Table, order_id: str, part_id: str) -> Any:
+    return query.where(table.c.order_id == order_id).where(table.c.id == part_id)
+
+
 async def lines_of(session: AsyncSession, order_id: str) -> list[Any]:
-    return list(
-        (
-            await session.execute(
-                select(line_items)
-                .where(line_items.c.order_id == order_id)
-                .order_by(line_items.c.position)
-            )
-        ).all()
-    )
+    return await _parts_of(session, line_items, order_id)
 
 
 async def next_position(session: AsyncSession, table: Table, order_id: str) -> int:
@@ -297,9 +299,7 @@ async def insert_line(session: AsyncSession, values: dict[str, Any]) -> None:
 
 async def line_exists(session: AsyncSession, order_id: str, line_item_id: str) -> bool:
     found = await session.scalar(
-        select(func.count())
-        .where(line_items.c.order_id == order_id)
-        .where(line_items.c.id == line_item_id)
+        _one_part(select(func.count()), line_items, order_id, line_item_id)
     )
     return bool(found)
 
@@ -310,36 +310,20 @@ async def count_lines(session: AsyncSession, order_id: str) -> int:
 
 
 async def delete_line(session: AsyncSession, order_id: str, line_item_id: str) -> Any | None:
-    return (
-        await session.execute(
-            delete(line_items)
-            .where(line_items.c.order_id == order_id)
-            .where(line_items.c.id == line_item_id)
-            .returning(line_items)
-        )
-    ).first()
+    query = _one_part(delete(line_items), line_items, order_id, line_item_id)
+    return (await session.execute(query.returning(line_items))).first()
 
 
 # --- applied credits ---------------------------------------------------------------------------
 
 
 async def credits_of(session: AsyncSession, order_id: str) -> list[Any]:
-    return list(
-        (
-            await session.execute(
-                select(applied_credits)
-                .where(applied_credits.c.order_id == order_id)
-                .order_by(applied_credits.c.position)
-            )
-        ).all()
-    )
+    return await _parts_of(session, applied_credits, order_id)
 
 
 async def credit_exists(session: AsyncSession, order_id: str, application_id: str) -> bool:
     found = await session.scalar(
-        select(func.count())
-        .where(applied_credits.c.order_id == order_id)
-        .where(applied_credits.c.id == application_id)
+        _one_part(select(func.count()), applied_credits, order_id, application_id)
     )
     return bool(found)
 
@@ -371,24 +355,15 @@ async def credit_by_hold(session: AsyncSession, transaction_id: str) -> Any | No
 
 
 async def get_credit(session: AsyncSession, order_id: str, application_id: str) -> Any | None:
-    return (
-        await session.execute(
-            select(applied_credits)
-            .where(applied_credits.c.order_id == order_id)
-            .where(applied_credits.c.id == application_id)
-        )
-    ).first()
+    query = _one_part(select(applied_credits), applied_credits, order_id, application_id)
+    return (await session.execute(query)).first()
 
 
 async def update_credit(
     session: AsyncSession, order_id: str, application_id: str, **changes: Any
 ) -> None:
-    await session.execute(
-        update(applied_credits)
-        .where(applied_credits.c.order_id == order_id)
-        .where(applied_credits.c.id == application_id)
-        .values(**changes, updated_at=func.now())
-    )
+    query = _one_part(update(applied_credits), applied_credits, order_id, application_id)
+    await session.execute(query.values(**changes, updated_at=func.now()))
 
 
 # --- uses and bindings -------------------------------------------------------------------------

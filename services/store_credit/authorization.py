@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import ActorKind
 from contracts.store_credit import AuthorizeStoreCredit
-from services.store_credit import codes, db, domain, lookups
+from services.store_credit import codes, credits, db, domain, lookups
 from shared.runtime import sealing
 from shared.runtime.codec import Incoming
 from shared.runtime.commands import Accepted, HandlerContext, RejectAndKeep
@@ -55,16 +55,7 @@ async def authorize_store_credit(
             row = None  # by id, only a customer's own credits: say nothing of others'
     if row is None:
         raise domain.StoreCreditNotFound("No store credit matches.")
-    unusable = domain.unusable_reason(
-        disabled=row.disabled,
-        active_date=row.active_date,
-        expiry_date=row.expiry_date,
-        currency=row.currency,
-        owner=row.customer_id,
-        now=now,
-        for_currency=asked.currency,
-        for_customer=asked.customer_id,
-    )
+    unusable = credits.unusable_reason(row, now, asked.currency, asked.customer_id)
     if unusable is not None:
         raise Rejected(unusable, UNUSABLE_REASONS[unusable])
     available = None if row.balance is None else row.balance - (row.holds or 0)

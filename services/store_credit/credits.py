@@ -213,8 +213,11 @@ async def update_store_credit(
     )
 
 
-def view(row: Any, now: datetime, currency: str | None, customer: str | None) -> StoreCreditView:
-    reason = domain.unusable_reason(
+def unusable_reason(
+    row: Any, now: datetime, currency: str | None, customer: str | None
+) -> str | None:
+    """Why the credit in ``row`` cannot pay now in ``currency`` for ``customer``, or None."""
+    return domain.unusable_reason(
         disabled=row.disabled,
         active_date=row.active_date,
         expiry_date=row.expiry_date,
@@ -224,6 +227,10 @@ def view(row: Any, now: datetime, currency: str | None, customer: str | None) ->
         for_currency=currency,
         for_customer=customer,
     )
+
+
+def view(row: Any, now: datetime, currency: str | None, customer: str | None) -> StoreCreditView:
+    reason = unusable_reason(row, now, currency, customer)
     balance = reported_balance(row)
     available = None if balance is None else balance - (row.holds or 0)
     return StoreCreditView(
