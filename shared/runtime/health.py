@@ -3,10 +3,12 @@
 Live: the process's event loop answers an HTTP request, nothing more; a
 restart would not fix a database that is away. Ready: this instance can do
 its work now: the broker answers, every consumer owns partitions, the
-database answers ``SELECT 1``. Each check is bounded by a timeout, so a probe
-never hangs on a stuck server; a failing check is named in the body, and a
-change of state is logged once with the full error (the body only names the
-error's type: the probe endpoint is not the place for connection strings).
+database answers ``SELECT 1``, and no consumer has been on one poll (blocked,
+or retrying a transient failure) for longer than
+``STORECREDIT_CONSUMER_STUCK_AFTER_S``. Each check is bounded by a timeout, so
+a probe never hangs on a stuck server; a failing check is named in the body,
+and a change of state is logged once with the full error (the body only names
+the error's type: the probe endpoint is not the place for connection strings).
 """
 
 from __future__ import annotations
@@ -113,6 +115,19 @@ def consumers_check(unassigned: Callable[[], list[str]]) -> Check:
     async def check() -> str | None:
         missing = unassigned()
         return f"no partitions yet: {', '.join(missing)}" if missing else None
+
+    return check
+
+
+def stuck_check(busy: Callable[[], Mapping[str, float]], after_seconds: float) -> Check:
+    """No consumer has been on one poll (blocked or retrying) for longer than the limit:
+    its partitions get nowhere meanwhile, whatever the broker and database say."""
+
+    async def check() -> str | None:
+        stuck = sorted(
+            consumer for consumer, busy_for in busy().items() if busy_for > after_seconds
+        )
+        return f"on one poll for over {after_seconds:g}s: {', '.join(stuck)}" if stuck else None
 
     return check
 

@@ -123,6 +123,20 @@ class ServiceMetrics:
             ["service", "type", "outcome"],
             registry=registry,
         )
+        self._replies_dropped = Counter(
+            "storecredit_query_replies_dropped_total",
+            "Query replies Kafka would not take (no such topic, not allowed, too large, no "
+            "answer in time): dropped, never retried, so later queries are not held up.",
+            ["service", "reason"],
+            registry=registry,
+        )
+        self._busy_since: dict[str, float] = {}
+        Gauge(
+            "storecredit_consumer_stuck_seconds",
+            "How long each consumer has been on its current poll, retries included (0: idle).",
+            ["service"],
+            registry=registry,
+        ).labels(service).set_function(lambda: max(self.busy().values(), default=0.0))
         self._dead_letters = Counter(
             "storecredit_dead_letters_total",
             "Messages parked on the dead-letter topic, by consumer and reason.",
@@ -174,6 +188,18 @@ class ServiceMetrics:
     def query(self, query_type: str, outcome: QueryOutcome) -> None:
         self._queries.labels(self.service, query_type, outcome.value).inc()
 
+    def reply_dropped(self, reason: str) -> None:
+        self._replies_dropped.labels(self.service, reason).inc()
+
+    def busy(self) -> dict[str, float]:
+        """Each consumer still on a poll, with how long it has been on it, in seconds.
+
+        A poll that fails transiently is read again; its clock keeps running until one
+        ends, so a consumer retrying the same records for good shows here, as one that
+        blocks does."""
+        now = time.monotonic()
+        return {consumer: now - since for consumer, since in self._busy_since.items()}
+
     def dead_letter(self, consumer: str, reason: str) -> None:
         self._dead_letters.labels(self.service, consumer, reason).inc()
 
@@ -182,7 +208,9 @@ class ServiceMetrics:
         """Observe the block's duration unless it raised (a transient failure, retried
         after a pause that is no handler's latency) or it called ``skip()``."""
         timer = Timer()
-        yield timer
+        self._busy_since.setdefault(consumer, time.monotonic())
+        yield timer  # raising (a transient failure): still busy, the poll comes again
+        self._busy_since.pop(consumer, None)
         if not timer.skipped:
             self._duration.labels(self.service, consumer).observe(timer.elapsed())
 

@@ -28,12 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -84,8 +91,30 @@ def _too_large() -> QueryFailed:
     )
 
 
-def reply_topic_allowed(topic: str) -> bool:
-    return topic.endswith(REPLY_TOPIC_SUFFIX)
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+"""What Kafka accepts as a topic name."""
+
+
+def reply_topic_allowed(topic: str, prefix: str = "") -> bool:
+    """A legal topic name of this environment (its prefix) ending ``query-replies``."""
+    return (
+        TOPIC_NAME.fullmatch(topic) is not None
+        and topic.startswith(prefix)
+        and topic.endswith(REPLY_TOPIC_SUFFIX)
+    )
+
+
+def _drop_reason(error: BaseException) -> str:
+    """A bounded label for a reply Kafka did not take."""
+    if isinstance(error, TimeoutError):
+        return "timed_out"
+    if isinstance(error, UnknownTopicOrPartitionError):
+        return "unknown_topic"
+    if isinstance(error, TopicAuthorizationFailedError):
+        return "not_allowed"
+    if isinstance(error, MessageSizeTooLargeError | RecordListTooLargeError):
+        return "too_large"
+    return "kafka_error"
 
 
 QueryHandler = Callable[[AsyncSession, Incoming[Any], HandlerContext], Awaitable[Message]]
@@ -139,8 +168,12 @@ class QueryResponder:
         context: HandlerContext,
         redact: Redactor | None = None,
         metrics: ServiceMetrics | None = None,
+        prefix: str = "",
+        reply_timeout_s: float = 5.0,
     ) -> None:
         self.broker = broker
+        self.prefix = prefix
+        self.reply_timeout_s = reply_timeout_s
         self.metrics = metrics or ServiceMetrics(service, process_metrics=False)
         self.context = context
         self.service = service
@@ -159,8 +192,10 @@ class QueryResponder:
     async def respond(self, record: Any) -> None:
         """Decode, answer and reply to one record; raises only transient failures."""
         reply_to = header(record, REPLY_TO_HEADER)
-        if reply_to is not None and not reply_topic_allowed(reply_to):
-            detail = f"reply_to {reply_to[:200]!r} is not a *{REPLY_TOPIC_SUFFIX} topic"
+        if reply_to is not None and not reply_topic_allowed(reply_to, self.prefix):
+            detail = (
+                f"reply_to {reply_to[:200]!r} is not a {self.prefix}*{REPLY_TOPIC_SUFFIX} topic"
+            )
             await self.park(record, REPLY_TO_NOT_ALLOWED, detail)
             return
         try:
@@ -179,11 +214,7 @@ class QueryResponder:
                 return
             answer, outcome = await self._answer_or_fail(record, incoming)
             cause = str(envelope.message_id)
-            try:
-                await self.reply(reply_to, answer, envelope.correlation_id, cause)
-            except (MessageSizeTooLargeError, RecordListTooLargeError):
-                # Kafka will never take it: retrying (as for a broker away) would block
-                # every later query of the partition for good.
+            if await self.reply(reply_to, answer, envelope.correlation_id, cause) == "too_large":
                 answer, outcome = _too_large(), QueryOutcome.REFUSED
                 await self.reply(reply_to, answer, envelope.correlation_id, cause)
             self.metrics.query(envelope.type, outcome)
@@ -239,11 +270,16 @@ class QueryResponder:
 
     async def reply(
         self, topic: str, payload: Message, correlation_id: str | None, causation_id: str | None
-    ) -> None:
-        """Publish the answer as our own envelope and wait for Kafka to confirm it.
+    ) -> str | None:
+        """Publish the answer as our own envelope and wait for Kafka to confirm it; None
+        once it did, else why it did not.
 
-        Without any correlation id (garbage that carried none) the reply gets its
-        own message id as one: no client can match it, but an operator sees it.
+        A reply Kafka does not take in time (no such topic, not allowed, too large,
+        a broker away) is dropped, logged and counted, never retried: retrying would
+        hold up every later query of the partition, perhaps for good, and the asker
+        times out and asks again. Without any correlation id (garbage that carried
+        none) the reply gets its own message id as one: no client can match it, but
+        an operator sees it.
         """
         message_id = uuid.uuid4()
         envelope = envelope_for(
@@ -253,14 +289,25 @@ class QueryResponder:
             correlation_id=correlation_id or str(message_id),
             causation_id=causation_id,
         )
-        await self.broker.publish(
+        publishing = self.broker.publish(
             encode(envelope),
             topic,
             key=envelope.correlation_id.encode(),
             headers=headers_for(envelope),
             correlation_id=envelope.correlation_id,
         )
+        try:
+            await asyncio.wait_for(publishing, self.reply_timeout_s)
+        except (KafkaError, TimeoutError) as error:
+            reason = _drop_reason(error)
+            self.metrics.reply_dropped(reason)
+            log.warning(
+                "query reply dropped",
+                extra={"type": envelope.type, "reply_to": topic, "reason": reason},
+            )
+            return reason
         log.info("query answered", extra={"type": envelope.type, "reply_to": topic})
+        return None
 
 
 def register_query_consumer(
@@ -287,6 +334,8 @@ def register_query_consumer(
         context=HandlerContext(service, settings),
         redact=redact,
         metrics=metrics,
+        prefix=settings.topic_prefix,
+        reply_timeout_s=settings.query_reply_timeout_s,
     )
 
     @broker.subscriber(

@@ -24,6 +24,7 @@ from shared.runtime.health import (
     database_check,
     live,
     ready_route,
+    stuck_check,
 )
 from shared.runtime.http_server import HttpServer
 from shared.runtime.jobs import JobContext, JobRunner, PeriodicJob
@@ -129,6 +130,7 @@ class ServiceRuntime:
                 "broker": broker_check(self.broker),
                 "consumers": consumers_check(self.unassigned_consumers),
                 "database": database_check(self.engine),
+                "progress": stuck_check(self.metrics.busy, settings.consumer_stuck_after_s),
             }
         )
         self._http: HttpServer | None = None

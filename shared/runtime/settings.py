@@ -130,6 +130,26 @@ class Settings(BaseSettings):
             "before it fails (checkout_timed_out) and the order is open again."
         ),
     )
+    consumer_stuck_after_s: float = Field(
+        default=60,
+        ge=1,
+        le=3_600,
+        validation_alias=_env("STORECREDIT_CONSUMER_STUCK_AFTER_S"),
+        description=(
+            "A consumer on one poll for longer than this (blocked, or retrying a transient "
+            "failure) makes /health/ready answer 503 until the poll ends."
+        ),
+    )
+    query_reply_timeout_s: float = Field(
+        default=5,
+        gt=0,
+        le=60,
+        validation_alias=_env("STORECREDIT_QUERY_REPLY_TIMEOUT_S"),
+        description=(
+            "How long a query's reply may take to be confirmed by Kafka before it is dropped "
+            "(logged and counted), so that one unwritable reply never holds up other queries."
+        ),
+    )
     cart_sweep_ms: int = Field(
         default=5_000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_CART_SWEEP_MS")
     )

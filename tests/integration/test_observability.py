@@ -251,6 +251,7 @@ async def test_ready_once_the_broker_is_connected_and_consumers_assigned(
                     "broker": {"ok": True},
                     "consumers": {"ok": True},
                     "database": {"ok": True},
+                    "progress": {"ok": True},
                 },
             },
         )
@@ -279,6 +280,7 @@ async def test_not_ready_when_the_database_does_not_answer(isolated: Settings) -
         assert report["checks"]["consumers"] == {"ok": True}
         assert report["checks"]["database"]["ok"] is False
         assert report["checks"]["database"]["detail"] == "InvalidCatalogNameError"
+        assert report["checks"]["progress"] == {"ok": True}
         assert "postgresql" not in body.decode()
 
         samples = await scrape(runtime)  # still scraped; the outbox lag is unknown

@@ -9,7 +9,7 @@ import math
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.runtime.health import Readiness, json_response, live, ready_route
+from shared.runtime.health import Readiness, json_response, live, ready_route, stuck_check
 from shared.runtime.http_server import HttpServer, Response
 from shared.runtime.metrics import (
     CommandOutcome,
@@ -94,6 +94,25 @@ def test_latency_is_observed_unless_skipped_or_failed() -> None:
         metrics, "storecredit_handler_duration_seconds_bucket", consumer="commands", le="0.001"
     )
     assert fastest == 1
+
+
+def test_a_poll_that_fails_stays_busy_until_one_ends() -> None:
+    metrics = ServiceMetrics("ledger", process_metrics=False)
+    stuck = "storecredit_consumer_stuck_seconds"
+    assert metrics.busy() == {} and value(metrics, stuck) == 0
+    with pytest.raises(ConnectionError), metrics.timed("commands"):
+        raise ConnectionError("transient: the same records come again")
+    [(consumer, seconds)] = metrics.busy().items()
+    assert consumer == "commands" and seconds >= 0
+    with metrics.timed("commands"):
+        assert "commands" in metrics.busy()
+    assert metrics.busy() == {}
+
+
+async def test_progress_fails_only_past_the_limit() -> None:
+    busy = {"commands": 61.0, "events": 2.0}
+    assert await stuck_check(lambda: busy, 60)() == "on one poll for over 60s: commands"
+    assert await stuck_check(lambda: busy, 120)() is None
 
 
 async def get(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:

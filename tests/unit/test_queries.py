@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -10,13 +11,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError, UnknownTopicOrPartitionError
 
 from contracts.envelope import Actor, ActorKind, Message, new_envelope
 from contracts.ledger import AccountBalances, GetAccountBalances
 from services.ledger.queries import decode_cursor, encode_cursor
 from shared.runtime.codec import Incoming, encode, headers_for
 from shared.runtime.commands import HandlerContext
-from shared.runtime.queries import QueryFailure, QueryResponder, QueryRoute
+from shared.runtime.queries import (
+    QueryFailure,
+    QueryResponder,
+    QueryRoute,
+    reply_topic_allowed,
+)
 from shared.runtime.settings import Settings
 from shared.tools.request_client import correlation_id_of
 
@@ -70,8 +77,12 @@ class FakeRecord:
 @dataclass
 class FakeBroker:
     published: list[dict[str, Any]] = field(default_factory=list)
+    refuse: dict[str, list[BaseException]] = field(default_factory=dict)
+    """Per topic, the errors its next publishes raise, in turn."""
 
     async def publish(self, message: bytes, topic: str, **options: Any) -> None:
+        if self.refuse.get(topic):
+            raise self.refuse[topic].pop(0)
         self.published.append({"value": message, "topic": topic, **options})
 
 
@@ -87,7 +98,7 @@ class FakeSession:
         self.statements.append(str(statement))
 
 
-def responder(handle: Any) -> tuple[QueryResponder, FakeBroker, FakeSession]:
+def responder(handle: Any, prefix: str = "") -> tuple[QueryResponder, FakeBroker, FakeSession]:
     broker, session = FakeBroker(), FakeSession()
 
     @asynccontextmanager
@@ -103,6 +114,8 @@ def responder(handle: Any) -> tuple[QueryResponder, FakeBroker, FakeSession]:
         dead_letter_topic="ledger.dead-letters",
         group="storecredit-ledger-queries",
         context=HandlerContext("ledger", Settings()),
+        prefix=prefix,
+        reply_timeout_s=0.05,
     )
     return made, broker, session
 
@@ -195,3 +208,69 @@ async def test_a_reply_to_outside_the_reply_topics_is_refused() -> None:
     [parked] = broker.published
     assert parked["topic"] == "ledger.dead-letters"
     assert parked["headers"]["dlt-reason"] == "reply_to_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("topic", "prefix", "allowed"),
+    [
+        ("app.query-replies", "", True),
+        ("staging.app.query-replies", "staging.", True),
+        ("prod.app.query-replies", "staging.", False),
+        ("app.query-replies", "staging.", False),
+        ("ledger.events", "", False),
+        ("app query-replies", "", False),
+        ("app/../query-replies", "", False),
+        ("a" * 250 + "query-replies", "", False),
+        ("", "", False),
+    ],
+)
+def test_replies_go_only_to_legal_reply_topics_of_this_environment(
+    topic: str, prefix: str, allowed: bool
+) -> None:
+    assert reply_topic_allowed(topic, prefix) is allowed
+
+
+async def test_a_reply_to_of_another_environment_is_refused() -> None:
+    made, broker, _ = responder(balances, prefix="staging.")
+    await made.respond(query_record(reply_to="prod.app.query-replies")[0])
+
+    [parked] = broker.published
+    assert parked["headers"]["dlt-reason"] == "reply_to_not_allowed"
+
+
+async def test_a_reply_kafka_will_not_take_is_dropped_and_counted_not_retried() -> None:
+    made, broker, _ = responder(balances)
+    broker.refuse["app.query-replies"] = [UnknownTopicOrPartitionError()]
+
+    await made.respond(query_record()[0])  # returns: nothing to retry
+
+    assert broker.published == []
+    dropped = made.metrics.registry.get_sample_value(
+        "storecredit_query_replies_dropped_total", {"service": "ledger", "reason": "unknown_topic"}
+    )
+    assert dropped == 1
+
+
+async def test_a_reply_that_never_confirms_is_dropped_after_the_timeout() -> None:
+    made, broker, _ = responder(balances)
+
+    async def hangs(message: bytes, topic: str, **options: Any) -> None:
+        await asyncio.sleep(3600)
+
+    broker.publish = hangs  # type: ignore[method-assign]
+    await asyncio.wait_for(made.respond(query_record()[0]), 5)
+
+    dropped = made.metrics.registry.get_sample_value(
+        "storecredit_query_replies_dropped_total", {"service": "ledger", "reason": "timed_out"}
+    )
+    assert dropped == 1
+
+
+async def test_a_reply_too_large_is_replaced_by_query_failed() -> None:
+    made, broker, _ = responder(balances)
+    broker.refuse["app.query-replies"] = [MessageSizeTooLargeError()]
+
+    await made.respond(query_record()[0])
+
+    [reply] = broker.published
+    assert json.loads(reply["value"])["payload"]["code"] == "reply_too_large"
