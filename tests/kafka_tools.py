@@ -8,7 +8,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
+from contracts.topics import TopicSpec
 from shared.runtime.codec import encode, headers_for
+from shared.runtime.settings import Settings
 from shared.tools.topic_watch import Record, TopicWatcher, partitions_of, read_all
 
 __all__ = ["Record", "TopicWatcher", "partitions_of", "read_all"]
@@ -56,3 +58,61 @@ def has_type(message_type: str, **payload: Any) -> Callable[[Record], bool]:
         return all(body.get(k) == v for k, v in payload.items())
 
     return check
+
+
+class CommandClient:
+    """Sends commands to one service's command topic and waits for their results."""
+
+    commands: TopicSpec
+
+    def __init__(self, producer: AIOKafkaProducer, settings: Settings, watcher: TopicWatcher):
+        self.producer = producer
+        self.settings = settings
+        self.watcher = watcher
+
+    async def send(self, key: str, envelope: Envelope[Message]) -> None:
+        await send_envelope(self.producer, self.settings.topic(self.commands), key, envelope)
+
+    async def result_of(self, envelope: Envelope[Message]) -> dict[str, Any]:
+        """The payload of the result of ``envelope``, sent before."""
+        [result] = await self.watcher.wait_for(is_result_of(envelope))
+        payload: dict[str, Any] = result.json()["payload"]
+        return payload
+
+    async def ask(self, key: str, envelope: Envelope[Message]) -> dict[str, Any]:
+        """Send ``envelope`` on ``key`` and return its result's payload."""
+        await self.send(key, envelope)
+        return await self.result_of(envelope)
+
+
+class OrderCommandClient(CommandClient):
+    """A client of a service whose commands are keyed by their order id, and whose
+    ``event_type`` events each carry the whole state of one order."""
+
+    default_actor: Actor
+    event_type: str
+
+    async def do(
+        self, payload: Message, actor: Actor | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        """Send one command (as ``default_actor`` unless told) and return its result."""
+        order_id: str = payload.order_id  # type: ignore[attr-defined]
+        as_actor = self.default_actor if actor is None else actor
+        return await self.ask(order_id, command(payload, actor=as_actor, key=key))
+
+    async def when(
+        self, order_id: str, condition: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
+        """The first ``event_type`` event of ``order_id`` that meets ``condition``."""
+
+        def check(record: Record) -> bool:
+            body = record.json()
+            return (
+                body["type"] == self.event_type
+                and body["payload"]["order_id"] == order_id
+                and condition(body["payload"])
+            )
+
+        [event] = (await self.watcher.wait_for(check))[:1]
+        payload: dict[str, Any] = event.json()["payload"]
+        return payload

@@ -15,26 +15,14 @@ from shared.runtime.commands import CommandProcessor
 from shared.runtime.db import create_engine, create_session_factory
 from shared.runtime.service import ServiceDefinition
 from shared.runtime.settings import Settings
-from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
+from tests.kafka_tools import ADMIN, CommandClient, command
 from tests.random_refs import random_id
 
 
-class Ledger:
+class Ledger(CommandClient):
     """Sends ledger commands and waits for their results."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings, watcher: TopicWatcher):
-        self.producer = producer
-        self.settings = settings
-        self.watcher = watcher
-
-    async def send(self, key: str, envelope: Envelope[Message]) -> None:
-        await send_envelope(self.producer, self.settings.topic(LEDGER_COMMANDS), key, envelope)
-
-    async def ask(self, key: str, envelope: Envelope[Message]) -> dict[str, Any]:
-        await self.send(key, envelope)
-        [result] = await self.watcher.wait_for(is_result_of(envelope))
-        payload: dict[str, Any] = result.json()["payload"]
-        return payload
+    commands = LEDGER_COMMANDS
 
     async def do(self, key: str, payload: Message, actor: Actor = ADMIN) -> dict[str, Any]:
         """Send one command as ``actor`` and return its result's payload."""

@@ -106,6 +106,37 @@ def _launch(settings: Settings, name: str, port: int, log: Path) -> subprocess.P
         )
 
 
+def start_service(
+    settings: Settings, service: str, *, outbox_poll_ms: int = 200, crash_at: str | None = None
+) -> subprocess.Popen[bytes]:
+    """One service as its own process, on the test's topics and database (no HTTP port,
+    output to the test's); dying at ``crash_at`` (``STORECREDIT_CRASH_AT``) when given."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            f"{service.upper()}_DATABASE_URL": settings.database_url_for(service),
+            "STORECREDIT_TOPIC_PREFIX": settings.topic_prefix,
+            "STORECREDIT_OUTBOX_POLL_MS": str(outbox_poll_ms),
+        }
+    )
+    env.pop("STORECREDIT_CRASH_AT", None)
+    if crash_at:
+        env["STORECREDIT_CRASH_AT"] = crash_at
+    return subprocess.Popen([sys.executable, "-m", f"services.{service}"], env=env)
+
+
+async def wait_for_exit(process: subprocess.Popen[bytes], timeout: float = 90.0) -> int:
+    """The process's exit code, once it has ended (within ``timeout`` seconds)."""
+
+    async def poll() -> int:
+        while (code := process.poll()) is None:
+            await asyncio.sleep(0.1)
+        return code
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
 async def wait_until_ready(services: dict[str, Service]) -> None:
     try:
         await system.wait_until_ready(services)

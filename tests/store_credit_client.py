@@ -17,24 +17,13 @@ from contracts.topics import (
     STORE_CREDIT_EVENTS,
 )
 from shared.runtime.settings import Settings
-from tests.kafka_tools import ADMIN, TopicWatcher, command, is_result_of, send_envelope
+from tests.kafka_tools import ADMIN, CommandClient, command, send_envelope
 
 UPSTREAM = Actor(kind=ActorKind.SERVICE, id="shop")
 
 
-class StoreCredit:
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings, watcher: TopicWatcher):
-        self.producer = producer
-        self.settings = settings
-        self.watcher = watcher
-
-    async def ask(self, key: str, envelope: Envelope[Message]) -> dict[str, Any]:
-        await send_envelope(
-            self.producer, self.settings.topic(STORE_CREDIT_COMMANDS), key, envelope
-        )
-        [result] = await self.watcher.wait_for(is_result_of(envelope))
-        payload: dict[str, Any] = result.json()["payload"]
-        return payload
+class StoreCredit(CommandClient):
+    commands = STORE_CREDIT_COMMANDS
 
     async def do(self, key: str, payload: Message, actor: Actor = ADMIN) -> dict[str, Any]:
         return await self.ask(key, command(payload, actor=actor))

@@ -24,17 +24,17 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import UnknownTopicOrPartitionError
 from pydantic import ValidationError
 
 from contracts.envelope import HEADER_CORRELATION_ID, Envelope, Message, RawEnvelope
 from shared.runtime.codec import encode, headers_for
+from shared.tools.consumers import cancel_and_wait, groupless_consumer
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,8 @@ class RequestClient:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all", **kafka_options
         )
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            client_id=client_id,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            **kafka_options,
+        self._consumer = groupless_consumer(
+            "latest", bootstrap_servers=bootstrap_servers, client_id=client_id, **kafka_options
         )
         self._waiting: dict[str, asyncio.Future[RawEnvelope]] = {}
         self._pump_task: asyncio.Task[None] | None = None
@@ -125,11 +120,8 @@ class RequestClient:
 
     async def stop(self) -> None:
         """Stop reading; requests still waiting fail with CancelledError."""
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
-            self._pump_task = None
+        await cancel_and_wait(self._pump_task)
+        self._pump_task = None
         for future in self._waiting.values():
             future.cancel()
         self._waiting.clear()

@@ -4,7 +4,6 @@ demo or an operator expects to appear (with a deadline, never a fixed sleep)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from functools import cached_property
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.tools.consumers import cancel_and_wait, groupless_consumer
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,7 @@ async def read_all(bootstrap_servers: str, topic: str, **options: Any) -> list[R
     """Every record of a topic, from its beginning to its end at the time of the call."""
     # "earliest" as the default: assign() starts its own offset reset, and a
     # seek_to_beginning() racing with a "latest" default sometimes lost.
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-        **options,
-    )
+    consumer = groupless_consumer("earliest", bootstrap_servers=bootstrap_servers, **options)
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, topic)
@@ -93,12 +89,8 @@ class TopicWatcher:
     def __init__(self, bootstrap_servers: str, topics: Iterable[str], **options: Any) -> None:
         """``options`` (security_protocol, sasl_*, ssl_context) go to the aiokafka consumer."""
         self._topics = list(topics)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="latest",
-            **options,
+        self._consumer = groupless_consumer(
+            "latest", bootstrap_servers=bootstrap_servers, **options
         )
         self.records: list[Record] = []
         self.by_key: dict[bytes | None, list[Record]] = {}
@@ -157,8 +149,5 @@ class TopicWatcher:
             ) from None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._consumer.stop()

@@ -26,11 +26,9 @@ from contracts.order import (
     CheckoutOrder,
     CreateOrder,
     EarnPoints,
-    ExternalPayment,
 )
 from contracts.store_credit import CreatePointAccount
 from contracts.topics import LEDGER_COMMANDS, ORDER_COMMANDS
-from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.order.db import pending_transactions
@@ -40,11 +38,15 @@ from services.store_credit.app import definition as store_credit
 from shared.runtime.settings import Settings
 from tests.copies import copy_reaches
 from tests.integration.conftest import running
-from tests.integration.test_checkout import issue, seed_order
-from tests.integration.test_fulfillment import the_shop
-from tests.integration.test_money_safety import CARD, mug_cart
-from tests.integration.test_order_refusals import pending, point_account, settled
-from tests.integration.test_orders import open_order
+from tests.integration.shop import (
+    ALL_SERVICES,
+    card,
+    pending,
+    point_account,
+    settled,
+    shop_running,
+    the_shop,
+)
 from tests.kafka_tools import command, has_type, is_result_of, send, send_envelope
 from tests.order_client import customer
 from tests.random_refs import random_id
@@ -56,10 +58,9 @@ async def test_ledger_account_ids_never_collide_across_owners(
     """An admin cannot give a customer an account with the id of another's store credit,
     a template account or a system account; and a customer's cart never takes a hold
     that is not on their own account, whatever the ids look like."""
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
+    async with shop_running(producer, isolated, watch) as shop:
         victim = await the_shop(producer, isolated, watch)
-        gift = await issue(victim.accounts, isolated, victim.owner, 5_000)
+        gift = await victim.issue(5_000)
         for taken in (
             gift["ledger_account_id"],
             template_account_id(victim.owner, "tpl-loyalty"),
@@ -81,15 +82,13 @@ async def test_ledger_account_ids_never_collide_across_owners(
         assert opened["code"] == "reserved_account_id", opened
 
         # The victim's hold, in the attacker's cart: refused, and not for a while only.
-        victim_order = await seed_order(victim.orders, victim.owner)
-        apply = ApplyStoreCredit(
-            order_id=victim_order, application_id="a1", store_credit_id=gift["store_credit_id"]
+        victim_order = await victim.seed_order()
+        held = await victim.apply_credit(
+            victim_order, "a1", store_credit_id=gift["store_credit_id"]
         )
-        assert (await victim.orders.do(apply, victim.shopper))["status"] == "accepted"
-        held = await victim.orders.credits_settled(victim_order, 1)
         hold_id = held["applied_credits"][0]["hold_transaction_id"]
         await copy_reaches(isolated, "order", pending_transactions.c.status, hold_id, "pending", 30)
-        attacker_order = await seed_order(shop.orders, shop.owner)
+        attacker_order = await shop.seed_order()
         steal = AddPointTransactionLineItem(
             order_id=attacker_order, line_item_id="stolen", transaction_id=hold_id
         )
@@ -104,10 +103,8 @@ def _long(prefix: str, length: int) -> str:
 async def test_a_maximal_order_is_fulfilled_and_every_edge_is_refused_with_a_code(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, fulfillment, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(10_000)
-        order_id = await open_order(shop.orders, shop.owner)
+    async with shop_running(producer, isolated, watch, ALL_SERVICES, loyalty=10_000) as shop:
+        order_id = await shop.open_order()
         lines = [
             AddProductLineItem(
                 order_id=order_id,
@@ -125,8 +122,7 @@ async def test_a_maximal_order_is_fulfilled_and_every_edge_is_refused_with_a_cod
             assert added["status"] == "accepted", added
         one_more = lines[0].model_copy(update={"line_item_id": "one-more"})
         assert (await shop.orders.do(one_more))["code"] == "too_many_line_items"
-        card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=10**15)
-        checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card))
+        checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card(10**15)))
         assert checkout["produced"]["status"] == "checked_out", checkout
         done = await shop.items.answered(order_id)
         assert len(done["items"]) == 2 * MAX_LINE_ITEMS
@@ -136,7 +132,7 @@ async def test_a_maximal_order_is_fulfilled_and_every_edge_is_refused_with_a_cod
         )
         assert (await shop.items.do(ship))["status"] == "accepted"
 
-        other = await open_order(shop.orders, shop.owner)
+        other = await shop.open_order()
         huge = AddProductLineItem(
             order_id=other,
             line_item_id="huge",
@@ -196,7 +192,7 @@ async def test_concurrent_retries_of_one_key_give_one_result(
     ):
         shop = await the_shop(producer, isolated, watch)
         await shop.open_loyalty(10_000)
-        order_id = await mug_cart(shop, 2_000)
+        order_id = await shop.mug_cart(2_000)
         transaction_id = random_id("tx")
         add = AddPointTransactionLineItem(
             order_id=order_id, line_item_id="points", transaction_id=transaction_id
@@ -216,10 +212,7 @@ async def test_concurrent_retries_of_one_key_give_one_result(
         await asyncio.gather(
             *(send_envelope(producer, topic, str(uuid.uuid4()), e) for e in retries)
         )
-        answers = []
-        for retry in retries:
-            [result] = await shop.orders.watcher.wait_for(is_result_of(retry))
-            answers.append(result.json()["payload"])
+        answers = [await shop.orders.result_of(retry) for retry in retries]
         outcomes = Counter(
             (a["status"], a["code"], json.dumps(a["produced"], sort_keys=True)) for a in answers
         )
@@ -233,8 +226,7 @@ async def test_concurrent_retries_of_one_key_give_one_result(
 async def test_idempotency_keys_are_the_actors_own(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
+    async with shop_running(producer, isolated, watch) as shop:
         first, second = random_id("cust"), random_id("cust")
         key = random_id("shared-key")
         mine = CreateOrder(order_id=random_id("ord"), customer_id=first, currency="USD")
@@ -254,12 +246,9 @@ async def test_idempotency_keys_are_the_actors_own(
 async def test_retryable_is_true_exactly_when_the_same_key_can_succeed(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, fulfillment, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(10_000)
-
+    async with shop_running(producer, isolated, watch, ALL_SERVICES, loyalty=10_000) as shop:
         # A committed deposit is no spend: refused for good, not "not found (yet)".
-        order_id = await mug_cart(shop, 2_000)
+        order_id = await shop.mug_cart(2_000)
         deposit = shop.ledger.post(shop.loyalty, 500)
         assert (await shop.ledger.do(shop.loyalty, deposit))["status"] == "accepted"
         add = AddPointTransactionLineItem(
@@ -270,7 +259,7 @@ async def test_retryable_is_true_exactly_when_the_same_key_can_succeed(
 
         # A checkout right after ApplyStoreCredit waits for the hold: retryable, and the
         # same key succeeds once it is held.
-        credit = await issue(shop.accounts, isolated, shop.owner, 5_000)
+        credit = await shop.issue(5_000)
         apply = ApplyStoreCredit(
             order_id=order_id, application_id="a1", store_credit_id=credit["store_credit_id"]
         )

@@ -10,80 +10,20 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from contracts.fulfillment import FulfillItem, ReturnItem
-from contracts.order import (
-    AddDepositLineItem,
-    AddPointTransactionLineItem,
-    AddProductLineItem,
-    ApplyStoreCredit,
-    CheckoutOrder,
-    EarnPoints,
-    ExternalPayment,
-    SetOrderCharges,
-)
-from services.fulfillment.app import definition as fulfillment
-from services.ledger.app import definition as ledger
-from services.order.app import definition as order_service
-from services.store_credit.app import definition as store_credit
+from contracts.order import AddDepositLineItem, CheckoutOrder, SetOrderCharges
 from shared.runtime.settings import Settings
-from tests.fulfillment_client import Fulfillments, make_fulfillments
-from tests.integration.conftest import running
-from tests.integration.test_checkout import issue
-from tests.integration.test_order_refusals import pending, point_account, settled
-from tests.integration.test_orders import open_order
-from tests.kafka_tools import has_type
-from tests.ledger_client import Ledger, make_ledger
-from tests.order_client import Orders, customer, make_orders
+from tests.integration.shop import ALL_SERVICES, Shop, card, mug, shop_running
 from tests.random_refs import random_id
-from tests.store_credit_client import StoreCredit, make_store_credit
-
-
-class Shop:
-    """The four services' clients, and one customer with a loyalty account."""
-
-    def __init__(
-        self, accounts: StoreCredit, the_ledger: Ledger, orders: Orders, items: Fulfillments
-    ) -> None:
-        self.accounts, self.ledger, self.orders, self.items = accounts, the_ledger, orders, items
-        self.owner = random_id("cust")
-        self.shopper = customer(self.owner)
-        self.loyalty = ""
-
-    async def open_loyalty(self, points: int) -> None:
-        self.loyalty = await point_account(self.accounts, self.owner, {"USD": "0.01"})
-        deposit = self.ledger.post(self.loyalty, points)
-        assert (await self.ledger.do(self.loyalty, deposit))["status"] == "accepted"
-
-    async def balance_is(self, account_id: str, balance: int) -> None:
-        await self.ledger.watcher.wait_for(
-            has_type("BalanceChanged", account_id=account_id, balance=balance, holds=0)
-        )
-
-
-async def the_shop(producer: AIOKafkaProducer, settings: Settings, watch: Any) -> Shop:
-    return Shop(
-        await make_store_credit(producer, settings, watch),
-        await make_ledger(producer, settings, watch),
-        await make_orders(producer, settings, watch),
-        await make_fulfillments(producer, settings, watch),
-    )
 
 
 async def mixed_order(shop: Shop, credit: dict[str, Any]) -> str:
     """Two mugs earning 150 points each, a 500-point gift deposit, 5.00 shipping;
     paid with 1,000 points, the 20.00 store credit and 10.00 by card."""
-    orders, owner = shop.orders, shop.owner
-    order_id = await open_order(orders, owner)
-    spend = await pending(shop.ledger, shop.loyalty, -1_000, shop.shopper)
+    orders = shop.orders
+    order_id = await shop.open_order()
+    spend = await shop.spend(1_000)
     lines = [
-        AddProductLineItem(
-            order_id=order_id,
-            line_item_id="mugs",
-            sku="MUG",
-            name="Mug",
-            unit_price=1_500,
-            quantity=2,
-            earn=EarnPoints(unit="points:loyalty", points_per_unit=150),
-        ),
+        mug(order_id, "mugs", unit_price=1_500, quantity=2, points_per_unit=150),
         AddDepositLineItem(
             order_id=order_id,
             line_item_id="gift",
@@ -97,28 +37,19 @@ async def mixed_order(shop: Shop, credit: dict[str, Any]) -> str:
     ]
     for line in lines:
         assert (await orders.do(line))["status"] == "accepted"
-    points = AddPointTransactionLineItem(
-        order_id=order_id, line_item_id="points", transaction_id=spend
-    )
-    assert (await settled(lambda: orders.do(points, shop.shopper)))["status"] == "accepted"
-    apply = ApplyStoreCredit(order_id=order_id, application_id="a", token=credit["token"])
-    assert (await orders.do(apply, shop.shopper))["status"] == "accepted"
-    order = await orders.credits_settled(order_id, 1)
+    await shop.add_points(order_id, spend)
+    order = await shop.apply_credit(order_id, "a", token=credit["token"])
     assert order["totals"]["amount_due"] == 1_000, order["totals"]
-    card = ExternalPayment(provider_reference_name="Stripe-USD", token="tok_visa", amount=1_000)
-    assert (await orders.do(CheckoutOrder(order_id=order_id, payment=card)))["status"] == (
-        "accepted"
-    )
+    checkout = CheckoutOrder(order_id=order_id, payment=card(1_000))
+    assert (await orders.do(checkout))["status"] == "accepted"
     return order_id
 
 
 async def test_an_order_is_fulfilled_once_and_its_returns_give_back_what_paid_for_them(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, fulfillment, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(10_000)
-        credit = await issue(shop.accounts, isolated, shop.owner, 2_000)
+    async with shop_running(producer, isolated, watch, ALL_SERVICES, loyalty=10_000) as shop:
+        credit = await shop.issue(2_000)
         credit_account = credit["ledger_account_id"]
         order_id = await mixed_order(shop, credit)
 

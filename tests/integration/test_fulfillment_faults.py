@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -18,13 +16,7 @@ from sqlalchemy import func, select
 
 from contracts.fulfillment import FulfillItem, RetryFulfillmentItem, ReturnItem
 from contracts.ledger import VoidPointTransaction
-from contracts.order import (
-    AddPointTransactionLineItem,
-    AddProductLineItem,
-    ApplyStoreCredit,
-    CheckoutOrder,
-    ExternalPayment,
-)
+from contracts.order import AddProductLineItem, CheckoutOrder
 from contracts.topics import (
     LEDGER_COMMAND_RESULTS,
     LEDGER_COMMANDS,
@@ -32,37 +24,24 @@ from contracts.topics import (
     STORE_CREDIT_EVENTS,
 )
 from services.fulfillment.app import definition as fulfillment
-from services.ledger.app import definition as ledger
-from services.order.app import definition as order_service
-from services.store_credit.app import definition as store_credit
 from shared.runtime.db import create_engine
 from shared.runtime.faults import CRASH_EXIT_CODE
 from shared.runtime.messaging_tables import inbox, outbox
 from shared.runtime.settings import Settings
 from tests.integration.conftest import running
-from tests.integration.test_checkout import issue
-from tests.integration.test_fulfillment import Shop, the_shop
-from tests.integration.test_order_refusals import pending, settled
-from tests.integration.test_orders import open_order
+from tests.integration.shop import ALL_SERVICES, Shop, card, mug, shop_running
 from tests.kafka_tools import has_type, send
-
-CARD = "tok_visa"
+from tests.processes import start_service, wait_for_exit
 
 
 async def points_order(shop: Shop, points: int = 1_000) -> tuple[str, str]:
     """A 20.00 mug paid with ``points`` points (at 0.01) and a card for the rest."""
-    order_id = await open_order(shop.orders, shop.owner)
-    spend = await pending(shop.ledger, shop.loyalty, -points, shop.shopper)
-    mug = AddProductLineItem(
-        order_id=order_id, line_item_id="mug", sku="MUG", name="Mug", unit_price=2_000
-    )
-    assert (await shop.orders.do(mug))["status"] == "accepted"
-    line = AddPointTransactionLineItem(
-        order_id=order_id, line_item_id="points", transaction_id=spend
-    )
-    assert (await settled(lambda: shop.orders.do(line, shop.shopper)))["status"] == "accepted"
-    card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=2_000 - points)
-    checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card))
+    order_id = await shop.open_order()
+    spend = await shop.spend(points)
+    assert (await shop.orders.do(mug(order_id, unit_price=2_000)))["status"] == "accepted"
+    await shop.add_points(order_id, spend)
+    payment = card(2_000 - points)
+    checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=payment))
     assert checkout["status"] == "accepted", checkout
     return order_id, spend
 
@@ -97,9 +76,7 @@ def ledger_commands_for(transaction_id: str) -> Any:
 async def test_a_refused_commit_fails_visibly_and_a_twice_delivered_order_changes_nothing(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(10_000)
+    async with shop_running(producer, isolated, watch, loyalty=10_000) as shop:
         order_events = await watch(isolated.topic(ORDER_EVENTS))
         ledger_results = await watch(isolated.topic(LEDGER_COMMAND_RESULTS))
         good, good_spend = await points_order(shop)
@@ -181,34 +158,19 @@ async def test_a_refused_commit_fails_visibly_and_a_twice_delivered_order_change
 
 
 def start_fulfillment(settings: Settings, crash_at: str | None) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
-        FULFILLMENT_DATABASE_URL=settings.database_url_for("fulfillment"),
-        STORECREDIT_TOPIC_PREFIX=settings.topic_prefix,
-        # The relay would publish within this time: longer than any crash takes.
-        STORECREDIT_OUTBOX_POLL_MS="60000",
-    )
-    env.pop("STORECREDIT_CRASH_AT", None)
-    if crash_at:
-        env["STORECREDIT_CRASH_AT"] = crash_at
-    return subprocess.Popen([sys.executable, "-m", "services.fulfillment"], env=env)
+    # The relay would publish within this time: longer than any crash takes.
+    return start_service(settings, "fulfillment", outbox_poll_ms=60_000, crash_at=crash_at)
 
 
 async def test_a_crash_between_taking_an_order_and_sending_its_commits_loses_nothing(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(10_000)
+    async with shop_running(producer, isolated, watch, loyalty=10_000) as shop:
         order_id, spend = await points_order(shop)
 
         doomed = start_fulfillment(isolated, "event_after_commit:OrderCheckedOut")
         try:
-            async with asyncio.timeout(90):
-                while doomed.poll() is None:
-                    await asyncio.sleep(0.1)
-            assert doomed.returncode == CRASH_EXIT_CODE
+            assert await wait_for_exit(doomed) == CRASH_EXIT_CODE
         finally:
             if doomed.poll() is None:
                 doomed.kill()
@@ -232,20 +194,17 @@ async def test_returns_under_the_no_refund_policy_and_of_an_order_left_owing(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
     settings = isolated.model_copy(update={"no_refund_policy": True})
-    async with running(ledger, store_credit, order_service, fulfillment, settings=settings):
-        shop = await the_shop(producer, settings, watch)
+    async with shop_running(producer, settings, watch, ALL_SERVICES) as shop:
         credit_events = await watch(settings.topic(STORE_CREDIT_EVENTS))
 
         # Paid by card only: returned, it comes back as store credit for the customer.
-        by_card = await open_order(shop.orders, shop.owner)
+        by_card = await shop.open_order()
         lamp = AddProductLineItem(
             order_id=by_card, line_item_id="lamp", sku="LAMP", name="Lamp", unit_price=4_000
         )
         assert (await shop.orders.do(lamp))["status"] == "accepted"
-        card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=4_000)
-        assert (await shop.orders.do(CheckoutOrder(order_id=by_card, payment=card)))[
-            "status"
-        ] == "accepted"
+        checkout = await shop.orders.do(CheckoutOrder(order_id=by_card, payment=card(4_000)))
+        assert checkout["status"] == "accepted"
         await ship_everything(shop, by_card)
         back = ReturnItem(order_id=by_card, return_id="r1", line_item_id="lamp", reason="broken")
         assert (await shop.items.do(back))["status"] == "accepted"
@@ -268,15 +227,13 @@ async def test_returns_under_the_no_refund_policy_and_of_an_order_left_owing(
 
         # Half paid by a credit that allows a balance owing: returned, the credit gets
         # its half back and the other half is no longer owed.
-        owing = await issue(shop.accounts, settings, shop.owner, 2_000, allow_balance_owing=True)
-        partly = await open_order(shop.orders, shop.owner)
+        owing = await shop.issue(2_000, allow_balance_owing=True)
+        partly = await shop.open_order()
         chair = AddProductLineItem(
             order_id=partly, line_item_id="chair", sku="CHAIR", name="Chair", unit_price=4_000
         )
         assert (await shop.orders.do(chair))["status"] == "accepted"
-        apply = ApplyStoreCredit(order_id=partly, application_id="a", token=owing["token"])
-        assert (await shop.orders.do(apply, shop.shopper))["status"] == "accepted"
-        await shop.orders.credits_settled(partly, 1)
+        await shop.apply_credit(partly, "a", token=owing["token"])
         checkout = await shop.orders.do(CheckoutOrder(order_id=partly), shop.shopper)
         assert checkout["produced"]["balance_owing"] == 2_000, checkout
         await ship_everything(shop, partly)

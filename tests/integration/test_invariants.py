@@ -32,8 +32,8 @@ from shared.tools.invariants import cli as invariants_cli
 from shared.tools.invariants.databases import open_engines, snapshot
 from shared.tools.invariants.returns import reversal_id
 from tests.integration.conftest import running
-from tests.integration.test_checkout import issue
-from tests.integration.test_fulfillment import mixed_order, the_shop
+from tests.integration.shop import the_shop
+from tests.integration.test_fulfillment import mixed_order
 
 Found = list[dict[str, Any]]
 
@@ -141,7 +141,7 @@ async def a_real_flow(producer: AIOKafkaProducer, settings: Settings, watch: Any
     a mug and the point line item returned. The order id, once all is answered."""
     shop = await the_shop(producer, settings, watch)
     await shop.open_loyalty(10_000)
-    credit = await issue(shop.accounts, settings, shop.owner, 2_000)
+    credit = await shop.issue(2_000)
     order_id = await mixed_order(shop, credit)
     done = await shop.items.answered(order_id)
     [mugs] = [i["fulfillment_item_id"] for i in done["items"] if i["kind"] == "manual"]

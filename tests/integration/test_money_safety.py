@@ -22,16 +22,13 @@ from contracts.fulfillment import CancelFulfillment, FulfillItem
 from contracts.ledger import GetTransactionHistory, VoidPointTransaction
 from contracts.order import (
     AddPointTransactionLineItem,
-    AddProductLineItem,
     ApplyStoreCredit,
     CancelOrder,
     CheckoutOrder,
-    EarnPoints,
-    ExternalPayment,
     RemoveLineItem,
     RemoveStoreCredit,
 )
-from contracts.topics import LEDGER_QUERIES, LEDGER_QUERY_REPLIES, ORDER_COMMANDS, ORDER_EVENTS
+from contracts.topics import LEDGER_QUERIES, LEDGER_QUERY_REPLIES, ORDER_EVENTS
 from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
@@ -39,28 +36,18 @@ from services.store_credit.app import definition as store_credit
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
-from tests.integration.test_checkout import issue, seed_order
-from tests.integration.test_fulfillment import Shop, the_shop
+from tests.integration.shop import ALL_SERVICES, Shop, card, mug, shop_running, the_shop
 from tests.integration.test_invariants import Databases, checked, outbox_drained
-from tests.integration.test_order_refusals import pending, settled
-from tests.integration.test_orders import open_order
-from tests.kafka_tools import command, has_type, is_result_of, send_envelope
+from tests.kafka_tools import command, has_type
 from tests.order_client import SHOP, Orders
-
-CARD = "tok_visa"
 
 
 async def fire(orders: Orders, commands: list[tuple[Message, Actor]]) -> list[dict[str, Any]]:
     """Send every command at once (no waiting in between), then their results, in order."""
     envelopes = [command(payload, actor=actor) for payload, actor in commands]
-    topic = orders.settings.topic(ORDER_COMMANDS)
     for (payload, _), envelope in zip(commands, envelopes, strict=True):
-        await send_envelope(orders.producer, topic, payload.order_id, envelope)  # type: ignore[attr-defined]
-    results = []
-    for envelope in envelopes:
-        [result] = await orders.watcher.wait_for(is_result_of(envelope))
-        results.append(result.json()["payload"])
-    return results
+        await orders.send(payload.order_id, envelope)  # type: ignore[attr-defined]
+    return [await orders.result_of(envelope) for envelope in envelopes]
 
 
 async def no_checkout_under_way(settings: Settings) -> None:
@@ -75,22 +62,6 @@ async def no_checkout_under_way(settings: Settings) -> None:
         await outbox_drained(databases)
     finally:
         await databases.close()
-
-
-async def mug_cart(shop: Shop, price: int = 1_000) -> str:
-    order_id = await open_order(shop.orders, shop.owner)
-    mug = AddProductLineItem(
-        order_id=order_id, line_item_id="mug", sku="MUG", name="Mug", unit_price=price
-    )
-    assert (await shop.orders.do(mug))["status"] == "accepted"
-    return order_id
-
-
-async def point_line(shop: Shop, order_id: str, transaction_id: str, line: str = "points") -> None:
-    add = AddPointTransactionLineItem(
-        order_id=order_id, line_item_id=line, transaction_id=transaction_id
-    )
-    assert (await settled(lambda: shop.orders.do(add, shop.shopper)))["status"] == "accepted"
 
 
 async def transaction_in_ledger(settings: Settings, account_id: str, transaction_id: str) -> Any:
@@ -108,13 +79,11 @@ async def test_a_released_spend_never_pays_for_a_second_order(
 ) -> None:
     """The issue's sequence, back to back, again and again: remove the spend's line from
     cart A, add it to cart B, check B out. B never gets the spend."""
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(100_000)
+    async with shop_running(producer, isolated, watch, loyalty=100_000) as shop:
         for _ in range(6):
-            first, second = await mug_cart(shop), await mug_cart(shop)
-            spend = await pending(shop.ledger, shop.loyalty, -1_000, shop.shopper)
-            await point_line(shop, first, spend)
+            first, second = await shop.mug_cart(), await shop.mug_cart()
+            spend = await shop.spend(1_000)
+            await shop.add_points(first, spend)
             removed, moved, checkout = await fire(
                 shop.orders,
                 [
@@ -154,17 +123,12 @@ async def test_random_interleavings_never_check_out_on_money_not_captured(
             shop = await the_shop(producer, settings, watch)
             await shop.open_loyalty(100_000)
             shops.append(shop)
-            credits[shop.owner] = [
-                (await issue(shop.accounts, settings, shop.owner, 1_000))["store_credit_id"]
-                for _ in range(2)
-            ]
+            credits[shop.owner] = [(await shop.issue(1_000))["store_credit_id"] for _ in range(2)]
         answered: Counter[str] = Counter()
         for seed in range(5):
             for shop in shops:  # fresh carts and spends (3.00: one pays for a cart) each round
-                spends[shop.owner] = [
-                    await pending(shop.ledger, shop.loyalty, -300, shop.shopper) for _ in range(3)
-                ]
-                carts[shop.owner] = [await mug_cart(shop, 300) for _ in range(3)]
+                spends[shop.owner] = [await shop.spend(300) for _ in range(3)]
+                carts[shop.owner] = [await shop.mug_cart(300) for _ in range(3)]
             chance = random.Random(seed)
             for _ in range(6):
                 burst = [_random_step(chance, shops, spends, credits, carts) for _ in range(8)]
@@ -237,15 +201,12 @@ async def test_a_bound_hold_outlives_its_expiry_and_is_captured_once_fulfillment
     """A spend expiring seconds after checkout, fulfillment down past that: the ledger
     does not void it (bound), and fulfillment commits it when it comes back."""
     settings = isolated.model_copy(update={"checkout_margin_s": 1})
-    async with running(ledger, store_credit, order_service, settings=settings):
-        shop = await the_shop(producer, settings, watch)
-        await shop.open_loyalty(10_000)
-        order_id = await mug_cart(shop, 2_000)
+    async with shop_running(producer, settings, watch, loyalty=10_000) as shop:
+        order_id = await shop.mug_cart(2_000)
         expires_at = datetime.now(UTC) + timedelta(seconds=6)
-        spend = await pending(shop.ledger, shop.loyalty, -1_000, shop.shopper, expires_at)
-        await point_line(shop, order_id, spend)
-        card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=1_000)
-        checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card))
+        spend = await shop.spend(1_000, expires_at)
+        await shop.add_points(order_id, spend)
+        checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card(1_000)))
         assert checkout["produced"]["status"] == "checking_out", checkout
         await shop.orders.watcher.wait_for(has_type("OrderCheckedOut", order_id=order_id))
         while datetime.now(UTC) < expires_at + timedelta(seconds=2):  # sweeps run every 200 ms
@@ -268,19 +229,19 @@ async def test_a_checkout_the_ledger_does_not_answer_fails_and_is_done_again(
         async with running(ledger, settings=settings):
             shop = await the_shop(producer, settings, watch)
             await shop.open_loyalty(10_000)
-            order_id = await mug_cart(shop, 1_000)
-            spend = await pending(shop.ledger, shop.loyalty, -500, shop.shopper)
-            await point_line(shop, order_id, spend)
-            card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=500)
+            order_id = await shop.mug_cart(1_000)
+            spend = await shop.spend(500)
+            await shop.add_points(order_id, spend)
+            by_card = card(500)
         # The ledger is down: the checkout waits for it, then fails, and says why.
-        first = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card))
+        first = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=by_card))
         assert first["produced"]["status"] == "checking_out", first
         [failed] = await shop.orders.watcher.wait_for(has_type("CheckoutFailed", order_id=order_id))
         assert (failed.json()["payload"]["code"], failed.json()["payload"]["attempt"]) == (
             "checkout_timed_out",
             1,
         )
-        reopened = await shop.orders.order_when(
+        reopened = await shop.orders.when(
             order_id, lambda o: o["status"] == "open" and o["checkout_failure"] is not None
         )
         assert reopened["checkout_failure"]["code"] == "checkout_timed_out"
@@ -288,7 +249,7 @@ async def test_a_checkout_the_ledger_does_not_answer_fails_and_is_done_again(
         async with running(ledger, settings=settings):
             # The late bind lands (bound to this order, which alone may use it); its answer
             # to a finished attempt changes nothing. A new checkout goes through.
-            again = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card))
+            again = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=by_card))
             assert (again["status"], again["produced"]["attempt"]) == ("accepted", 2), again
             [out] = await shop.orders.watcher.wait_for(
                 has_type("OrderCheckedOut", order_id=order_id)
@@ -304,14 +265,12 @@ async def test_a_spend_voided_before_its_bind_fails_the_checkout_and_never_check
     """An operator voids a spend in the cart just as the customer checks out: either the
     order sees it first (refused at once), or the ledger refuses the bind (CheckoutFailed,
     the order open again). Never an OrderCheckedOut on a voided spend."""
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(100_000)
+    async with shop_running(producer, isolated, watch, loyalty=100_000) as shop:
         outcomes = []
         for _ in range(5):
-            order_id = await mug_cart(shop, 1_000)
-            spend = await pending(shop.ledger, shop.loyalty, -1_000, shop.shopper)
-            await point_line(shop, order_id, spend)
+            order_id = await shop.mug_cart(1_000)
+            spend = await shop.spend(1_000)
+            await shop.add_points(order_id, spend)
             void = command(VoidPointTransaction(account_id=shop.loyalty, transaction_id=spend))
             await shop.ledger.send(shop.loyalty, void)
             checkout = await shop.orders.do(CheckoutOrder(order_id=order_id), shop.shopper)
@@ -334,19 +293,15 @@ async def test_removing_a_credit_makes_the_others_hold_what_is_due(
 ) -> None:
     """The seed's 54.95 order: 30.00 from a first credit, 24.95 of a second's 50.00. The
     first removed, the second grows to 50.00 (one ledger step), 4.95 is left for a card."""
-    async with running(ledger, store_credit, order_service, fulfillment, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        small = await issue(shop.accounts, isolated, shop.owner, 3_000)
-        large = await issue(shop.accounts, isolated, shop.owner, 5_000)
-        order_id = await seed_order(shop.orders, shop.owner)
+    async with shop_running(producer, isolated, watch, ALL_SERVICES) as shop:
+        small = await shop.issue(3_000)
+        large = await shop.issue(5_000)
+        order_id = await shop.seed_order()
         for application, credit in (("a1", small), ("a2", large)):
-            apply = ApplyStoreCredit(
-                order_id=order_id,
-                application_id=application,
-                store_credit_id=credit["store_credit_id"],
+            applied_so_far = 1 if application == "a1" else 2
+            await shop.apply_credit(
+                order_id, application, applied_so_far, store_credit_id=credit["store_credit_id"]
             )
-            assert (await shop.orders.do(apply, shop.shopper))["status"] == "accepted"
-            await shop.orders.credits_settled(order_id, 1 if application == "a1" else 2)
         order = await shop.orders.credits_settled(order_id, 2)
         assert [(c["status"], c["held"]) for c in order["applied_credits"]] == [
             ("held", 3_000),
@@ -354,7 +309,7 @@ async def test_removing_a_credit_makes_the_others_hold_what_is_due(
         ]
         remove = RemoveStoreCredit(order_id=order_id, application_id="a1")
         assert (await shop.orders.do(remove, shop.shopper))["status"] == "accepted"
-        order = await shop.orders.order_when(
+        order = await shop.orders.when(
             order_id,
             lambda o: (
                 [(c["status"], c["held"]) for c in o["applied_credits"]]
@@ -362,10 +317,8 @@ async def test_removing_a_credit_makes_the_others_hold_what_is_due(
             ),
         )
         assert order["totals"]["amount_due"] == 495
-        card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=495)
-        assert (await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card)))[
-            "status"
-        ] == "accepted"
+        checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card(495)))
+        assert checkout["status"] == "accepted"
         [out] = await shop.orders.watcher.wait_for(has_type("OrderCheckedOut", order_id=order_id))
         [hold] = out.json()["payload"]["holds"]
         assert (hold["held"], hold["capture"]) == (-5_000, -5_000)
@@ -381,25 +334,14 @@ async def test_a_payment_that_fails_ships_nothing_until_an_operator_cancels_it(
     """Checked out with points and a card; an operator voids the bound spend on the
     order's behalf before fulfillment runs. Nothing is given: the mug cannot be shipped,
     the points it earns wait. CancelFulfillment ends it: nothing is given."""
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        shop = await the_shop(producer, isolated, watch)
-        await shop.open_loyalty(10_000)
-        order_id = await open_order(shop.orders, shop.owner)
-        mug = AddProductLineItem(
-            order_id=order_id,
-            line_item_id="mug",
-            sku="MUG",
-            name="Mug",
-            unit_price=2_000,
-            earn=EarnPoints(unit="points:loyalty", points_per_unit=200),
-        )
-        assert (await shop.orders.do(mug))["status"] == "accepted"
-        spend = await pending(shop.ledger, shop.loyalty, -1_000, shop.shopper)
-        await point_line(shop, order_id, spend)
-        card = ExternalPayment(provider_reference_name="Stripe-USD", token=CARD, amount=1_000)
-        assert (await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card)))[
-            "status"
-        ] == "accepted"
+    async with shop_running(producer, isolated, watch, loyalty=10_000) as shop:
+        order_id = await shop.open_order()
+        mugs = mug(order_id, unit_price=2_000, points_per_unit=200)
+        assert (await shop.orders.do(mugs))["status"] == "accepted"
+        spend = await shop.spend(1_000)
+        await shop.add_points(order_id, spend)
+        checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=card(1_000)))
+        assert checkout["status"] == "accepted"
         await shop.orders.watcher.wait_for(has_type("OrderCheckedOut", order_id=order_id))
         void = VoidPointTransaction(
             account_id=shop.loyalty, transaction_id=spend, order_id=order_id
@@ -427,7 +369,7 @@ async def test_a_payment_that_fails_ships_nothing_until_an_operator_cancels_it(
             assert (await shop.items.do(ship))["code"] == "fulfillment_cancelled"
             # The order shows it too, from fulfillment's events (null while all was well).
             for status in ("failed", "cancelled"):
-                await shop.orders.order_when(order_id, lambda o, s=status: o["payment_status"] == s)
+                await shop.orders.when(order_id, lambda o, s=status: o["payment_status"] == s)
         await shop.balance_is(shop.loyalty, 10_000)
         code, found = await checked(isolated, settle_s=2)
         assert [v["name"] for v in found] == ["spend_not_committed"], found

@@ -5,112 +5,46 @@ order learns of them from their events, as in production."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select, update
 
-from contracts.envelope import Actor
-from contracts.ledger import (
-    CommitPointTransaction,
-    CreatePointTransaction,
-    PointTransactionKind,
-    PointTransactionStatus,
-    VoidPointTransaction,
-)
+from contracts.ledger import CommitPointTransaction, VoidPointTransaction
 from contracts.order import (
     AddDepositLineItem,
     AddPointTransactionLineItem,
     AddProductLineItem,
     ApplyStoreCredit,
     CheckoutOrder,
-    ExternalPayment,
 )
-from contracts.store_credit import CreatePointAccount, PointAccountStatus, UpdatePointAccount
-from services.ledger.app import definition as ledger
+from contracts.store_credit import PointAccountStatus, UpdatePointAccount
 from services.order.app import definition as order_service
 from services.order.db import orders as orders_table
 from services.order.db import pending_transactions, point_accounts
-from services.store_credit.app import definition as store_credit
 from shared.runtime.db import create_engine
 from shared.runtime.messaging_tables import outbox
 from shared.runtime.settings import Settings
 from tests.copies import copy_reaches
 from tests.integration.conftest import running
-from tests.integration.test_checkout import issue, seed_order
-from tests.integration.test_orders import open_order
+from tests.integration.shop import card, pending, point_account, seed_order, settled, shop_running
 from tests.kafka_tools import ADMIN as ADMIN_ACTOR
 from tests.kafka_tools import has_type
-from tests.ledger_client import Ledger, make_ledger
 from tests.order_client import customer, make_orders
 from tests.random_refs import random_id
-from tests.store_credit_client import StoreCredit, make_store_credit
 
 MARGIN_S = 30  # a point transaction must outlive checkout by this much
-
-
-async def settled(ask: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-    """The answer once it no longer depends on a copy still on its way (not retryable)."""
-    async with asyncio.timeout(60):
-        while True:
-            answer = await ask()
-            if not answer.get("retryable"):
-                return answer
-            await asyncio.sleep(0.1)
-
-
-async def point_account(
-    accounts: StoreCredit, owner: str, rates: dict[str, str], unit: str = "points:loyalty"
-) -> str:
-    account_id = random_id("pa")
-    made = CreatePointAccount(
-        account_id=account_id,
-        customer_id=owner,
-        name="Loyalty",
-        kind="loyalty",
-        unit=unit,
-        exchange_rates={currency: Decimal(rate) for currency, rate in rates.items()},
-    )
-    assert (await accounts.do(owner, made))["status"] == "accepted"
-    await accounts.watcher.wait_for(has_type("BalanceChanged", account_id=account_id))
-    return account_id
-
-
-async def pending(
-    the_ledger: Ledger,
-    account_id: str,
-    amount: int,
-    actor: Actor,
-    expires_at: datetime | None = None,
-) -> str:
-    """A pending transaction of ``amount`` on the account (a spend when negative)."""
-    created = CreatePointTransaction(
-        account_id=account_id,
-        transaction_id=random_id("tx"),
-        amount=amount,
-        kind=PointTransactionKind.SPEND if amount < 0 else PointTransactionKind.DEPOSIT,
-        status=PointTransactionStatus.PENDING,
-        expires_at=expires_at,
-    )
-    answer = await the_ledger.do(account_id, created, actor)
-    assert answer["status"] == "accepted", answer
-    return created.transaction_id
 
 
 async def test_every_cart_refusal_is_answered_with_its_code(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
     settings = isolated.model_copy(update={"checkout_margin_s": MARGIN_S, "cart_sweep_ms": 600_000})
-    async with running(ledger, store_credit, order_service, settings=settings):
-        accounts = await make_store_credit(producer, settings, watch)
-        the_ledger = await make_ledger(producer, settings, watch)
-        orders = await make_orders(producer, settings, watch)
-        owner, stranger = random_id("cust"), random_id("cust")
-        shopper = customer(owner)
+    async with shop_running(producer, settings, watch) as shop:
+        accounts, the_ledger, orders = shop.accounts, shop.ledger, shop.orders
+        owner, shopper, stranger = shop.owner, shop.shopper, random_id("cust")
         loyalty = await point_account(accounts, owner, {"USD": "0.01"})
         euros_only = await point_account(accounts, owner, {"EUR": "0.01"}, "points:euro")
         suspended = await point_account(accounts, owner, {"USD": "0.01"}, "points:other")
@@ -118,7 +52,7 @@ async def test_every_cart_refusal_is_answered_with_its_code(
         for account_id in (loyalty, euros_only):
             deposit = the_ledger.post(account_id, 100_000)
             assert (await the_ledger.do(account_id, deposit))["status"] == "accepted"
-        order_id = await seed_order(orders, owner)
+        order_id = await shop.seed_order()
 
         def line(transaction_id: str) -> Callable[[], Awaitable[dict[str, Any]]]:
             add = AddPointTransactionLineItem(
@@ -171,12 +105,8 @@ async def test_every_cart_refusal_is_answered_with_its_code(
         assert (await orders.do(again, shopper))["code"] == "application_exists"
 
         # Points worth more than everything else: the total would be negative.
-        only_points = await open_order(orders, owner)
-        big = await pending(the_ledger, loyalty, -2_000, shopper)
-        points_line = AddPointTransactionLineItem(
-            order_id=only_points, line_item_id="points", transaction_id=big
-        )
-        assert (await settled(lambda: orders.do(points_line, shopper)))["status"] == "accepted"
+        only_points = await shop.open_order()
+        await shop.add_points(only_points, await pending(the_ledger, loyalty, -2_000, shopper))
         negative = await orders.do(CheckoutOrder(order_id=only_points), shopper)
         assert negative["code"] == "negative_total", negative
 
@@ -197,42 +127,28 @@ async def test_checkout_refuses_point_lines_that_stopped_being_usable(
     """A point line accepted earlier is checked again at checkout: its transaction
     must still be pending, and must outlive checkout by the margin."""
     settings = isolated.model_copy(update={"checkout_margin_s": MARGIN_S})
-    async with running(ledger, store_credit, order_service, settings=settings):
-        accounts = await make_store_credit(producer, settings, watch)
-        the_ledger = await make_ledger(producer, settings, watch)
-        orders = await make_orders(producer, settings, watch)
-        owner = random_id("cust")
-        shopper = customer(owner)
-        loyalty = await point_account(accounts, owner, {"USD": "0.01"})
-        deposit = the_ledger.post(loyalty, 100_000)
-        assert (await the_ledger.do(loyalty, deposit))["status"] == "accepted"
-
-        voided_order = await seed_order(orders, owner)
-        voided = await pending(the_ledger, loyalty, -1_000, shopper)
-        add = AddPointTransactionLineItem(
-            order_id=voided_order, line_item_id="points", transaction_id=voided
-        )
-        assert (await settled(lambda: orders.do(add, shopper)))["status"] == "accepted"
+    async with shop_running(producer, settings, watch, loyalty=100_000) as shop:
+        the_ledger, orders, loyalty = shop.ledger, shop.orders, shop.loyalty
+        voided_order = await shop.seed_order()
+        voided = await shop.spend(1_000)
+        await shop.add_points(voided_order, voided)
         void = VoidPointTransaction(account_id=loyalty, transaction_id=voided, reason="test")
         assert (await the_ledger.do(loyalty, void))["status"] == "accepted"
         # The order knows of the void from its copy, fed by ledger.events: until the copy
         # has it, a checkout would still be accepted (fulfillment's commit then fails).
         await _copy_reaches(settings, voided, "voided")
-        checkout = CheckoutOrder(order_id=voided_order, payment=_card(4_495))
+        checkout = CheckoutOrder(order_id=voided_order, payment=card(4_495))
         refused = await orders.do(checkout)
         assert refused["code"] == "transaction_not_pending", refused
         assert "remove the item" in refused["reason"]
 
         # Long enough when added, too short by checkout. Rather than wait half a minute,
         # the order's copy of the transaction is made to end sooner, as time would.
-        fading_order = await seed_order(orders, owner)
-        fading = await pending(the_ledger, loyalty, -1_000, shopper, expires_at=_in(3_600))
-        add = AddPointTransactionLineItem(
-            order_id=fading_order, line_item_id="points", transaction_id=fading
-        )
-        assert (await settled(lambda: orders.do(add, shopper)))["status"] == "accepted"
+        fading_order = await shop.seed_order()
+        fading = await shop.spend(1_000, expires_at=_in(3_600))
+        await shop.add_points(fading_order, fading)
         await _move_copy_end(settings, fading, _in(MARGIN_S - 1))
-        late = await orders.do(CheckoutOrder(order_id=fading_order, payment=_card(4_495)))
+        late = await orders.do(CheckoutOrder(order_id=fading_order, payment=card(4_495)))
         assert late["code"] == "transaction_expires_too_soon", late
 
 
@@ -247,26 +163,21 @@ async def test_checkout_waits_for_store_credit_still_being_applied(
         order_id = await seed_order(orders, owner)
         apply = ApplyStoreCredit(order_id=order_id, application_id="a", token="tok-unanswered")
         assert (await orders.do(apply, customer(owner)))["status"] == "accepted"
-        pending_checkout = await orders.do(CheckoutOrder(order_id=order_id, payment=_card(5_495)))
+        pending_checkout = await orders.do(CheckoutOrder(order_id=order_id, payment=card(5_495)))
         assert pending_checkout["code"] == "store_credit_pending", pending_checkout
 
 
 async def test_a_checkout_retried_with_its_key_is_answered_again_not_done_again(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        credits = await make_store_credit(producer, isolated, watch)
-        orders = await make_orders(producer, isolated, watch)
-        owner = random_id("cust")
-        shopper = customer(owner)
-        credit = await issue(credits, isolated, owner, 3_000)
-        order_id = await seed_order(orders, owner)
-        apply = ApplyStoreCredit(order_id=order_id, application_id="a", token=credit["token"])
-        assert (await orders.do(apply, shopper))["status"] == "accepted"
-        await orders.credits_settled(order_id, 1)
+    async with shop_running(producer, isolated, watch) as shop:
+        orders = shop.orders
+        credit = await shop.issue(3_000)
+        order_id = await shop.seed_order()
+        await shop.apply_credit(order_id, "a", token=credit["token"])
 
         key = random_id("checkout")
-        checkout = CheckoutOrder(order_id=order_id, payment=_card(2_495))
+        checkout = CheckoutOrder(order_id=order_id, payment=card(2_495))
         first = await orders.do(checkout, key=key)
         assert first["status"] == "accepted", first
         retried = await orders.do(checkout, key=key)  # a new message, the same key
@@ -275,7 +186,7 @@ async def test_a_checkout_retried_with_its_key_is_answered_again_not_done_again(
             first["command_id"],
             first["produced"],
         )
-        other_payload = CheckoutOrder(order_id=order_id, payment=_card(2_000))
+        other_payload = CheckoutOrder(order_id=order_id, payment=card(2_000))
         reused = await orders.do(other_payload, key=key)
         assert reused["code"] == "idempotency_key_reused", reused
 
@@ -292,10 +203,6 @@ def _gift(order_id: str) -> dict[str, Any]:
         "unit_price": 1_000,
         "points_per_unit": 1_000,
     }
-
-
-def _card(amount: int) -> ExternalPayment:
-    return ExternalPayment(provider_reference_name="Stripe-USD", token="tok_visa", amount=amount)
 
 
 def _in(seconds: int) -> datetime:

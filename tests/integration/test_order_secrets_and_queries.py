@@ -16,21 +16,17 @@ from sqlalchemy import text
 
 from contracts.order import ApplyStoreCredit, CheckoutOrder
 from contracts.topics import ALL_TOPICS, STORE_CREDIT_COMMANDS
-from services.ledger.app import definition as ledger
-from services.order.app import definition as order_service
 from services.order.carts import default_number
 from services.order.resize import hold_transaction_id
-from services.store_credit.app import definition as store_credit
 from shared.runtime import sealing
 from shared.runtime.db import create_engine
 from shared.runtime.settings import Settings
-from tests.integration.conftest import ISOLATED_SERVICES, running
-from tests.integration.test_checkout import issue, seed_order
+from tests.integration.conftest import ISOLATED_SERVICES
+from tests.integration.shop import shop_running
 from tests.integration.test_orders import get_order
 from tests.kafka_tools import Record, has_type, read_all
-from tests.order_client import customer, make_orders
+from tests.order_client import customer
 from tests.random_refs import random_id
-from tests.store_credit_client import make_store_credit
 
 
 def written_forms(code: str) -> list[bytes]:
@@ -110,16 +106,13 @@ async def test_a_code_applied_to_an_order_is_in_clear_only_where_the_shop_sent_i
     isolated: Settings, producer: AIOKafkaProducer, watch: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        credits = await make_store_credit(producer, isolated, watch)
-        orders = await make_orders(producer, isolated, watch)
-        owner = random_id("cust")
-        shopper = customer(owner)
-        code = (await issue(credits, isolated, owner, 10_000))["code"]
+    async with shop_running(producer, isolated, watch) as shop:
+        orders, shopper = shop.orders, shop.shopper
+        code = (await shop.issue(10_000))["code"]
         wrong = f"{secrets.randbelow(10**16):016d}"
         assert wrong != code
         wrong_as_typed = written_forms(wrong)[2].decode()  # 1234-5678-...
-        order_id = await seed_order(orders, owner)
+        order_id = await shop.seed_order()
 
         # A wrong code first (while something is due, so it reaches the store-credit
         # service): accepted as asked, then refused there.
@@ -185,20 +178,16 @@ async def test_a_code_applied_to_an_order_is_in_clear_only_where_the_shop_sent_i
 async def test_get_order_answers_like_the_seeds_order_get(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        credits = await make_store_credit(producer, isolated, watch)
-        orders = await make_orders(producer, isolated, watch)
-        owner = random_id("cust")
-        shopper = customer(owner)
-        small = await issue(credits, isolated, owner, 3_000)
-        large = await issue(credits, isolated, owner, 159_000, allow_balance_owing=True)
-        order_id = await seed_order(orders, owner)
+    async with shop_running(producer, isolated, watch) as shop:
+        orders, owner, shopper = shop.orders, shop.owner, shop.shopper
+        small = await shop.issue(3_000)
+        large = await shop.issue(159_000, allow_balance_owing=True)
+        order_id = await shop.seed_order()
         for application_id, credit in (("a1", small), ("a2", large)):
-            apply = ApplyStoreCredit(
-                order_id=order_id, application_id=application_id, code=credit["code"]
+            applied_so_far = int(application_id[1])
+            settled = await shop.apply_credit(
+                order_id, application_id, applied_so_far, code=credit["code"]
             )
-            assert (await orders.do(apply, shopper))["status"] == "accepted"
-            settled = await orders.credits_settled(order_id, int(application_id[1]))
 
         answer = await get_order(isolated, order_id, shopper)
         assert answer.type == "OrderFound"

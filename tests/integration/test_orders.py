@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import new_envelope
-from contracts.ledger import CreatePointTransaction, PointTransactionKind, PointTransactionStatus
+from contracts.ledger import PointTransactionStatus
 from contracts.order import (
     AddDepositLineItem,
     AddPointTransactionLineItem,
@@ -20,7 +20,6 @@ from contracts.order import (
     CancelOrder,
     CheckoutOrder,
     CreateOrder,
-    EarnPoints,
     GetOrder,
     RemoveLineItem,
     RemoveStoreCredit,
@@ -28,18 +27,13 @@ from contracts.order import (
 )
 from contracts.store_credit import CreatePointAccount
 from contracts.topics import ORDER_QUERIES, ORDER_QUERY_REPLIES
-from services.ledger.app import definition as ledger
-from services.order.app import definition as order_service
-from services.store_credit.app import definition as store_credit
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
-from tests.integration.test_checkout import issue, seed_order
+from tests.integration.shop import SHOP_SERVICES, mug, shop_running
 from tests.kafka_tools import has_type
-from tests.ledger_client import make_ledger
-from tests.order_client import Orders, customer, make_orders
+from tests.order_client import customer
 from tests.random_refs import random_id
-from tests.store_credit_client import make_store_credit
 
 
 async def get_order(settings: Settings, order_id: str, actor: Any) -> Any:
@@ -53,22 +47,12 @@ async def get_order(settings: Settings, order_id: str, actor: Any) -> Any:
         )
 
 
-async def open_order(orders: Orders, owner: str) -> str:
-    order_id = random_id("ord")
-    created = await orders.do(CreateOrder(order_id=order_id, customer_id=owner, currency="USD"))
-    assert created["status"] == "accepted", created
-    return order_id
-
-
 async def test_paying_with_points_earning_and_depositing(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        accounts = await make_store_credit(producer, isolated, watch)
-        the_ledger = await make_ledger(producer, isolated, watch)
-        orders = await make_orders(producer, isolated, watch)
-        owner = random_id("cust")
-        shopper = customer(owner)
+    async with shop_running(producer, isolated, watch) as shop:
+        accounts, the_ledger, orders = shop.accounts, shop.ledger, shop.orders
+        owner, shopper = shop.owner, shop.shopper
         loyalty, credit = random_id("pa"), random_id("pa")
         for account_id, kind, unit, rate in (
             (loyalty, "loyalty", "points:loyalty", "0.0033"),
@@ -84,24 +68,13 @@ async def test_paying_with_points_earning_and_depositing(
             )
             assert (await accounts.do(owner, made))["status"] == "accepted"
             await accounts.watcher.wait_for(has_type("BalanceChanged", account_id=account_id))
-        deposit = CreatePointTransaction(
-            account_id=loyalty,
-            transaction_id=random_id("tx"),
-            amount=10_000,
-            kind=PointTransactionKind.DEPOSIT,
-        )
+        deposit = the_ledger.post(loyalty, 10_000)
         assert (await the_ledger.do(loyalty, deposit))["status"] == "accepted"
 
         # The seed's spend: the customer holds points, then a line item targets them.
-        spend = CreatePointTransaction(
-            account_id=loyalty,
-            transaction_id=random_id("tx"),
-            amount=-3_001,
-            kind=PointTransactionKind.SPEND,
-            status=PointTransactionStatus.PENDING,
-        )
+        spend = the_ledger.post(loyalty, -3_001, "spend", status=PointTransactionStatus.PENDING)
         assert (await the_ledger.do(loyalty, spend, shopper))["status"] == "accepted"
-        order_id = await open_order(orders, owner)
+        order_id = await shop.open_order()
         line = AddPointTransactionLineItem(
             order_id=order_id, line_item_id="points", transaction_id=spend.transaction_id
         )
@@ -121,15 +94,7 @@ async def test_paying_with_points_earning_and_depositing(
         )
         assert again["code"] == "transaction_already_targeted"
 
-        product = AddProductLineItem(
-            order_id=order_id,
-            line_item_id="mug",
-            sku="MUG",
-            name="Mug",
-            unit_price=1_500,
-            quantity=2,
-            earn=EarnPoints(unit="points:loyalty", points_per_unit=150),
-        )
+        product = mug(order_id, unit_price=1_500, quantity=2, points_per_unit=150)
         gift = AddDepositLineItem(
             order_id=order_id,
             line_item_id="gift",
@@ -177,7 +142,7 @@ async def test_paying_with_points_earning_and_depositing(
         # Removing a point line item voids its pending transaction.
         other_spend = spend.model_copy(update={"transaction_id": random_id("tx"), "amount": -100})
         assert (await the_ledger.do(loyalty, other_spend, shopper))["status"] == "accepted"
-        second = await open_order(orders, owner)
+        second = await shop.open_order()
         line = AddPointTransactionLineItem(
             order_id=second, line_item_id="p", transaction_id=other_spend.transaction_id
         )
@@ -197,13 +162,10 @@ async def test_paying_with_points_earning_and_depositing(
 async def test_order_refusals_and_a_balance_owing(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        credits = await make_store_credit(producer, isolated, watch)
-        orders = await make_orders(producer, isolated, watch)
-        owner = random_id("cust")
-        shopper = customer(owner)
-        owing = await issue(credits, isolated, owner, 2_000, allow_balance_owing=True)
-        order_id = await seed_order(orders, owner)
+    async with shop_running(producer, isolated, watch) as shop:
+        orders, owner, shopper = shop.orders, shop.owner, shop.shopper
+        owing = await shop.issue(2_000, allow_balance_owing=True)
+        order_id = await shop.seed_order()
         refusals = [
             (CreateOrder(order_id=order_id, customer_id=owner, currency="USD"), "order_exists"),
             (
@@ -227,12 +189,8 @@ async def test_order_refusals_and_a_balance_owing(
             assert (refused["status"], refused["code"]) == ("rejected", code), (payload, refused)
         assert refused["retryable"] is True  # not known *yet*: the same key may be retried
 
-        apply = ApplyStoreCredit(order_id=order_id, application_id="o1", token=owing["token"])
-        assert (await orders.do(apply, shopper))["status"] == "accepted"
-        await orders.credits_settled(order_id, 1)
-        twice = apply.model_copy(update={"application_id": "o2"})
-        assert (await orders.do(twice, shopper))["status"] == "accepted"
-        order = await orders.credits_settled(order_id, 2)
+        await shop.apply_credit(order_id, "o1", token=owing["token"])
+        order = await shop.apply_credit(order_id, "o2", 2, token=owing["token"])
         assert [(c["status"], c["refusal_code"]) for c in order["applied_credits"]] == [
             ("held", None),
             ("refused", "no_balance"),  # all of it is held by the first application
@@ -251,19 +209,17 @@ async def test_order_refusals_and_a_balance_owing(
         assert closed["code"] == "order_not_open"
 
         # Removing a held credit voids its hold; cancelling releases the rest.
-        other = await seed_order(orders, owner)
-        small = await issue(credits, isolated, owner, 1_000)
-        apply = ApplyStoreCredit(order_id=other, application_id="r1", code=small["code"])
-        assert (await orders.do(apply, shopper))["status"] == "accepted"
-        await orders.credits_settled(other, 1)
+        other = await shop.seed_order()
+        small = await shop.issue(1_000)
+        await shop.apply_credit(other, "r1", code=small["code"])
         assert (await orders.do(RemoveStoreCredit(order_id=other, application_id="r1"), shopper))[
             "status"
         ] == "accepted"
-        removed = await orders.order_when(
+        removed = await orders.when(
             other, lambda o: [c["status"] for c in o["applied_credits"]] == ["removed"]
         )
         assert removed["totals"]["amount_due"] == 5_495
-        await credits.watcher.wait_for(
+        await shop.accounts.watcher.wait_for(
             has_type("BalanceChanged", holds=0, balance=1_000, available=1_000)
         )
         assert (await orders.do(CancelOrder(order_id=other), shopper))["status"] == "accepted"
@@ -273,13 +229,10 @@ async def test_order_refusals_and_a_balance_owing(
 async def test_two_carts_racing_for_one_store_credit_never_hold_more_than_it_has(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
-    async with running(ledger, store_credit, order_service, settings=isolated):
-        credits = await make_store_credit(producer, isolated, watch)
-        orders = await make_orders(producer, isolated, watch)
-        owner = random_id("cust")
-        shopper = customer(owner)
-        shared_credit = await issue(credits, isolated, owner, 6_000)
-        carts = [await seed_order(orders, owner) for _ in range(4)]
+    async with shop_running(producer, isolated, watch) as shop:
+        orders, shopper = shop.orders, shop.shopper
+        shared_credit = await shop.issue(6_000)
+        carts = [await shop.seed_order() for _ in range(4)]
         applied = await asyncio.gather(
             *(
                 orders.do(
@@ -323,15 +276,10 @@ async def test_an_abandoned_cart_releases_its_holds(
     short_lived = isolated.model_copy(
         update={"cart_ttl_s": 60, "checkout_margin_s": 0, "cart_sweep_ms": 100}
     )
-    async with running(ledger, store_credit, order_service, settings=short_lived):
-        credits = await make_store_credit(producer, short_lived, watch)
-        orders = await make_orders(producer, short_lived, watch)
-        owner = random_id("cust")
-        credit = await issue(credits, short_lived, owner, 9_000)
-        order_id = await seed_order(orders, owner)
-        apply = ApplyStoreCredit(order_id=order_id, application_id="a", token=credit["token"])
-        assert (await orders.do(apply, customer(owner)))["status"] == "accepted"
-        order = await orders.credits_settled(order_id, 1)
+    async with shop_running(producer, short_lived, watch) as shop:
+        credit = await shop.issue(9_000)
+        order_id = await shop.seed_order()
+        order = await shop.apply_credit(order_id, "a", token=credit["token"])
         assert order["applied_credits"][0]["status"] == "held"
     # Sixty seconds are long for a test: move the cart's end instead of waiting for it.
     from sqlalchemy import update
@@ -347,7 +295,7 @@ async def test_an_abandoned_cart_releases_its_holds(
             .values(expires_at=orders_table.c.created_at)
         )
     await engine.dispose()
-    async with running(ledger, store_credit, order_service, settings=short_lived):
-        abandoned = await orders.order_when(order_id, lambda o: o["status"] == "abandoned")
+    async with running(*SHOP_SERVICES, settings=short_lived):
+        abandoned = await shop.orders.when(order_id, lambda o: o["status"] == "abandoned")
         assert abandoned["applied_credits"][0]["status"] == "removed"
-        await credits.watcher.wait_for(has_type("BalanceChanged", balance=9_000, holds=0))
+        await shop.accounts.watcher.wait_for(has_type("BalanceChanged", balance=9_000, holds=0))

@@ -4,10 +4,8 @@ the events appear exactly once, and the redelivered command changes nothing."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -25,31 +23,13 @@ from shared.runtime.faults import CRASH_EXIT_CODE
 from shared.runtime.messaging_tables import inbox, outbox
 from shared.runtime.settings import Settings
 from tests.kafka_tools import Record, command, is_result_of, read_all, send_envelope
+from tests.processes import start_service, wait_for_exit
 from tests.random_refs import random_id
 
 
 def start_ledger(settings: Settings, *, crash_at: str | None = None) -> subprocess.Popen[bytes]:
     assert settings.ledger_database_url is not None
-    env = dict(os.environ)
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
-        LEDGER_DATABASE_URL=settings.ledger_database_url.get_secret_value(),
-        STORECREDIT_TOPIC_PREFIX=settings.topic_prefix,
-        STORECREDIT_OUTBOX_POLL_MS="200",
-    )
-    env.pop("STORECREDIT_CRASH_AT", None)
-    if crash_at:
-        env["STORECREDIT_CRASH_AT"] = crash_at
-    return subprocess.Popen([sys.executable, "-m", "services.ledger"], env=env)
-
-
-async def wait_for_exit(process: subprocess.Popen[bytes], timeout: float = 90.0) -> int:
-    async def poll() -> int:
-        while (code := process.poll()) is None:
-            await asyncio.sleep(0.1)
-        return code
-
-    return await asyncio.wait_for(poll(), timeout)
+    return start_service(settings, "ledger", crash_at=crash_at)
 
 
 async def everything_on(settings: Settings, topic: str) -> list[Record]:

@@ -15,7 +15,8 @@ from services.store_credit.app import definition as store_credit
 from shared.runtime import sealing
 from shared.runtime.settings import Settings
 from tests.integration.conftest import running
-from tests.integration.test_store_credit_rules import balance_copied, credit
+from tests.integration.shop import balance_copied
+from tests.integration.test_store_credit_rules import credit
 from tests.random_refs import random_id
 from tests.store_credit_client import make_store_credit
 

@@ -4,7 +4,6 @@ that never carry a code in clear."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -31,26 +30,11 @@ from shared.runtime.codec import encode
 from shared.runtime.db import create_engine
 from shared.runtime.settings import Settings
 from tests.integration.conftest import running
+from tests.integration.shop import balance_copied
 from tests.integration.test_store_credits import ask
 from tests.kafka_tools import command, has_type, is_result_of, send
 from tests.random_refs import random_id
 from tests.store_credit_client import make_store_credit
-
-
-async def balance_copied(settings: Settings, store_credit_id: str, balance: int) -> None:
-    """Wait until the store-credit service's copy of the ledger's balance is ``balance``
-    (the account's opening reports 0 before the initial credit arrives)."""
-    engine = create_engine(settings.database_url_for("store_credit"))
-    query = select(store_credits.c.balance).where(store_credits.c.id == store_credit_id)
-    try:
-        async with asyncio.timeout(60):
-            while True:
-                async with engine.connect() as connection:
-                    if await connection.scalar(query) == balance:
-                        return
-                await asyncio.sleep(0.05)
-    finally:
-        await engine.dispose()
 
 
 def credit(**fields: Any) -> CreateStoreCredit:

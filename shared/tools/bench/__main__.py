@@ -43,6 +43,7 @@ from shared.tools.bench.report import Figure, render_table, to_json
 from shared.tools.bench.servers import (
     Scratch,
     Servers,
+    announce,
     create_database,
     database_url,
     durability_settings,
@@ -184,12 +185,7 @@ def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[st
 async def main(args: argparse.Namespace) -> int:
     servers = await asyncio.to_thread(find_servers)
     scratch = Scratch()
-    load = os.getloadavg()[0]  # other work on the machine lowers every figure: say so
-    print(
-        f"benchmark {scratch.name} on {servers.source} ({servers.bootstrap_servers}), "
-        f"load average {load:.1f} on {os.cpu_count()} CPUs",
-        flush=True,
-    )
+    load = announce("benchmark", servers, scratch)
     try:
         figures, points = await _measure(args, servers, scratch)
     finally:

@@ -9,15 +9,13 @@ run is counted, and nothing sent after ``start`` is missed. Times are
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
+from shared.tools.consumers import cancel_and_wait, groupless_consumer
 from shared.tools.topic_watch import assign_at_end
 
 Answer = dict[str, Any]
@@ -30,12 +28,7 @@ class Arrivals:
 
     def __init__(self, bootstrap_servers: str, topics: Iterable[str]) -> None:
         self._topics = list(topics)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-        )
+        self._consumer = groupless_consumer("latest", bootstrap_servers=bootstrap_servers)
         self.results: dict[str, Answer] = {}
         self.accounts: set[str] = set()
         self.balance_changes: dict[str, float] = {}
@@ -49,10 +42,7 @@ class Arrivals:
         return self
 
     async def stop(self) -> None:
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
+        await cancel_and_wait(self._pump_task)
         await self._consumer.stop()
 
     async def _pump(self) -> None:

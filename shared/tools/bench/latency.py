@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -53,7 +52,7 @@ from shared.tools.bench.latency_points import (
     summarize,
 )
 from shared.tools.bench.report import Figure, render_table, to_json
-from shared.tools.bench.servers import Scratch, Servers, find_servers, remove
+from shared.tools.bench.servers import Scratch, Servers, announce, find_servers, remove
 
 __all__ = ["CUSTOMERS", "RATES", "SECONDS", "LatencyPoint", "figures", "main", "measure", "parse"]
 
@@ -242,12 +241,7 @@ async def main(args: argparse.Namespace) -> int:
     settings = dict(setting.split("=", 1) for setting in args.setting)
     servers = await asyncio.to_thread(find_servers)
     scratch = Scratch()
-    load = os.getloadavg()[0]  # other work on the machine lengthens every latency: say so
-    print(
-        f"latency benchmark {scratch.name} on {servers.source} ({servers.bootstrap_servers}), "
-        f"load average {load:.1f} on {os.cpu_count()} CPUs",
-        flush=True,
-    )
+    load = announce("latency benchmark", servers, scratch)
     try:
         found, points = await measure(servers, scratch, args.rates, args.seconds, settings=settings)
     finally:

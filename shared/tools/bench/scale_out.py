@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 from collections import Counter
@@ -37,7 +36,7 @@ from shared.tools.bench.ledger_rate import (
 )
 from shared.tools.bench.report import Figure, render_table
 from shared.tools.bench.scale_runs import Load, Run, Verdict, all_answered, prepare, send, verdict
-from shared.tools.bench.servers import Scratch, Servers, find_servers, remove
+from shared.tools.bench.servers import Scratch, Servers, announce, find_servers, remove
 
 
 async def _one_instance(servers: Servers, run: Run, commands: int) -> Verdict:
@@ -140,11 +139,7 @@ async def main(args: argparse.Namespace) -> int:
     """Exit 1 when an invariant broke."""
     servers = await asyncio.to_thread(find_servers)
     scratch = Scratch()
-    print(
-        f"scale-out {scratch.name} on {servers.source} ({servers.bootstrap_servers}), "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
-        flush=True,
-    )
+    announce("scale-out", servers, scratch)
     try:
         figures = await measure(servers, scratch, args.commands, settings_from(args.setting))
     finally:

@@ -44,6 +44,18 @@ class Scratch:
         return name
 
 
+def announce(run: str, servers: Servers, scratch: Scratch) -> float:
+    """Print which run goes on which servers, with the load average at the start (other
+    work on the machine skews every figure: say so); return that load average."""
+    load = os.getloadavg()[0]
+    print(
+        f"{run} {scratch.name} on {servers.source} ({servers.bootstrap_servers}), "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    return load
+
+
 def find_servers() -> Servers:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     database = os.environ.get("DATABASE_URL")

@@ -13,14 +13,20 @@ from contracts.order import (
     ApplyStoreCredit,
     CancelOrder,
     CheckoutOrder,
-    CreateOrder,
     ExternalPayment,
     SetOrderCharges,
 )
 from contracts.store_credit import CreateStoreCredit, StoreCreditReason, UpdateStoreCredit
 from shared.tools.demo.cast import ADMIN, SHOP, Cast, ledger_balance, store_credit_by_token
 from shared.tools.demo.narration import Narrator, money
-from shared.tools.demo.steps import accepted, checked_out, fulfilled, order_as_shown, totals_rows
+from shared.tools.demo.steps import (
+    accepted,
+    checked_out,
+    fulfilled,
+    open_cart,
+    order_as_shown,
+    totals_rows,
+)
 from shared.tools.platform_client import Answer, Platform, until
 
 
@@ -81,32 +87,18 @@ async def issue(platform: Platform, cast: Cast, name: str, amount: int, **terms:
 async def seed_cart(platform: Platform, cast: Cast, name: str) -> str:
     """The seed's Order.Get cart: two tickets at 15.00, 24.95 FedEx shipping, no tax."""
     order_id = cast.id(name)
-    for command, actor in (
-        (
-            CreateOrder(order_id=order_id, customer_id=cast.customer_id, currency="USD"),
-            cast.customer,
-        ),
-        (
-            AddProductLineItem(
-                order_id=order_id,
-                line_item_id="tickets",
-                sku="T6060",
-                name="Disney Base Tickets | 4 Day Base Ticket | Adult",
-                unit_price=1_500,
-                quantity=2,
-            ),
-            SHOP,
-        ),
-        (
-            SetOrderCharges(
-                order_id=order_id,
-                shipping=2_495,
-                shipping_description="FedEx International (Canada Only)",
-            ),
-            SHOP,
-        ),
-    ):
-        accepted(await platform.do(order_id, command, actor))
+    tickets = AddProductLineItem(
+        order_id=order_id,
+        line_item_id="tickets",
+        sku="T6060",
+        name="Disney Base Tickets | 4 Day Base Ticket | Adult",
+        unit_price=1_500,
+        quantity=2,
+    )
+    shipping = SetOrderCharges(
+        order_id=order_id, shipping=2_495, shipping_description="FedEx International (Canada Only)"
+    )
+    await open_cart(platform, cast, order_id, tickets, shipping)
     return order_id
 
 
@@ -258,17 +250,10 @@ async def unusable_credits_refused(platform: Platform, say: Narrator, cast: Cast
         for name, credit in credits.items()
     }
     order_id = cast.id("ord-refused")
-    accepted(
-        await platform.do(
-            order_id,
-            CreateOrder(order_id=order_id, customer_id=cast.customer_id, currency="USD"),
-            cast.customer,
-        )
-    )
     shirt = AddProductLineItem(
         order_id=order_id, line_item_id="shirt", sku="TEE", name="T-shirt", unit_price=1_000
     )
-    accepted(await platform.do(order_id, shirt, SHOP))
+    await open_cart(platform, cast, order_id, shirt)
     for count, (name, credit) in enumerate(credits.items(), start=1):
         apply = ApplyStoreCredit(
             order_id=order_id, application_id=name.replace(" ", "-"), code=credit.code

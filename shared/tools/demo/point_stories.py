@@ -14,7 +14,6 @@ from contracts.order import (
     AddPointTransactionLineItem,
     AddProductLineItem,
     CheckoutOrder,
-    CreateOrder,
     EarnPoints,
     ExternalPayment,
 )
@@ -30,6 +29,7 @@ from shared.tools.demo.steps import (
     balance_rows,
     checked_out,
     fulfilled,
+    open_cart,
     returned,
     totals_rows,
 )
@@ -192,38 +192,25 @@ async def spend_points_at_checkout(
     held = await ledger_balance(platform, accounts.wallet)
     say.step("the customer creates a pending spend of -3,000 points on their own account")
     say.table(*balance_rows([("held", held)]))
-    commands = [
-        (
-            CreateOrder(order_id=order_id, customer_id=cast.customer_id, currency="USD"),
-            cast.customer,
-        ),
-        (
-            AddProductLineItem(
-                order_id=order_id,
-                line_item_id="mugs",
-                sku="MUG-1",
-                name="Mug",
-                unit_price=1_500,
-                quantity=2,
-                earn=EarnPoints(unit=cast.unit("loyalty"), points_per_unit=150),
-            ),
-            SHOP,
-        ),
-        (
-            AddDepositLineItem(
-                order_id=order_id,
-                line_item_id="gift",
-                sku="GIFT-500",
-                name="500 reward points",
-                unit_price=500,
-                account_id=accounts.loyalty,
-                points_per_unit=500,
-            ),
-            SHOP,
-        ),
-    ]
-    for command, actor in commands:
-        accepted(await platform.do(order_id, command, actor))
+    mugs = AddProductLineItem(
+        order_id=order_id,
+        line_item_id="mugs",
+        sku="MUG-1",
+        name="Mug",
+        unit_price=1_500,
+        quantity=2,
+        earn=EarnPoints(unit=cast.unit("loyalty"), points_per_unit=150),
+    )
+    gift = AddDepositLineItem(
+        order_id=order_id,
+        line_item_id="gift",
+        sku="GIFT-500",
+        name="500 reward points",
+        unit_price=500,
+        account_id=accounts.loyalty,
+        points_per_unit=500,
+    )
+    await open_cart(platform, cast, order_id, mugs, gift)
     target = AddPointTransactionLineItem(
         order_id=order_id, line_item_id="points", transaction_id=spend_id
     )

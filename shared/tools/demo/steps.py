@@ -1,9 +1,11 @@
-"""Steps several stories share: accepted answers, orders checked out, fulfilled, returned."""
+"""Steps several stories share: accepted answers, carts opened, orders checked out,
+fulfilled, returned."""
 
 from __future__ import annotations
 
-from contracts.envelope import Actor
-from contracts.order import GetOrder
+from contracts.envelope import Actor, Message
+from contracts.order import CreateOrder, GetOrder
+from shared.tools.demo.cast import SHOP, Cast
 from shared.tools.demo.narration import Narrator, money
 from shared.tools.platform_client import Answer, Platform
 
@@ -13,6 +15,15 @@ def accepted(answer: Answer) -> Answer:
     if answer["status"] != "accepted":
         raise AssertionError(f"{answer['command_type']} was rejected: {answer}")
     return answer
+
+
+async def open_cart(platform: Platform, cast: Cast, order_id: str, *lines: Message) -> None:
+    """The customer creates order ``order_id`` in USD; the shop then adds ``lines`` (line
+    items, charges) to it one at a time, each accepted."""
+    cart = CreateOrder(order_id=order_id, customer_id=cast.customer_id, currency="USD")
+    accepted(await platform.do(order_id, cart, cast.customer))
+    for line in lines:
+        accepted(await platform.do(order_id, line, SHOP))
 
 
 async def checked_out(platform: Platform, order_id: str) -> Answer:

@@ -37,21 +37,20 @@ from shared.tools.invariants.model import (
     among,
     violation,
 )
+from shared.tools.invariants.rows import present, rows_by
 
 _BALANCES = ("ledger", "store_credit")
 _NO_CREDIT = cast(null(), Text).label("store_credit_id")
 
 
 async def ledger_balances(connections: Connections) -> Facts:
-    rows = await connections["ledger"].execute(
-        select(
-            ledger_accounts.c.id,
-            ledger_accounts.c.balance,
-            ledger_accounts.c.holds,
-            ledger_accounts.c.version,
-        ).where(ledger_accounts.c.kind == "customer")
-    )
-    return {row.id: row for row in rows}
+    customers = select(
+        ledger_accounts.c.id,
+        ledger_accounts.c.balance,
+        ledger_accounts.c.holds,
+        ledger_accounts.c.version,
+    ).where(ledger_accounts.c.kind == "customer")
+    return await rows_by(connections["ledger"], customers)
 
 
 async def balance_copies(connection: AsyncConnection, facts: Facts) -> list[Violation]:
@@ -96,26 +95,18 @@ async def balance_copies(connection: AsyncConnection, facts: Facts) -> list[Viol
 
 
 async def store_credit_owners(connections: Connections) -> Facts:
-    rows = await connections["store_credit"].execute(
-        union_all(
-            select(point_accounts.c.id.label("ledger_id"), _NO_CREDIT),
-            select(store_credits.c.ledger_account_id, store_credits.c.id),
-        )
+    owners = union_all(
+        select(point_accounts.c.id.label("ledger_id"), _NO_CREDIT),
+        select(store_credits.c.ledger_account_id, store_credits.c.id),
     )
-    return {row.ledger_id: row for row in rows}
+    return await rows_by(connections["store_credit"], owners, "ledger_id")
 
 
 async def ledger_accounts_exist(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    present = set(
-        (
-            await connection.execute(
-                select(ledger_accounts.c.id).where(among(ledger_accounts.c.id, facts))
-            )
-        ).scalars()
-    )
+    opened = await present(connection, ledger_accounts.c.id, facts)
     found = []
     for ledger_id, owner in facts.items():
-        if ledger_id in present:
+        if ledger_id in opened:
             continue
         credit = owner.store_credit_id
         whose = f"store credit {credit}" if credit else f"point account {ledger_id}"
@@ -133,17 +124,15 @@ async def ledger_accounts_exist(connection: AsyncConnection, facts: Facts) -> li
 
 
 async def point_account_sources(connections: Connections) -> Facts:
-    rows = await connections["store_credit"].execute(
-        select(
-            point_accounts.c.id,
-            point_accounts.c.customer_id,
-            point_accounts.c.unit,
-            point_accounts.c.exchange_rates,
-            point_accounts.c.status,
-            point_accounts.c.version,
-        )
+    sources = select(
+        point_accounts.c.id,
+        point_accounts.c.customer_id,
+        point_accounts.c.unit,
+        point_accounts.c.exchange_rates,
+        point_accounts.c.status,
+        point_accounts.c.version,
     )
-    return {row.id: row for row in rows}
+    return await rows_by(connections["store_credit"], sources)
 
 
 def _terms(row: Any) -> tuple[Any, ...]:
@@ -152,12 +141,9 @@ def _terms(row: Any) -> tuple[Any, ...]:
 
 
 async def point_account_copies(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    copies = {
-        row.id: row
-        for row in await connection.execute(
-            select(account_copies).where(among(account_copies.c.id, facts))
-        )
-    }
+    copies = await rows_by(
+        connection, select(account_copies).where(among(account_copies.c.id, facts))
+    )
     found = []
     for account_id, source in facts.items():
         copy = copies.get(account_id)
@@ -196,15 +182,13 @@ async def once_pending(connections: Connections) -> Facts:
             transactions.c.committed_at > transactions.c.created_at,
         ),
     )
-    rows = await connections["ledger"].execute(
-        select(
-            transactions.c.id,
-            transactions.c.account_id,
-            transactions.c.amount,
-            transactions.c.status,
-        ).where(was_pending)
-    )
-    return {row.id: row for row in rows}
+    query = select(
+        transactions.c.id,
+        transactions.c.account_id,
+        transactions.c.amount,
+        transactions.c.status,
+    ).where(was_pending)
+    return await rows_by(connections["ledger"], query)
 
 
 def _copy_problem(source: Any, copy: Any | None) -> str | None:
@@ -221,12 +205,9 @@ def _copy_problem(source: Any, copy: Any | None) -> str | None:
 
 
 async def pending_copies_follow(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    copies = {
-        row.id: row
-        for row in await connection.execute(
-            select(pending_copies).where(among(pending_copies.c.id, facts))
-        )
-    }
+    copies = await rows_by(
+        connection, select(pending_copies).where(among(pending_copies.c.id, facts))
+    )
     found = []
     for transaction_id, source in facts.items():
         problem = _copy_problem(source, copies.get(transaction_id))
@@ -246,17 +227,14 @@ def _pending_violation(transaction_id: str, problem: str) -> Violation:
 
 
 async def pending_copies_kept(connections: Connections) -> Facts:
-    rows = await connections["order"].execute(select(pending_copies.c.id, pending_copies.c.status))
-    return {row.id: row for row in rows}
+    return await rows_by(connections["order"], select(pending_copies.c.id, pending_copies.c.status))
 
 
 async def copies_have_sources(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    sources = {
-        row.id: row
-        for row in await connection.execute(
-            select(transactions.c.id, transactions.c.status).where(among(transactions.c.id, facts))
-        )
-    }
+    sources = await rows_by(
+        connection,
+        select(transactions.c.id, transactions.c.status).where(among(transactions.c.id, facts)),
+    )
     found = []
     for transaction_id, copy in facts.items():
         source = sources.get(transaction_id)

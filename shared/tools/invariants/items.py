@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,61 +23,58 @@ from shared.tools.invariants.model import (
     among,
     violation,
 )
-from shared.tools.invariants.transactions import committed_problem, ledger_rows
+from shared.tools.invariants.rows import rows_by
+from shared.tools.invariants.transactions import committed_problem, done_in_ledger, ledger_problems
 
 _AUTO = items.c.kind != "manual"
 _UNANSWERED = ("committing", "failed")
 
 
+def _committed_for_item(row: Any | None, item: Any) -> str | None:
+    return committed_problem(row, item.account_id, item.amount)
+
+
 async def fulfilled_items(connections: Connections) -> Facts:
-    rows = await connections["fulfillment"].execute(
+    return await rows_by(
+        connections["fulfillment"],
         select(items.c.id, items.c.order_id, items.c.kind, items.c.account_id)
         .add_columns(items.c.transaction_id, items.c.amount)
-        .where(_AUTO, items.c.status == "fulfilled", items.c.transaction_id.is_not(None))
+        .where(_AUTO, items.c.status == "fulfilled", items.c.transaction_id.is_not(None)),
+        "transaction_id",
     )
-    return {row.transaction_id: row for row in rows}
 
 
 async def items_in_ledger(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    ledger = await ledger_rows(connection, facts)
-    found = []
-    for transaction_id, item in facts.items():
-        problem = committed_problem(ledger.get(transaction_id), item.account_id, item.amount)
-        if problem is None:
-            continue
-        found.append(
-            violation(
-                "fulfilled_item_not_in_ledger",
-                ("fulfillment", "ledger"),
-                f"Fulfillment item {item.id} ({item.kind}) of order {item.order_id} is "
-                f"fulfilled, but its transaction {transaction_id} {problem}.",
-                subject=transaction_id,
-                order_id=item.order_id,
-                fulfillment_item_id=item.id,
-                transaction_id=transaction_id,
-            )
+    return [
+        violation(
+            "fulfilled_item_not_in_ledger",
+            ("fulfillment", "ledger"),
+            f"Fulfillment item {item.id} ({item.kind}) of order {item.order_id} is "
+            f"fulfilled, but its transaction {transaction_id} {problem}.",
+            subject=transaction_id,
+            order_id=item.order_id,
+            fulfillment_item_id=item.id,
+            transaction_id=transaction_id,
         )
-    return found
+        for transaction_id, item, problem in await ledger_problems(
+            connection, facts, _committed_for_item
+        )
+    ]
 
 
 async def items_done_in_ledger(connections: Connections) -> Facts:
     """Unanswered or failed auto items whose transaction the ledger has committed as asked."""
-    waiting = {
-        row.transaction_id: row
-        for row in await connections["fulfillment"].execute(
-            select(items.c.id, items.c.order_id, items.c.kind, items.c.status)
-            .add_columns(items.c.account_id, items.c.transaction_id, items.c.amount)
-            .where(_AUTO, items.c.status.in_(_UNANSWERED), items.c.transaction_id.is_not(None))
-        )
-    }
+    waiting = await rows_by(
+        connections["fulfillment"],
+        select(items.c.id, items.c.order_id, items.c.kind, items.c.status)
+        .add_columns(items.c.account_id, items.c.transaction_id, items.c.amount)
+        .where(_AUTO, items.c.status.in_(_UNANSWERED), items.c.transaction_id.is_not(None)),
+        "transaction_id",
+    )
     if not waiting:
         return {}
-    ledger = await ledger_rows(connections["ledger"], waiting)
-    return {
-        item.id: item
-        for transaction_id, item in waiting.items()
-        if committed_problem(ledger.get(transaction_id), item.account_id, item.amount) is None
-    }
+    done = await done_in_ledger(connections["ledger"], waiting, _committed_for_item)
+    return {item.id: item for item in done.values()}
 
 
 async def items_answered(connection: AsyncConnection, facts: Facts) -> list[Violation]:

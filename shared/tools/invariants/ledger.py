@@ -7,7 +7,9 @@ of their postings), so only customer accounts are compared.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, CursorResult, Subquery, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger.db import ledger_accounts as accounts
@@ -19,18 +21,27 @@ LEDGER = ("ledger",)
 _COMMITTED = transactions.c.status == "committed"
 
 
+async def _stored_not_total(
+    connection: AsyncConnection, stored: ColumnElement[Any], totals: Subquery
+) -> CursorResult[Any]:
+    """The customer accounts whose ``stored`` column is not their ``total`` in ``totals``
+    (by ``account_id``; an account it does not name has a total of 0)."""
+    total = func.coalesce(totals.c.total, 0)
+    rows: CursorResult[Any] = await connection.execute(
+        select(accounts.c.id, stored, total.label("total"))
+        .select_from(accounts.outerjoin(totals, totals.c.account_id == accounts.c.id))
+        .where(accounts.c.kind == "customer", stored != total)
+    )
+    return rows
+
+
 async def balances(connection: AsyncConnection, _: Scope) -> list[Violation]:
     posted = (
         select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
         .group_by(postings.c.account_id)
         .subquery()
     )
-    total = func.coalesce(posted.c.total, 0)
-    rows = await connection.execute(
-        select(accounts.c.id, accounts.c.balance, total.label("total"))
-        .select_from(accounts.outerjoin(posted, posted.c.account_id == accounts.c.id))
-        .where(accounts.c.kind == "customer", accounts.c.balance != total)
-    )
+    rows = await _stored_not_total(connection, accounts.c.balance, posted)
     return [
         violation(
             "balance_mismatch",
@@ -50,12 +61,7 @@ async def holds(connection: AsyncConnection, _: Scope) -> list[Violation]:
         .group_by(transactions.c.account_id)
         .subquery()
     )
-    total = func.coalesce(held.c.total, 0)
-    rows = await connection.execute(
-        select(accounts.c.id, accounts.c.holds, total.label("total"))
-        .select_from(accounts.outerjoin(held, held.c.account_id == accounts.c.id))
-        .where(accounts.c.kind == "customer", accounts.c.holds != total)
-    )
+    rows = await _stored_not_total(connection, accounts.c.holds, held)
     return [
         violation(
             "holds_mismatch",

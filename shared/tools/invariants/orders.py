@@ -24,6 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.fulfillment.db import fulfillments
 from services.fulfillment.db import items as fulfillment_items
 from services.order.db import applied_credits, line_items, orders
+from shared.tools.invariants.checkouts import (
+    CHECKED_OUT,
+    checked_out_captures,
+    checked_out_point_lines,
+)
 from shared.tools.invariants.model import (
     Connections,
     CrossCheck,
@@ -32,65 +37,52 @@ from shared.tools.invariants.model import (
     among,
     violation,
 )
-from shared.tools.invariants.transactions import committed_problem, ledger_rows
-
-_CHECKED_OUT = orders.c.status == "checked_out"
+from shared.tools.invariants.rows import present, rows_by
+from shared.tools.invariants.transactions import committed_problem, ledger_problems
 
 
 async def point_lines(connections: Connections) -> Facts:
-    rows = await connections["order"].execute(
-        select(
-            line_items.c.transaction_id,
-            line_items.c.order_id,
-            line_items.c.id.label("line_item_id"),
-            line_items.c.account_id,
-            line_items.c.points,
-        )
-        .select_from(line_items.join(orders, orders.c.id == line_items.c.order_id))
-        .where(_CHECKED_OUT, line_items.c.kind == "point_transaction")
+    query = checked_out_point_lines(
+        line_items.c.transaction_id,
+        line_items.c.order_id,
+        line_items.c.id.label("line_item_id"),
+        line_items.c.account_id,
+        line_items.c.points,
     )
-    return {row.transaction_id: row for row in rows}
+    return await rows_by(connections["order"], query, "transaction_id")
+
+
+def _spend_problem(row: Any | None, line: Any) -> str | None:
+    return committed_problem(row, line.account_id, line.points)
 
 
 async def spends_committed(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    ledger = await ledger_rows(connection, facts)
-    found = []
-    for transaction_id, line in facts.items():
-        problem = committed_problem(ledger.get(transaction_id), line.account_id, line.points)
-        if problem is None:
-            continue
-        found.append(
-            violation(
-                "spend_not_committed",
-                ("order", "ledger"),
-                f"Order {line.order_id} is checked out, but the pending spend "
-                f"{transaction_id} of its line item {line.line_item_id} {problem}.",
-                subject=transaction_id,
-                order_id=line.order_id,
-                line_item_id=line.line_item_id,
-                transaction_id=transaction_id,
-            )
+    return [
+        violation(
+            "spend_not_committed",
+            ("order", "ledger"),
+            f"Order {line.order_id} is checked out, but the pending spend "
+            f"{transaction_id} of its line item {line.line_item_id} {problem}.",
+            subject=transaction_id,
+            order_id=line.order_id,
+            line_item_id=line.line_item_id,
+            transaction_id=transaction_id,
         )
-    return found
+        for transaction_id, line, problem in await ledger_problems(
+            connection, facts, _spend_problem
+        )
+    ]
 
 
 async def captured_credits(connections: Connections) -> Facts:
-    rows = await connections["order"].execute(
-        select(
-            applied_credits.c.hold_transaction_id,
-            applied_credits.c.order_id,
-            applied_credits.c.id.label("application_id"),
-            applied_credits.c.ledger_account_id,
-            applied_credits.c.held,
-        )
-        .select_from(applied_credits.join(orders, orders.c.id == applied_credits.c.order_id))
-        .where(
-            _CHECKED_OUT,
-            applied_credits.c.status == "captured",
-            applied_credits.c.hold_transaction_id.is_not(None),
-        )
-    )
-    return {row.hold_transaction_id: row for row in rows}
+    query = checked_out_captures(
+        applied_credits.c.hold_transaction_id,
+        applied_credits.c.order_id,
+        applied_credits.c.id.label("application_id"),
+        applied_credits.c.ledger_account_id,
+        applied_credits.c.held,
+    ).where(applied_credits.c.hold_transaction_id.is_not(None))
+    return await rows_by(connections["order"], query, "hold_transaction_id")
 
 
 def _capture_problem(row: Any | None, credit: Any) -> str | None:
@@ -108,25 +100,21 @@ def _capture_problem(row: Any | None, credit: Any) -> str | None:
 
 
 async def holds_captured(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    ledger = await ledger_rows(connection, facts)
-    found = []
-    for transaction_id, credit in facts.items():
-        problem = _capture_problem(ledger.get(transaction_id), credit)
-        if problem is None:
-            continue
-        found.append(
-            violation(
-                "hold_not_captured",
-                ("order", "ledger"),
-                f"Order {credit.order_id} captured store credit {credit.application_id}, but "
-                f"its hold {transaction_id} {problem}.",
-                subject=transaction_id,
-                order_id=credit.order_id,
-                application_id=credit.application_id,
-                transaction_id=transaction_id,
-            )
+    return [
+        violation(
+            "hold_not_captured",
+            ("order", "ledger"),
+            f"Order {credit.order_id} captured store credit {credit.application_id}, but "
+            f"its hold {transaction_id} {problem}.",
+            subject=transaction_id,
+            order_id=credit.order_id,
+            application_id=credit.application_id,
+            transaction_id=transaction_id,
         )
-    return found
+        for transaction_id, credit, problem in await ledger_problems(
+            connection, facts, _capture_problem
+        )
+    ]
 
 
 @dataclass
@@ -140,23 +128,19 @@ class Expected:
 async def checked_out_orders(connections: Connections) -> Facts:
     order = connections["order"]
     expected: dict[str, Expected] = defaultdict(Expected)
-    for row in await order.execute(select(orders.c.id).where(_CHECKED_OUT)):
+    for row in await order.execute(select(orders.c.id).where(CHECKED_OUT)):
         expected[row.id] = Expected()
     lines = await order.execute(
-        select(
+        checked_out_point_lines(
             line_items.c.order_id, line_items.c.id, line_items.c.transaction_id, line_items.c.points
         )
-        .select_from(line_items.join(orders, orders.c.id == line_items.c.order_id))
-        .where(_CHECKED_OUT, line_items.c.kind == "point_transaction")
     )
     for line in lines:
         expected[line.order_id].items[f"line:{line.id}"] = (line.transaction_id, line.points)
     credits = await order.execute(
-        select(
+        checked_out_captures(
             applied_credits.c.order_id, applied_credits.c.id, applied_credits.c.hold_transaction_id
         )
-        .select_from(applied_credits.join(orders, orders.c.id == applied_credits.c.order_id))
-        .where(_CHECKED_OUT, applied_credits.c.status == "captured")
     )
     for credit in credits:
         expected[credit.order_id].items[f"hold:{credit.id}"] = (credit.hold_transaction_id, None)
@@ -164,13 +148,7 @@ async def checked_out_orders(connections: Connections) -> Facts:
 
 
 async def fulfillments_made(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    present = set(
-        (
-            await connection.execute(
-                select(fulfillments.c.order_id).where(among(fulfillments.c.order_id, facts))
-            )
-        ).scalars()
-    )
+    fulfilled = await present(connection, fulfillments.c.order_id, facts)
     made: dict[tuple[str, str], Any] = {
         (row.order_id, row.ref): row
         for row in await connection.execute(
@@ -184,7 +162,7 @@ async def fulfillments_made(connection: AsyncConnection, facts: Facts) -> list[V
     }
     found = []
     for order_id, expected in facts.items():
-        if order_id not in present:
+        if order_id not in fulfilled:
             found.append(
                 violation(
                     "fulfillment_missing",
@@ -223,8 +201,7 @@ def _item_problem(item: Any | None, transaction_id: str | None, amount: int | No
 
 
 async def fulfilled_orders(connections: Connections) -> Facts:
-    rows = await connections["fulfillment"].execute(select(fulfillments.c.order_id))
-    return {row.order_id: row for row in rows}
+    return await rows_by(connections["fulfillment"], select(fulfillments.c.order_id), "order_id")
 
 
 async def orders_checked_out(connection: AsyncConnection, facts: Facts) -> list[Violation]:

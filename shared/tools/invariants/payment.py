@@ -17,7 +17,8 @@ from sqlalchemy.orm import aliased
 
 from services.fulfillment.db import items
 from services.ledger.db import point_transactions as transactions
-from services.order.db import applied_credits, line_items, orders
+from services.order.db import applied_credits, line_items
+from shared.tools.invariants.checkouts import checked_out_captures, checked_out_point_lines
 from shared.tools.invariants.model import (
     Connections,
     CrossCheck,
@@ -28,24 +29,21 @@ from shared.tools.invariants.model import (
     among,
     violation,
 )
-
-_CHECKED_OUT = orders.c.status == "checked_out"
+from shared.tools.invariants.rows import keyed
 
 
 async def paying_transactions(connections: Connections) -> Facts:
     """Every spend and hold that pays a checked-out order, with the order."""
     order = connections["order"]
     spends = await order.execute(
-        select(line_items.c.transaction_id.label("id"), line_items.c.order_id)
-        .select_from(line_items.join(orders, orders.c.id == line_items.c.order_id))
-        .where(_CHECKED_OUT, line_items.c.kind == "point_transaction")
+        checked_out_point_lines(line_items.c.transaction_id.label("id"), line_items.c.order_id)
     )
     holds = await order.execute(
-        select(applied_credits.c.hold_transaction_id.label("id"), applied_credits.c.order_id)
-        .select_from(applied_credits.join(orders, orders.c.id == applied_credits.c.order_id))
-        .where(_CHECKED_OUT, applied_credits.c.status == "captured")
+        checked_out_captures(
+            applied_credits.c.hold_transaction_id.label("id"), applied_credits.c.order_id
+        )
     )
-    return {row.id: row for row in [*spends, *holds]}
+    return keyed([*spends, *holds])
 
 
 async def bound_to_their_orders(connection: AsyncConnection, facts: Facts) -> list[Violation]:

@@ -36,7 +36,8 @@ from shared.tools.invariants.model import (
     among,
     violation,
 )
-from shared.tools.invariants.transactions import ledger_rows
+from shared.tools.invariants.rows import present, rows_by
+from shared.tools.invariants.transactions import done_in_ledger, ledger_problems
 
 REVERSING = (
     ReturnPartKind.REVERSE_POINTS_SPENT.value,
@@ -83,42 +84,30 @@ def _reversal_problem(row: Any | None, part: Any) -> str | None:
 
 
 async def reversals_made(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    ledger = await ledger_rows(connection, facts)
-    found = []
-    for transaction_id, part in facts.items():
-        problem = _reversal_problem(ledger.get(transaction_id), part)
-        if problem is None:
-            continue
-        found.append(
-            violation(
-                "return_not_reversed",
-                ("fulfillment", "ledger"),
-                f"The {_part(part)} is done, but its reversal {transaction_id} {problem}.",
-                subject=transaction_id,
-                transaction_id=transaction_id,
-                **_part_ids(part),
-            )
+    return [
+        violation(
+            "return_not_reversed",
+            ("fulfillment", "ledger"),
+            f"The {_part(part)} is done, but its reversal {transaction_id} {problem}.",
+            subject=transaction_id,
+            transaction_id=transaction_id,
+            **_part_ids(part),
         )
-    return found
+        for transaction_id, part, problem in await ledger_problems(
+            connection, facts, _reversal_problem
+        )
+    ]
 
 
 async def issuing_parts_done(connections: Connections) -> Facts:
-    rows = await connections["fulfillment"].execute(
-        select(parts).where(
-            parts.c.status == "done", parts.c.kind == ISSUING, parts.c.store_credit_id.is_not(None)
-        )
+    done = select(parts).where(
+        parts.c.status == "done", parts.c.kind == ISSUING, parts.c.store_credit_id.is_not(None)
     )
-    return {row.store_credit_id: row for row in rows}
+    return await rows_by(connections["fulfillment"], done, "store_credit_id")
 
 
 async def store_credits_issued(connection: AsyncConnection, facts: Facts) -> list[Violation]:
-    present = set(
-        (
-            await connection.execute(
-                select(store_credits.c.id).where(among(store_credits.c.id, facts))
-            )
-        ).scalars()
-    )
+    issued = await present(connection, store_credits.c.id, facts)
     return [
         violation(
             "return_store_credit_missing",
@@ -129,7 +118,7 @@ async def store_credits_issued(connection: AsyncConnection, facts: Facts) -> lis
             **_part_ids(part),
         )
         for store_credit_id, part in facts.items()
-        if store_credit_id not in present
+        if store_credit_id not in issued
     ]
 
 
@@ -139,14 +128,12 @@ async def return_reversals(connections: Connections) -> Facts:
         transactions.c.references.has_key("order_id"),
         transactions.c.references.has_key("return_id"),
     )
-    rows = await connections["ledger"].execute(
-        select(
-            transactions.c.id,
-            transactions.c.references["order_id"].astext.label("order_id"),
-            transactions.c.references["return_id"].astext.label("return_id"),
-        ).where(asked)
-    )
-    return {row.id: row for row in rows}
+    query = select(
+        transactions.c.id,
+        transactions.c.references["order_id"].astext.label("order_id"),
+        transactions.c.references["return_id"].astext.label("return_id"),
+    ).where(asked)
+    return await rows_by(connections["ledger"], query)
 
 
 async def reversals_have_parts(connection: AsyncConnection, facts: Facts) -> list[Violation]:
@@ -192,18 +179,11 @@ async def parts_done_elsewhere(connections: Connections) -> Facts:
     reversing = {
         reversal_id(p.order_id, p.return_id, p.position): p for p in waiting if p.kind != ISSUING
     }
-    ledger = await ledger_rows(connections["ledger"], reversing)
-    done = {
-        key: part
-        for key, part in reversing.items()
-        if _reversal_problem(ledger.get(key), part) is None
-    }
+    done = dict(await done_in_ledger(connections["ledger"], reversing, _reversal_problem))
     issuing = {p.store_credit_id: p for p in waiting if p.kind == ISSUING and p.store_credit_id}
     if issuing:
-        issued = await connections["store_credit"].execute(
-            select(store_credits.c.id).where(among(store_credits.c.id, issuing))
-        )
-        done.update({credit_id: issuing[credit_id] for credit_id in issued.scalars()})
+        issued = await present(connections["store_credit"], store_credits.c.id, issuing)
+        done.update({credit_id: part for credit_id, part in issuing.items() if credit_id in issued})
     return {f"{p.order_id}/{p.return_id}/{p.position}": p for p in done.values()}
 
 

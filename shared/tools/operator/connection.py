@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts.topics import ALL_TOPICS, TopicSpec, topic_by_name
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
+from shared.tools.consumers import groupless_consumer
 from shared.tools.operator.errors import OperatorError
 
 CLIENT_ID = "storecredit-cli"
@@ -49,12 +50,7 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
 @asynccontextmanager
 async def reader(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer outside any group: it is assigned partitions and commits nothing."""
-    consumer = AIOKafkaConsumer(
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **client_options(settings),
-    )
+    consumer = groupless_consumer("earliest", **client_options(settings))
     await consumer.start()
     try:
         yield consumer
