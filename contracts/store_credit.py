@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from contracts.envelope import (
+    Actor,
     Command,
     Event,
     Identifier,
@@ -288,12 +289,14 @@ class AuthorizeStoreCredit(Command):
     """May this store credit pay this order? Asked by the order service. Key: ``customer_id``.
 
     The store-credit service finds the credit (a code arrives sealed for it
-    alone, see ``shared.runtime.sealing``; wrong codes count toward the lock-out of the
-    customer and the order), checks it can pay (active, not expired, not
-    disabled, same currency, not another customer's) and answers in this
-    command's result: accepted with the credit and what is available, or
-    rejected with the reason's code. The order service then asks the ledger
-    for the hold.
+    alone, see ``shared.runtime.sealing``; a token or an id finds only the
+    customer's own credits; a credit of another customer's is not found, as if
+    it did not exist), checks it can pay (active, not expired, not disabled,
+    same currency) and answers in this command's result: accepted with the
+    credit and what is available, or rejected with the reason's code. A wrong
+    code or token counts toward the lock-out of the customer, the order, the
+    requester and the guessed value, and of everyone together
+    (``locked_out``). The order service then asks the ledger for the hold.
     """
 
     message_type: ClassVar[str] = "AuthorizeStoreCredit"
@@ -305,6 +308,13 @@ class AuthorizeStoreCredit(Command):
     sealed_code: str | None = Field(default=None, max_length=400)
     token: str | None = Field(default=None, max_length=100)
     store_credit_id: Identifier | None = None
+    requested_by: Actor | None = Field(
+        default=None,
+        description=(
+            "Who applied the credit (the ApplyStoreCredit's actor): wrong guesses count "
+            "against them too."
+        ),
+    )
 
     _one_way = exactly_one_of("sealed_code", "token", "store_credit_id")
 
@@ -318,7 +328,6 @@ class StoreCredit(Event):
     name: str
     description: str
     code: str = Field(description="Masked: ******5744.", examples=["******5744"])
-    token: str = Field(description="An opaque handle to refer to it without its code.")
     amount: int
     currency: str
     allow_balance_owing: bool
@@ -335,9 +344,12 @@ class StoreCredit(Event):
 class FindStoreCredit(Message):
     """Look a store credit up for checkout (a query): by code, token or external id.
 
-    Wrong codes count against the asking customer and order: after too many,
-    both are locked out for a while (``locked_out``). ``currency`` checks the
-    credit can pay an order in it.
+    A customer finds only their own credits (and, by code, credits of nobody's);
+    any other answers ``store_credit_not_found``, as for none at all. Every
+    miss is a wrong guess, counted against the asking actor, the customer, the
+    order and the guessed value, and against everyone together: after too
+    many, they are locked out for a while (``locked_out``). A right guess
+    clears nothing. ``currency`` checks the credit can pay an order in it.
     """
 
     message_type: ClassVar[str] = "FindStoreCredit"
@@ -366,7 +378,6 @@ class StoreCreditView(Part):
     name: str
     description: str
     code: str = Field(description="Masked.")
-    token: str
     amount: int
     balance: int | None
     holds: int | None
@@ -382,7 +393,7 @@ class StoreCreditView(Part):
     unusable_code: str | None = Field(
         default=None,
         examples=["expired"],
-        description="not_yet_active, expired, disabled, currency_mismatch, other_customer",
+        description="not_yet_active, expired, disabled, currency_mismatch",
     )
 
 

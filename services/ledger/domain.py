@@ -169,6 +169,11 @@ POSITIVE_KINDS = frozenset(
 NEGATIVE_KINDS = frozenset({PointTransactionKind.SPEND, PointTransactionKind.EXPIRY})
 
 
+def no_account(account_id: str) -> str:
+    """The one sentence for an account that is not there, or not the asker's."""
+    return f"There is no ledger account {account_id}."
+
+
 def check_operator(actor: Actor, action: str) -> None:
     if actor.kind not in OPERATOR_KINDS:
         raise Forbidden(f"Only an admin or a service may {action}.")
@@ -181,11 +186,15 @@ def check_may_create(
     amount: int,
     kind: PointTransactionKind,
 ) -> None:
-    """Operators may create anything; a customer only a pending spend on their own account."""
+    """Operators may create anything; a customer only a pending spend on their own account.
+
+    To a customer, another's account does not exist: the same answer as for none."""
     if actor.kind in OPERATOR_KINDS:
         return
-    if actor.kind is not ActorKind.CUSTOMER or account.customer_id != actor.id:
+    if actor.kind is not ActorKind.CUSTOMER:
         raise Forbidden("A customer may only use their own account.")
+    if account.customer_id != actor.id:
+        raise AccountNotFound(no_account(account.account_id))
     if status is not PointTransactionStatus.PENDING or amount >= 0:
         raise Forbidden(
             "A customer may only create pending transactions with a negative amount; "

@@ -98,7 +98,7 @@ async def _account(
 ) -> domain.Account:
     account = await db.lock_account(session, account_id, batch)
     if account is None:
-        raise domain.AccountNotFound(f"There is no ledger account {account_id}.")
+        raise domain.AccountNotFound(domain.no_account(account_id))
     return account
 
 

@@ -34,6 +34,7 @@ from contracts.ledger import (
     TransactionHistory,
 )
 from services.ledger.db import ledger_accounts, point_transactions
+from services.ledger.domain import no_account
 from shared.runtime.codec import Incoming
 from shared.runtime.commands import HandlerContext
 from shared.runtime.queries import QueryFailure, QueryRoute
@@ -71,7 +72,8 @@ def _invalid_cursor() -> QueryFailure:
 async def _readable_account(session: AsyncSession, account_id: str, actor: Actor) -> Any:
     """The customer account's row, if it exists and ``actor`` may read it.
 
-    Not found is checked before the owner, as the command handlers do.
+    To a customer, another's account does not exist: the same answer as for none,
+    so a stranger cannot tell which account ids are taken.
     """
     row = (
         await session.execute(
@@ -80,10 +82,8 @@ async def _readable_account(session: AsyncSession, account_id: str, actor: Actor
             .where(ledger_accounts.c.kind == "customer")
         )
     ).first()
-    if row is None:
-        raise QueryFailure("account_not_found", f"Ledger account {account_id} does not exist.")
-    if actor.kind is ActorKind.CUSTOMER and row.customer_id != actor.id:
-        raise QueryFailure("forbidden", "A customer may only read their own accounts.")
+    if row is None or (actor.kind is ActorKind.CUSTOMER and row.customer_id != actor.id):
+        raise QueryFailure("account_not_found", no_account(account_id))
     return row
 
 

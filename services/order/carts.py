@@ -50,8 +50,8 @@ async def changeable_order(
     """The locked order, if ``actor`` may change it and it is open."""
     order = await db.lock_order(session, order_id)
     if order is None:
-        raise domain.OrderNotFound(f"There is no order {order_id}.")
-    domain.check_customer_or_trusted(actor, order.customer_id, doing)
+        raise domain.OrderNotFound(domain.no_order(order_id))
+    domain.check_may_touch(actor, order_id, order.customer_id, doing)
     domain.check_open(order.status, order.expires_at, now)
     return order
 
@@ -215,14 +215,13 @@ async def add_point_transaction_line_item(
         session, item.order_id, command.envelope.actor, "pay with points", now
     )
     transaction = await db.get_pending_transaction(session, item.transaction_id)
-    if transaction is None:
+    if transaction is None or transaction.customer_id != order.customer_id:
+        # Another customer's transaction is, to this order, one it does not know of.
         raise domain.TransactionNotFound(
             f"Point transaction {item.transaction_id} is not known here (yet); retry shortly."
         )
     if transaction.amount >= 0 or transaction.kind not in (None, PointTransactionKind.SPEND):
         raise domain.NotASpend("Only a pending spend (a negative amount) pays for an order.")
-    if transaction.customer_id != order.customer_id:
-        raise domain.Forbidden("The point transaction is not on an account of this customer.")
     account = await db.get_point_account(session, transaction.account_id)
     if account is None:
         raise domain.AccountNotFound(f"Point account {transaction.account_id} is not known (yet).")
@@ -373,8 +372,10 @@ async def cancel_order(
     cancelling = command.payload
     order = await db.lock_order(session, cancelling.order_id)
     if order is None:
-        raise domain.OrderNotFound(f"There is no order {cancelling.order_id}.")
-    domain.check_customer_or_trusted(command.envelope.actor, order.customer_id, "cancel it")
+        raise domain.OrderNotFound(domain.no_order(cancelling.order_id))
+    domain.check_may_touch(
+        command.envelope.actor, cancelling.order_id, order.customer_id, "cancel it"
+    )
     if order.status != OrderStatus.OPEN:
         raise domain.OrderNotOpen(f"The order is {order.status}; only an open order cancels.")
     voids = await release_everything(session, order, cancelling.reason or "order cancelled")

@@ -140,8 +140,8 @@ async def checkout_order(
     margin = timedelta(seconds=context.settings.checkout_margin_s)
     order = await db.lock_order(session, checkout.order_id)
     if order is None:
-        raise domain.OrderNotFound(f"There is no order {checkout.order_id}.")
-    domain.check_customer_or_trusted(actor, order.customer_id, "check it out")
+        raise domain.OrderNotFound(domain.no_order(checkout.order_id))
+    domain.check_may_touch(actor, checkout.order_id, order.customer_id, "check it out")
     if checkout.payment is not None:
         domain.check_trusted(actor, "report a payment")
     domain.check_open(order.status, order.expires_at - margin, now)

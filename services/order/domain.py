@@ -179,6 +179,19 @@ def check_customer_or_trusted(actor: Actor, customer_id: str, doing: str) -> Non
     raise Forbidden(f"Only the order's customer or the shop may {doing}.")
 
 
+def check_may_touch(actor: Actor, order_id: str, customer_id: str, doing: str) -> None:
+    """As :func:`check_customer_or_trusted`, for an order that exists: to another
+    customer it does not, the same answer as for none."""
+    if actor.kind is ActorKind.CUSTOMER and actor.id != customer_id:
+        raise OrderNotFound(no_order(order_id))
+    check_customer_or_trusted(actor, customer_id, doing)
+
+
+def no_order(order_id: str) -> str:
+    """The one sentence for an order that is not there, or not the asker's."""
+    return f"There is no order {order_id}."
+
+
 def check_trusted(actor: Actor, doing: str) -> None:
     """Prices, shipping, tax and payments come from the shop, never from a customer."""
     if actor.kind not in TRUSTED:

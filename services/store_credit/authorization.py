@@ -45,14 +45,12 @@ async def authorize_store_credit(
     if command.envelope.actor.kind is not ActorKind.SERVICE:
         raise domain.Forbidden("Only the order service asks whether a store credit may pay.")
     now = datetime.now(UTC)
-    if asked.sealed_code is not None:
-        row = await _by_code(session, asked, context, now)
-    elif asked.token is not None:
-        row = await db.find_store_credit(session, db.store_credits.c.token == asked.token)
-    else:
+    if asked.store_credit_id is not None:
         row = await db.find_store_credit(session, db.store_credits.c.id == asked.store_credit_id)
         if row is not None and row.customer_id != asked.customer_id:
             row = None  # by id, only a customer's own credits: say nothing of others'
+    else:
+        row = await _guessed(session, command, context, now)
     if row is None:
         raise domain.StoreCreditNotFound("No store credit matches.")
     unusable = credits.unusable_reason(row, now, asked.currency, asked.customer_id)
@@ -80,28 +78,38 @@ async def authorize_store_credit(
     )
 
 
-async def _by_code(
-    session: AsyncSession, c: AuthorizeStoreCredit, context: HandlerContext, now: datetime
-) -> Any | None:
-    """The credit of a sealed code, counting a wrong code against customer and order."""
-    subjects = [f"customer:{c.customer_id}", f"order:{c.order_id}"]
-    attempts = await lookups.Attempts.lock(session, subjects, now)
-    if attempts.locked:
-        raise domain.LockedOut("Too many wrong store-credit codes; try again later.")
+async def _guessed(
+    session: AsyncSession,
+    command: Incoming[AuthorizeStoreCredit],
+    context: HandlerContext,
+    now: datetime,
+) -> Any:
+    """The credit of a sealed code or a token, under the lock-out of the customer, the
+    order, whoever asked the order service and the guessed value; a miss is counted."""
+    asked = command.payload
+    asker = lookups.Asker(asked.requested_by, asked.customer_id, asked.order_id)
+    if asked.token is not None:
+        guess = lookups.Guess(token=asked.token)
+    else:
+        guess = lookups.Guess(code=_opened(asked, context))
+    found = await lookups.look_up(session, context, asker, guess, now)
+    if found.locked:
+        raise domain.LockedOut("Too many wrong guesses; try again later.")
+    if found.row is None:
+        raise RejectAndKeep(
+            domain.StoreCreditNotFound("No store credit matches."), found.count_miss
+        )
+    return found.row
+
+
+def _opened(asked: AuthorizeStoreCredit, context: HandlerContext) -> str:
     try:
-        code = sealing.open_sealed(
-            c.sealed_code or "",
+        return sealing.open_sealed(
+            asked.sealed_code or "",
             context.settings.code_seal_private_key_hex(),
-            sealing.order_context(c.order_id, c.application_id),
+            sealing.order_context(asked.order_id, asked.application_id),
         )
     except sealing.SealError:
         raise domain.InvalidSealedCode(
             "The code could not be opened: the order service seals with another key."
         ) from None
-    row = await lookups.by_code(session, context, code)
-    if row is None:
-        raise RejectAndKeep(
-            domain.StoreCreditNotFound("No store credit matches."), attempts.count_miss
-        )
-    await attempts.reset(session)
-    return row

@@ -60,7 +60,6 @@ __all__ = [
     "InvalidCode",
     "LockoutPolicy",
     "after_failure",
-    "after_success",
     "generate_code",
     "is_locked",
     "is_well_formed",
@@ -341,14 +340,3 @@ def after_failure(policy: LockoutPolicy, state: AttemptState, now: datetime) -> 
     if next_state.failures >= policy.max_failures:
         next_state = replace(next_state, locked_until=now + policy.lockout)
     return next_state
-
-
-def after_success(state: AttemptState) -> AttemptState:
-    """The state after a look-up that found its code: failures, window and lock cleared.
-
-    Note that a reset on success lets someone who holds one valid code
-    interleave it with guesses (four wrong, one right, four wrong...) without
-    ever being locked out. Callers that want to close that gap can skip this
-    call and let the window expire instead.
-    """
-    return AttemptState()

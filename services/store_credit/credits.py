@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import ActorKind, RawEnvelope
+from contracts.envelope import ActorKind
 from contracts.ledger import (
     CreatePointTransaction,
     OpenLedgerAccount,
@@ -77,7 +77,6 @@ def _event(row: Any) -> Outgoing:
         name=row.name,
         description=row.description,
         code=codes.mask(row.code_last4),
-        token=row.token,
         amount=row.amount,
         currency=row.currency,
         allow_balance_owing=row.allow_balance_owing,
@@ -117,6 +116,7 @@ async def create_store_credit(
         raise domain.InvalidCode(str(error)) from None
     code_hashes = lookups.hasher(context).hashes(code)  # current key first, then retired ones
     code_hash = code_hashes[0]
+    token = codes.new_token()
     external_id = codes.new_external_id() if issue.generate_external_id else issue.external_id
     taken = await db.store_credit_taken(session, issue.store_credit_id, code_hashes, external_id)
     if taken == "store_credit_id":
@@ -133,7 +133,7 @@ async def create_store_credit(
             "description": issue.description,
             "code_hash": code_hash,
             "code_last4": codes.last_four(code),
-            "token": codes.new_token(),
+            "token_hash": lookups.token_hash(token),
             "external_id": external_id,
             "amount": issue.amount,
             "currency": issue.currency,
@@ -156,12 +156,12 @@ async def create_store_credit(
     remembered = {
         "store_credit_id": row.id,
         "code": codes.mask(row.code_last4),
-        "token": row.token,
+        "token": None,  # like the code, shown once: a retry is told neither
         "external_id": row.external_id,
         "ledger_account_id": row.ledger_account_id,
     }
     return Accepted(
-        produced={**remembered, "code": code},
+        produced={**remembered, "code": code, "token": token},
         remembered=remembered,
         messages=[
             _event(row),
@@ -238,7 +238,6 @@ def view(row: Any, now: datetime, currency: str | None, customer: str | None) ->
         name=row.name,
         description=row.description,
         code=codes.mask(row.code_last4),
-        token=row.token,
         amount=row.amount,
         balance=balance,
         holds=row.holds,
@@ -255,42 +254,22 @@ def view(row: Any, now: datetime, currency: str | None, customer: str | None) ->
     )
 
 
-def _subjects(envelope: RawEnvelope, order_id: str | None) -> list[str]:
-    """Who wrong codes count against: the asking customer, and the order."""
-    subjects = []
-    if envelope.actor.kind is ActorKind.CUSTOMER:
-        subjects.append(f"customer:{envelope.actor.id}")
-    if order_id is not None:
-        subjects.append(f"order:{order_id}")
-    return subjects
-
-
-async def _find(session: AsyncSession, q: FindStoreCredit, context: HandlerContext) -> Any | None:
-    if q.token is not None:
-        return await db.find_store_credit(session, db.store_credits.c.token == q.token)
-    if q.external_id is not None:
-        return await db.find_store_credit(session, db.store_credits.c.external_id == q.external_id)
-    return await lookups.by_code(session, context, q.code or "")
-
-
 async def find_store_credit(
     session: AsyncSession, query: Incoming[FindStoreCredit], context: HandlerContext
 ) -> StoreCreditFound | QueryFailed:
     asked = query.payload
+    actor = query.envelope.actor
+    customer = actor.id if actor.kind is ActorKind.CUSTOMER else None
+    asker = lookups.Asker(actor, customer, asked.order_id)
+    guess = lookups.Guess(code=asked.code, token=asked.token, external_id=asked.external_id)
     now = datetime.now(UTC)
-    attempts = await lookups.Attempts.lock(session, _subjects(query.envelope, asked.order_id), now)
-    if attempts.locked:
-        return QueryFailed(
-            code="locked_out",
-            reason="Too many wrong store-credit codes; try again later.",
-        )
-    row = await _find(session, asked, context)
-    if row is None:
-        await attempts.count_miss(session)
+    found = await lookups.look_up(session, context, asker, guess, now)
+    if found.locked:
+        return QueryFailed(code="locked_out", reason="Too many wrong guesses; try again later.")
+    if found.row is None:
+        await found.count_miss(session)
         return QueryFailed(code="store_credit_not_found", reason="No store credit matches.")
-    await attempts.reset(session)
-    customer = query.envelope.actor.id if query.envelope.actor.kind is ActorKind.CUSTOMER else None
-    return StoreCreditFound(store_credit=view(row, now, asked.currency, customer))
+    return StoreCreditFound(store_credit=view(found.row, now, asked.currency, customer))
 
 
 async def list_customer_store_credits(

@@ -295,7 +295,7 @@ store_credits = Table(
     Column("description", Text, nullable=False, server_default=text("''")),
     Column("code_hash", Text, nullable=False, unique=True),  # HMAC-SHA256, never the code
     Column("code_last4", Text, nullable=False),
-    Column("token", Text, nullable=False, unique=True),
+    Column("token_hash", Text, nullable=False, unique=True),  # SHA-256, never the token
     Column("external_id", Text, nullable=True, unique=True),
     Column("amount", BigInteger, nullable=False),
     Column("currency", Text, nullable=False),
@@ -322,7 +322,8 @@ store_credits = Table(
 code_attempts = Table(
     "code_attempts",
     metadata,
-    Column("subject", Text, primary_key=True),  # customer:<id> or order:<id>
+    # customer:<id>, order:<id>, actor:<kind>:<id>, code:/token:/external_id:<hash>, overall
+    Column("subject", Text, primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("window_started_at", DateTime(timezone=True), nullable=True),
     Column("locked_until", DateTime(timezone=True), nullable=True),
@@ -447,6 +448,13 @@ async def lock_attempts(session: AsyncSession, subject: str) -> Any | None:
             select(code_attempts).where(code_attempts.c.subject == subject).with_for_update()
         )
     ).one()
+
+
+async def read_attempts(session: AsyncSession, subject: str) -> Any | None:
+    """A subject's counts as they are, without waiting on (or taking) its row lock."""
+    return (
+        await session.execute(select(code_attempts).where(code_attempts.c.subject == subject))
+    ).first()
 
 
 async def save_attempts(

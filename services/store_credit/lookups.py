@@ -1,24 +1,46 @@
-"""Finding a store credit by its code, and the lock-out of repeated wrong codes.
+"""Finding a store credit by what someone typed or holds, and the lock-out of wrong guesses.
 
 Shared by ``FindStoreCredit`` (a question) and ``AuthorizeStoreCredit`` (the
-order service's command). A code is looked up by its keyed hashes (current and
-retired keys), then compared timing-safely; one found under a retired key is
-hashed again under the current one. Wrong codes count against subjects (a
-customer, an order) in ``code_attempts``; after too many they are locked out.
+order service's command, when a customer applies a credit). A credit is
+looked up by its code (keyed hashes, current and retired keys, compared
+timing-safely; one found under a retired key is hashed again under the
+current one), its token (a SHA-256 at rest) or its external id.
+
+A look-up that finds nothing the asker may see is a wrong guess, whichever
+way it was made: no such credit, or one of another customer's (both answer
+the same, so a stranger learns nothing). A wrong guess counts against every
+subject it involves (``subjects``): the customer it was made for, the order,
+the actor who asked, and the guessed value itself (so one code tried across
+many customers and orders is caught), each under ``STORECREDIT_GUESS_*``;
+and against everyone together under ``STORECREDIT_GUESS_OVERALL_*``, the brake
+on enumeration from many fresh customers and orders at once. A subject over
+its limit is locked out for a while; while any subject of a look-up is, the
+look-up is refused ``locked_out`` without being made. A right guess wipes
+nothing: its failures age out with their window, so a right code interleaved
+with wrong ones does not reset the count.
+
+The subjects' rows are locked in one order (sorted), so concurrent look-ups
+are all counted and never deadlock; the overall row is only read before a
+look-up and locked to count a miss, so right guesses never queue on it (at
+most one miss per concurrent look-up can pass the overall limit).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.envelope import Actor
 from services.store_credit import codes, db
 from shared.runtime.commands import HandlerContext
+from shared.runtime.settings import Settings
 
-LOCKOUT = codes.LockoutPolicy()
+OVERALL = "overall"
+"""The subject every wrong guess counts against, from whoever."""
 
 
 def hasher(context: HandlerContext) -> codes.CodeHasher:
@@ -26,19 +48,67 @@ def hasher(context: HandlerContext) -> codes.CodeHasher:
     return codes.CodeHasher(settings.code_hash_key_bytes(), settings.code_hash_previous_key_bytes())
 
 
-async def by_code(session: AsyncSession, context: HandlerContext, code: str) -> Any | None:
-    """The store credit of ``code`` (None for a malformed or unknown one)."""
-    code_hasher = hasher(context)
-    try:
-        hashes = code_hasher.hashes(code)
-    except codes.InvalidCode:
-        return None
-    row = await db.find_store_credit(session, db.store_credits.c.code_hash.in_(hashes))
-    if row is None or not code_hasher.matches(code, row.code_hash):
-        return None
-    if row.code_hash != hashes[0]:  # found under a retired key: move it to the current
-        await db.rehash_code(session, row.id, hashes[0])
-    return row
+def token_hash(token: str) -> str:
+    """What is kept of a token: 256 random bits need no key, only a one-way hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def policies(settings: Settings) -> tuple[codes.LockoutPolicy, codes.LockoutPolicy]:
+    """The lock-out of one subject, and of everyone together."""
+    each = codes.LockoutPolicy(
+        max_failures=settings.guess_max_failures,
+        window=timedelta(seconds=settings.guess_window_s),
+        lockout=timedelta(seconds=settings.guess_lockout_s),
+    )
+    overall = codes.LockoutPolicy(
+        max_failures=settings.guess_overall_max_failures,
+        window=timedelta(seconds=settings.guess_overall_window_s),
+        lockout=timedelta(seconds=settings.guess_overall_lockout_s),
+    )
+    return each, overall
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who a look-up is for: whose credits it may find, and what its misses count against.
+
+    ``customer_id`` None: a trusted actor looking in general (an admin, a service
+    without a customer), who may find any credit.
+    """
+
+    actor: Actor | None
+    """Who asked, if not a service asking for someone else (it would lock them all out)."""
+    customer_id: str | None
+    order_id: str | None = None
+
+    def may_see(self, row: Any, *, unassigned_too: bool) -> bool:
+        """A credit of this customer's (or, by code, one of nobody's: a gift card)."""
+        if self.customer_id is None:
+            return True
+        return row.customer_id == self.customer_id or (unassigned_too and row.customer_id is None)
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What was typed: exactly one of a code, a token or an external id."""
+
+    code: str | None = None
+    token: str | None = None
+    external_id: str | None = None
+
+
+def subjects(asker: Asker, guessed: str | None) -> list[str]:
+    """What a wrong guess of ``asker``'s counts against, besides everyone together."""
+    found = set()
+    if asker.actor is not None:
+        found.add(f"actor:{asker.actor.kind.value}:{asker.actor.id}")
+    if asker.customer_id is not None:
+        found.add(f"customer:{asker.customer_id}")
+    if asker.order_id is not None:
+        found.add(f"order:{asker.order_id}")
+    if guessed is not None:
+        found.add(guessed)
+    return sorted(found)
 
 
 def _state(row: Any) -> codes.AttemptState:
@@ -51,30 +121,116 @@ def _state(row: Any) -> codes.AttemptState:
 
 @dataclass(frozen=True)
 class Attempts:
-    """The wrong-code counts of some subjects, locked for this transaction."""
+    """The wrong-guess counts of a look-up's subjects, locked for this transaction."""
 
     states: dict[str, codes.AttemptState]
+    overall: codes.AttemptState
     now: datetime
+    policy: codes.LockoutPolicy
+    overall_policy: codes.LockoutPolicy = field(repr=False)
 
     @classmethod
-    async def lock(cls, session: AsyncSession, subjects: list[str], now: datetime) -> Attempts:
-        rows = {subject: await db.lock_attempts(session, subject) for subject in subjects}
-        return cls({subject: _state(row) for subject, row in rows.items()}, now)
+    async def lock(
+        cls, session: AsyncSession, names: list[str], now: datetime, settings: Settings
+    ) -> Attempts:
+        rows = {name: await db.lock_attempts(session, name) for name in sorted(names)}
+        overall = await db.read_attempts(session, OVERALL)
+        each, together = policies(settings)
+        return cls(
+            {name: _state(row) for name, row in rows.items()},
+            codes.AttemptState() if overall is None else _state(overall),
+            now,
+            each,
+            together,
+        )
 
     @property
     def locked(self) -> bool:
-        return any(codes.is_locked(state, self.now) for state in self.states.values())
+        return codes.is_locked(self.overall, self.now) or any(
+            codes.is_locked(state, self.now) for state in self.states.values()
+        )
 
     async def count_miss(self, session: AsyncSession) -> None:
-        """One more wrong code for every subject (their rows are made again if a
-        rejection rolled their first insert back)."""
-        for subject, state in self.states.items():
-            after = codes.after_failure(LOCKOUT, state, self.now)
-            await db.lock_attempts(session, subject)
-            await db.save_attempts(
-                session, subject, after.failures, after.window_started_at, after.locked_until
-            )
+        """One more wrong guess for every subject and for everyone (their rows are made
+        again if a rejection rolled their first insert back)."""
+        for name, state in self.states.items():
+            await self._save(session, name, codes.after_failure(self.policy, state, self.now))
+        overall = _state(await db.lock_attempts(session, OVERALL))
+        await self._save(
+            session, OVERALL, codes.after_failure(self.overall_policy, overall, self.now)
+        )
 
-    async def reset(self, session: AsyncSession) -> None:
-        for subject in self.states:
-            await db.save_attempts(session, subject, 0, None, None)
+    async def _save(self, session: AsyncSession, name: str, after: codes.AttemptState) -> None:
+        await db.lock_attempts(session, name)
+        await db.save_attempts(
+            session, name, after.failures, after.window_started_at, after.locked_until
+        )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A look-up made (or refused) under the lock-out: the credit found, if the asker may
+    see it; ``locked`` when it was not made at all."""
+
+    row: Any | None
+    attempts: Attempts
+    locked: bool = False
+
+    async def count_miss(self, session: AsyncSession) -> None:
+        await self.attempts.count_miss(session)
+
+
+async def look_up(
+    session: AsyncSession, context: HandlerContext, asker: Asker, guess: Guess, now: datetime
+) -> Lookup:
+    """Find the credit ``guess`` names for ``asker``, unless a subject is locked out.
+
+    The caller answers: ``locked``, refused (nothing was looked up); no
+    ``row``, a miss to count with ``count_miss`` (in the transaction that
+    records the refusal) and to answer as not found; a ``row``, the credit.
+    """
+    code_hasher = hasher(context)
+    guessed = _guessed(code_hasher, guess)
+    attempts = await Attempts.lock(session, subjects(asker, guessed), now, context.settings)
+    if attempts.locked:
+        return Lookup(None, attempts, locked=True)
+    row = await _find(session, code_hasher, guess)
+    if row is not None and not asker.may_see(row, unassigned_too=guess.code is not None):
+        row = None  # another customer's: the same answer as none at all
+    return Lookup(row, attempts)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _guessed(code_hasher: codes.CodeHasher, guess: Guess) -> str | None:
+    """The guessed value as a subject: a hash, never the value (None: not a code at all)."""
+    if guess.token is not None:
+        return f"token:{token_hash(guess.token)[:32]}"
+    if guess.external_id is not None:
+        return f"external_id:{_digest(guess.external_id)[:32]}"
+    try:
+        return f"code:{code_hasher.hashes(guess.code or '')[0][:32]}"
+    except codes.InvalidCode:
+        return None  # a miss all the same, of no code in particular
+
+
+async def _find(session: AsyncSession, code_hasher: codes.CodeHasher, guess: Guess) -> Any | None:
+    if guess.token is not None:
+        hashed = token_hash(guess.token)
+        return await db.find_store_credit(session, db.store_credits.c.token_hash == hashed)
+    if guess.external_id is not None:
+        column = db.store_credits.c.external_id
+        return await db.find_store_credit(session, column == guess.external_id)
+    code = guess.code or ""
+    try:
+        hashes = code_hasher.hashes(code)
+    except codes.InvalidCode:
+        return None
+    row = await db.find_store_credit(session, db.store_credits.c.code_hash.in_(hashes))
+    if row is None or not code_hasher.matches(code, row.code_hash):
+        return None
+    if row.code_hash != hashes[0]:  # found under a retired key: move it to the current
+        await db.rehash_code(session, row.id, hashes[0])
+    return row

@@ -161,6 +161,40 @@ class Settings(BaseSettings):
             "back as new store credit (true), or is reported as a refund due (false)."
         ),
     )
+    guess_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1_000,
+        validation_alias=_env("STORECREDIT_GUESS_MAX_FAILURES"),
+        description=(
+            "Wrong store-credit codes, tokens or external ids that one customer, order, actor "
+            "or guessed value may try within STORECREDIT_GUESS_WINDOW_S before it is locked out."
+        ),
+    )
+    guess_window_s: int = Field(
+        default=900, ge=1, le=86_400 * 7, validation_alias=_env("STORECREDIT_GUESS_WINDOW_S")
+    )
+    guess_lockout_s: int = Field(
+        default=900, ge=1, le=86_400 * 7, validation_alias=_env("STORECREDIT_GUESS_LOCKOUT_S")
+    )
+    guess_overall_max_failures: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        validation_alias=_env("STORECREDIT_GUESS_OVERALL_MAX_FAILURES"),
+        description=(
+            "Wrong guesses from everyone together within STORECREDIT_GUESS_OVERALL_WINDOW_S "
+            "before every look-up by code, token or external id is refused for "
+            "STORECREDIT_GUESS_OVERALL_LOCKOUT_S: the brake on enumeration across many "
+            "customers and orders."
+        ),
+    )
+    guess_overall_window_s: int = Field(
+        default=60, ge=1, le=86_400, validation_alias=_env("STORECREDIT_GUESS_OVERALL_WINDOW_S")
+    )
+    guess_overall_lockout_s: int = Field(
+        default=60, ge=1, le=86_400, validation_alias=_env("STORECREDIT_GUESS_OVERALL_LOCKOUT_S")
+    )
     code_hash_key: SecretStr | None = Field(
         default=None, validation_alias=_env("STORECREDIT_CODE_HASH_KEY")
     )

@@ -218,7 +218,7 @@ def ledger_commands(world: World, plan: Plan, settings: Settings) -> Target:
     ]
     plan.deposits += [*amounts, 7, 11, 13, 17, 19, 23, 29, 37]
     spend = deposit(-5, kind=PointTransactionKind.SPEND, status=PointTransactionStatus.PENDING)
-    good += refused("a stranger spends from the account", spend, "forbidden", strangers(3))
+    good += refused("a stranger spends from the account", spend, "account_not_found", strangers(3))
     good += refused("the owner deposits", deposit(5), "forbidden", [customer(world.owner)])
     good += refused("a negative deposit", deposit(-5), "invalid_amount", [ADMIN])
     bad = bad_messages(
@@ -312,7 +312,10 @@ def ledger_queries(world: World, settings: Settings) -> Target:
         valid("no such account", nowhere, ADMIN, Expect(reply="account_not_found")),
         valid("a page too large", heavy, ADMIN, Expect(reply="reply_too_large")),
         valid("a page of one", heavy.model_copy(update={"page_size": 1}), ADMIN, history_page),
-        *[valid("a stranger asks", balances, s, Expect(reply="forbidden")) for s in strangers(2)],
+        *[
+            valid("a stranger asks", balances, s, Expect(reply="account_not_found"))
+            for s in strangers(2)
+        ],
     ]
     return query_target(
         "ledger queries",
@@ -429,7 +432,7 @@ def order_commands(world: World, plan: Plan) -> Target:
     cheap = AddProductLineItem(
         order_id=world.cart, line_item_id="cheap", sku="S", name="Mug", unit_price=1
     )
-    good += refused("a stranger removes a line", theirs, "forbidden", strangers(2))
+    good += refused("a stranger removes a line", theirs, "order_not_found", strangers(2))
     good += refused("the shopper sets a price", cheap, "forbidden", [customer(world.shopper)])
     bad = bad_messages(
         COMMAND,

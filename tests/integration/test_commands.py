@@ -104,7 +104,8 @@ async def test_rejections_carry_a_code_and_a_sentence(
     customer = Actor(kind=ActorKind.CUSTOMER, id=random_id("cust"))
     missing = random_id("acct")
     cases = [
-        (account_id, command(client.post(account_id, 10), actor=customer), "forbidden"),
+        # Another's account, to a customer: as if there were none.
+        (account_id, command(client.post(account_id, 10), actor=customer), "account_not_found"),
         (missing, command(client.post(missing, 10)), "account_not_found"),
         (account_id, command(client.post(account_id, 10, "spend")), "invalid_amount"),
         (account_id, command(client.post(account_id, -10, "reversal")), "use_reverse_command"),

@@ -350,6 +350,26 @@ def corruptions(
             [("account_copy_mismatch", {"account_id": f.loyalty})],
         ),
         (
+            "store-credit's balance copy at a version the ledger never reached (a forged event)",
+            db.changed(
+                "store_credit",
+                "UPDATE point_accounts SET ledger_version = ledger_version + 1000000 WHERE id = :a",
+                "UPDATE point_accounts SET ledger_version = ledger_version - 1000000 WHERE id = :a",
+                a=f.loyalty,
+            ),
+            [("copy_ahead_of_source", {"account_id": f.loyalty})],
+        ),
+        (
+            "the order service's copy of a point account ahead of store-credit's (a forged event)",
+            db.changed(
+                "order",
+                "UPDATE point_accounts SET version = version + 1000000000 WHERE id = :a",
+                "UPDATE point_accounts SET version = version - 1000000000 WHERE id = :a",
+                a=f.loyalty,
+            ),
+            [("copy_ahead_of_source", {"account_id": f.loyalty})],
+        ),
+        (
             "the order service's copy of a committed spend still pending",
             db.changed(
                 "order",

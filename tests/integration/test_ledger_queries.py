@@ -235,7 +235,9 @@ async def test_a_customer_reads_only_their_own_accounts(
         (GetAccountBalances(account_id=nobodys), owner),
     ]:
         kind, refused = await ask(requests, settings, account_id, query, actor)
-        assert (kind, refused["code"]) == ("QueryFailed", "forbidden"), refused
+        # Not theirs: the same answer, word for word, as for an account that is not there.
+        assert (kind, refused["code"]) == ("QueryFailed", "account_not_found"), refused
+        assert refused["reason"] == f"There is no ledger account {query.account_id}."
     service = Actor(kind=ActorKind.SERVICE, id="store_credit")
     kind, _ = await ask(requests, settings, account_id, balances, service)
     assert kind == "AccountBalances"

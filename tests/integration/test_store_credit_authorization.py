@@ -61,9 +61,13 @@ async def test_authorizations_answer_with_the_credit_or_the_reason(
 
         refusals: list[tuple[AuthorizeStoreCredit, str]] = [
             (by_code(isolated, code, customer, order_id, currency="EUR"), "currency_mismatch"),
-            (by_code(isolated, code, random_id("cust"), random_id("ord")), "other_customer"),
+            # Another customer's credit, by code or by id: not found, as if there were none.
             (
-                AuthorizeStoreCredit(  # someone else's credit by id: not found, not "other"
+                by_code(isolated, code, random_id("cust"), random_id("ord")),
+                "store_credit_not_found",
+            ),
+            (
+                AuthorizeStoreCredit(
                     application_id=random_id("app"),
                     order_id=order_id,
                     customer_id=random_id("cust"),

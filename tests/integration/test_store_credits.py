@@ -79,7 +79,9 @@ async def test_store_credit_life_and_the_code_stays_secret(
             10_000,
         )
         assert credit["balance"] == 10_000
-        by_token = await ask(isolated, customer, FindStoreCredit(token=credit["token"]), shopper)
+        assert "token" not in credit and "token" not in event.json()["payload"]
+        token = created["produced"]["token"]
+        by_token = await ask(isolated, customer, FindStoreCredit(token=token), shopper)
         assert by_token.payload["store_credit"]["store_credit_id"] == issue.store_credit_id
         by_external = await ask(
             isolated, customer, FindStoreCredit(external_id=credit["external_id"])
@@ -90,8 +92,14 @@ async def test_store_credit_life_and_the_code_stays_secret(
         )
         assert wrong_currency.payload["store_credit"]["unusable_code"] == "currency_mismatch"
         stranger = Actor(kind=ActorKind.CUSTOMER, id=random_id("cust"))
-        theirs = await ask(isolated, customer, FindStoreCredit(code=code), stranger)
-        assert theirs.payload["store_credit"]["unusable_code"] == "other_customer"
+        for theirs in [FindStoreCredit(code=code), FindStoreCredit(token=token)]:
+            # Another customer's credit answers as none at all, and counts as a wrong guess.
+            refused = await ask(isolated, customer, theirs, stranger)
+            assert refused.payload["code"] == "store_credit_not_found"
+        by_external = await ask(
+            isolated, customer, FindStoreCredit(external_id=credit["external_id"]), stranger
+        )
+        assert by_external.payload["code"] == "store_credit_not_found"
 
         # Top up: only above the balance; the difference goes through the ledger.
         low = await client.do(
@@ -154,13 +162,13 @@ async def test_store_credit_life_and_the_code_stays_secret(
         customer_issue = issue.model_copy(update={"store_credit_id": random_id("sc")})
         assert (await client.do(customer, customer_issue, shopper))["code"] == "forbidden"
 
-    # The clear code: on no topic the platform writes but in its one result (clients
+    # The clear code and token: on no topic the platform writes but in their one result (clients
     # send it on commands and queries to look it up), nowhere in the database or logs.
     seen = []
     written_by_clients = (".commands", ".queries")
     for spec in [t for t in ALL_TOPICS if not t.name.endswith(written_by_clients)]:
         for record in await read_all(isolated.kafka_bootstrap_servers, isolated.topic(spec)):
-            if code.encode() in record.value:
+            if code.encode() in record.value or token.encode() in record.value:
                 seen.append(
                     (
                         record.topic,
@@ -190,4 +198,5 @@ async def test_store_credit_life_and_the_code_stays_secret(
                 (await connection.execute(text(f"SELECT t::text FROM {table} t"))).scalars().all()
             )
             assert not [r for r in rows if code in r], table
+            assert not [r for r in rows if token in r], table
     await engine.dispose()

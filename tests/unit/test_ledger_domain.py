@@ -83,8 +83,10 @@ def test_a_customer_may_only_create_pending_spends_on_their_own_account() -> Non
     pending, committed = PointTransactionStatus.PENDING, PointTransactionStatus.COMMITTED
     spend, deposit = PointTransactionKind.SPEND, PointTransactionKind.DEPOSIT
     domain.check_may_create(owner, account(), pending, -10, spend)
+    with pytest.raises(domain.AccountNotFound) as stranger_told:  # as if there were none
+        domain.check_may_create(stranger, account(), pending, -10, spend)
+    assert stranger_told.value.reason == domain.no_account(account().account_id)
     for actor, status, amount, kind in [
-        (stranger, pending, -10, spend),
         (owner, committed, -10, spend),
         (owner, pending, 10, deposit),
         (owner, pending, -10, PointTransactionKind.ADJUSTMENT),

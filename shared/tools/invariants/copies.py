@@ -13,7 +13,11 @@
   transaction the ledger does not have, or ended otherwise.
 
 A copy newer than the facts it is verified against passes: the facts are from
-the first look, the copy may be from the second.
+the first look, the copy may be from the second. Looked at the other way round
+(the copy first, its source second), no copy may be ahead of its source: a
+version the source never reached came from someone else (a forged event on
+the source's topic) and makes every later real update look stale
+(``copy_ahead_of_source``).
 """
 
 from __future__ import annotations
@@ -248,6 +252,92 @@ async def copies_have_sources(connection: AsyncConnection, facts: Facts) -> list
     return found
 
 
+async def balance_copy_versions(connections: Connections) -> Facts:
+    """Store-credit's copied ledger versions, by ledger account."""
+    copied = union_all(
+        select(
+            point_accounts.c.id.label("ledger_id"), _NO_CREDIT, point_accounts.c.ledger_version
+        ).where(point_accounts.c.ledger_version.is_not(None)),
+        select(
+            store_credits.c.ledger_account_id, store_credits.c.id, store_credits.c.ledger_version
+        ).where(store_credits.c.ledger_version.is_not(None)),
+    )
+    return await rows_by(connections["store_credit"], copied, "ledger_id")
+
+
+async def balances_not_behind_copies(connection: AsyncConnection, facts: Facts) -> list[Violation]:
+    versions = await rows_by(
+        connection,
+        select(ledger_accounts.c.id, ledger_accounts.c.version).where(
+            among(ledger_accounts.c.id, facts)
+        ),
+    )
+    found = []
+    for ledger_id, copy in facts.items():
+        source = versions.get(ledger_id)
+        if source is None or source.version >= copy.ledger_version:
+            continue  # a missing account is ledger_account_missing's
+        owner = f"store credit {copy.store_credit_id}" if copy.store_credit_id else "point account"
+        found.append(
+            _ahead(
+                ("ledger", "store_credit"),
+                f"Store-credit's copy of ledger account {ledger_id} ({owner}) is at version "
+                f"{copy.ledger_version}; the ledger's is at {source.version}.",
+                ledger_id,
+                store_credit_id=copy.store_credit_id,
+            )
+        )
+    return found
+
+
+async def point_account_copy_versions(connections: Connections) -> Facts:
+    return await rows_by(
+        connections["order"], select(account_copies.c.id, account_copies.c.version)
+    )
+
+
+async def point_accounts_not_behind_copies(
+    connection: AsyncConnection, facts: Facts
+) -> list[Violation]:
+    versions = await rows_by(
+        connection,
+        select(point_accounts.c.id, point_accounts.c.version).where(
+            among(point_accounts.c.id, facts)
+        ),
+    )
+    found = []
+    for account_id, copy in facts.items():
+        source = versions.get(account_id)
+        if source is None:
+            where = "store-credit has no such account"
+        elif source.version < copy.version:
+            where = f"store-credit's is at {source.version}"
+        else:
+            continue
+        found.append(
+            _ahead(
+                ("store_credit", "order"),
+                f"The order service's copy of point account {account_id} is at version "
+                f"{copy.version}; {where}.",
+                account_id,
+            )
+        )
+    return found
+
+
+def _ahead(
+    services: tuple[str, str], message: str, account_id: str, **ids: str | None
+) -> Violation:
+    return violation(
+        "copy_ahead_of_source",
+        services,
+        message,
+        subject=account_id,
+        account_id=account_id,
+        **ids,
+    )
+
+
 CHECKS = (
     CrossCheck(
         ("balance_copy_mismatch",),
@@ -288,5 +378,21 @@ CHECKS = (
         "the order service's copies of pending transactions name ledger transactions",
         pending_copies_kept,
         copies_have_sources,
+    ),
+    CrossCheck(
+        ("copy_ahead_of_source",),
+        "store_credit",
+        "ledger",
+        "no balance copy of store-credit's is at a version the ledger never reached",
+        balance_copy_versions,
+        balances_not_behind_copies,
+    ),
+    CrossCheck(
+        ("copy_ahead_of_source",),
+        "order",
+        "store_credit",
+        "no point-account copy of the order service's is at a version store-credit never reached",
+        point_account_copy_versions,
+        point_accounts_not_behind_copies,
     ),
 )
