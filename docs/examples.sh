@@ -24,8 +24,16 @@ envelope() {  # envelope TYPE IDEMPOTENCY-KEY ACTOR PAYLOAD (ACTOR as kind:id): 
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${actor%%:*}" "${actor#*:}" "${4//@RUN@/$RUN}"
 }
 
+claim() {  # claim ACTOR VALUE: the actor-claim header of a record VALUE by ACTOR (kind:id),
+  # signed with the local system's keys (storecredit claim; shared/runtime/claims.py)
+  printf '%s' "$2" | .venv/bin/storecredit claim "${1//@RUN@/$RUN}"
+}
+
 send() {  # send TOPIC KEY TYPE IDEMPOTENCY-KEY ACTOR PAYLOAD: publish one command (a fresh message id)
-  envelope "$3" "$4" "$5" "$6" | kcat -P -b "$B" -t "$(topic "$1")" -k "${2//@RUN@/$RUN}" -H type="$3"
+  local value
+  value=$(envelope "$3" "$4" "$5" "$6")
+  printf '%s\n' "$value" | kcat -P -b "$B" -t "$(topic "$1")" -k "${2//@RUN@/$RUN}" \
+    -H type="$3" -H actor-claim="$(claim "$5" "$value")"
 }
 
 result() {  # result RESULTS-TOPIC IDEMPOTENCY-KEY: the command's result (waits up to 30 s)
@@ -57,8 +65,10 @@ latest() {  # latest TOPIC KEY TEXT: the newest record of KEY that holds TEXT (w
 }
 
 ask() {  # ask TOPIC KEY TYPE ACTOR PAYLOAD: a query, and its reply on <service>.query-replies
-  local id="docs-query-$RUN-$RANDOM" replies="${1%.queries}.query-replies"
-  CORRELATION=$id envelope "$3" "$id" "$4" "$5" | kcat -P -b "$B" -t "$(topic "$1")" -k "${2//@RUN@/$RUN}" \
-    -H type="$3" -H reply_to="$(topic "$replies")" -H correlation-id="$id"
+  local id="docs-query-$RUN-$RANDOM" replies="${1%.queries}.query-replies" value
+  value=$(CORRELATION=$id envelope "$3" "$id" "$4" "$5")
+  printf '%s\n' "$value" | kcat -P -b "$B" -t "$(topic "$1")" -k "${2//@RUN@/$RUN}" \
+    -H type="$3" -H reply_to="$(topic "$replies")" -H correlation-id="$id" \
+    -H actor-claim="$(claim "$4" "$value")"
   latest "$replies" "$id" "$id"
 }

@@ -22,10 +22,14 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared.runtime import sealing
+from shared.runtime import claims, sealing
 from shared.runtime.provision import prepare
 from shared.runtime.settings import SERVICES, Settings
 from tests.kafka_tools import TopicWatcher
+from tests.signing import SigningProducer
+
+KEYSET = claims.new_keyset(SERVICES)
+"""The session's signers: the tests hold every key (they play every client)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def settings(servers: Servers) -> Settings:
         hold_sweep_ms=200,
         code_hash_key=secrets.token_hex(32),
         code_seal_private_key=sealing.new_private_key(),
+        actor_signers=claims.signers_json(KEYSET),
+        actor_keys=claims.keys_json(KEYSET),
         **urls,
     )
     prepare(configured)
@@ -113,7 +119,9 @@ def settings(servers: Servers) -> Settings:
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     """A producer per test: one kept for the session knew every topic of every test
     before, deleted at their end, and in CI once stalled on that metadata for good."""
-    client = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    client = SigningProducer(
+        settings.keyring(), bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
+    )
     await client.start()
     yield client
     await client.stop()

@@ -70,10 +70,20 @@ class Service:
             return False
 
 
+def client_keys(settings: Settings) -> dict[str, str]:
+    """The claim settings of a client that plays every signer (the tests' CLI runs)."""
+    keys = settings.actor_keys.get_secret_value() if settings.actor_keys else "{}"
+    return {
+        "STORECREDIT_ACTOR_SIGNERS": settings.actor_signers or "{}",
+        "STORECREDIT_ACTOR_KEYS": keys,
+    }
+
+
 def environment(settings: Settings, service: str, port: int) -> dict[str, str]:
     secrets = {
         "STORECREDIT_CODE_HASH_KEY": settings.code_hash_key_bytes().decode(),
         "STORECREDIT_CODE_SEAL_PRIVATE_KEY": settings.code_seal_private_key_hex(),
+        **settings.actor_environment(service),
     }
     return {
         **os.environ,
@@ -118,6 +128,7 @@ def start_service(
             f"{service.upper()}_DATABASE_URL": settings.database_url_for(service),
             "STORECREDIT_TOPIC_PREFIX": settings.topic_prefix,
             "STORECREDIT_OUTBOX_POLL_MS": str(outbox_poll_ms),
+            **settings.actor_environment(service),
         }
     )
     env.pop("STORECREDIT_CRASH_AT", None)

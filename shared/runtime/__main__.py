@@ -15,7 +15,7 @@ import logging
 import secrets
 import sys
 
-from shared.runtime import sealing
+from shared.runtime import claims, sealing
 from shared.runtime.main import run_service
 from shared.runtime.provision import prepare
 from shared.runtime.provision.errors import ProvisionError
@@ -24,11 +24,16 @@ from shared.runtime.settings import SERVICES, Settings
 
 def print_keys() -> None:
     """New secrets as environment lines: store-credit takes the hash key and the private
-    sealing key, order the public one."""
+    sealing key, order the public one; every process the signers, each its own key."""
     private = sealing.new_private_key()
     print(f"STORECREDIT_CODE_HASH_KEY={secrets.token_hex(32)}")
     print(f"STORECREDIT_CODE_SEAL_PRIVATE_KEY={private}")
     print(f"STORECREDIT_CODE_SEAL_PUBLIC_KEY={sealing.public_key_for(private)}")
+    keyset = claims.new_keyset(SERVICES)
+    print(f"STORECREDIT_ACTOR_SIGNERS={claims.signers_json(keyset)}")
+    print("# STORECREDIT_ACTOR_KEYS: give each process its own signer's key alone:")
+    for name in keyset:
+        print(f"# {name}: STORECREDIT_ACTOR_KEYS={claims.keys_json(keyset, [name])}")
 
 
 COMMAND = ["python", "-m", "shared.runtime"]

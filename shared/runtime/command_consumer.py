@@ -2,7 +2,9 @@
 (:mod:`shared.runtime.pipeline`), handled by its :class:`CommandProcessor`.
 
 What does not decode is parked on the dead-letter topic and, when its envelope was
-readable, answered ``invalid_command``; a command whose handler fails (a bug) is parked
+readable, answered ``invalid_command``; one whose actor is not vouched for by a good
+claim (:mod:`shared.runtime.claims`) is answered ``unauthenticated`` or ``forbidden``
+and never handled; a command whose handler fails (a bug) is parked
 and answered ``internal_error``. Every other command is answered by the processor, in
 the transaction of its effect. Batches (``STORECREDIT_BATCH_SIZE`` above 1, the
 default): each run of a poll's decodable commands in one transaction.
@@ -10,12 +12,14 @@ default): each run of a poll's decodable commands in one transaction.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from contracts.results import RejectionCode
 from contracts.topics import TopicSpec
+from shared.runtime.claims import FORBIDDEN, UNAUTHENTICATED, ClaimError, Verifier
 from shared.runtime.codec import DecodeError, Incoming, decode
 from shared.runtime.commands import CommandProcessor
 from shared.runtime.dead_letters import Parking, Redactor
@@ -23,7 +27,10 @@ from shared.runtime.metrics import COMMANDS_CONSUMER
 from shared.runtime.pipeline import Pipeline, Run, subscribe
 from shared.runtime.settings import Settings
 
+log = logging.getLogger(__name__)
+
 MAX_RESULT_KEY_BYTES = 1024
+CLAIM_REFUSALS = frozenset({UNAUTHENTICATED, FORBIDDEN})
 
 
 def _key_of(record: Any) -> str | None:
@@ -41,21 +48,37 @@ class CommandStage:
 
     what = "command"
 
-    def __init__(self, processor: CommandProcessor, park: Parking) -> None:
+    def __init__(self, processor: CommandProcessor, park: Parking, verifier: Verifier) -> None:
         self.processor = processor
         self.park = park
+        self.verifier = verifier
         self.known = processor.known_types
 
     def decode(self, record: Any) -> Incoming[Any] | DecodeError:
         try:
-            return decode(record.value, self.known)
+            incoming = decode(record.value, self.known)
         except DecodeError as error:
             return error
+        try:
+            self.verifier.verify(record.value, record.headers or (), incoming.envelope.actor)
+        except ClaimError as error:
+            return DecodeError(error.code, error.reason, incoming.envelope)
+        return incoming
 
     def skips(self, error: DecodeError) -> bool:
         return False  # every command gets an answer: none is another consumer's
 
     async def refuse(self, record: Any, error: DecodeError) -> None:
+        if error.code in CLAIM_REFUSALS and error.envelope is not None:
+            # Refused without a trace under the key it claims: a forgery must not take
+            # a real client's idempotency key. Answered, not parked: nothing to redrive.
+            log.warning(
+                "command refused: its actor is not vouched for",
+                extra={"type": error.envelope.type, "code": error.code, "reason": error.detail},
+            )
+            key = _key_of(record) or error.envelope.correlation_id
+            await self.processor.reject_undeliverable(error.envelope, key, error.code, error.detail)
+            return
         await self.park(record, error.code, error.detail)
         if error.envelope is not None:
             await self.processor.reject_undeliverable(
@@ -105,7 +128,8 @@ def register_command_consumer(
         lambda reason: metrics.dead_letter(COMMANDS_CONSUMER, reason),
         redact,
     )
-    pipeline = Pipeline(CommandStage(processor, park), metrics, COMMANDS_CONSUMER)
+    stage = CommandStage(processor, park, settings.verifier())
+    pipeline = Pipeline(stage, metrics, COMMANDS_CONSUMER)
     subscribe(
         broker,
         settings,

@@ -126,7 +126,13 @@ async def add_caused(
                     "idempotency_key": str(message.message_id),
                 }
             )
-        await sink.add(session, settings.topic(message.topic), message.key, envelope)
+        await sink.add(
+            session,
+            settings.topic(message.topic),
+            message.key,
+            envelope,
+            settings.service_signer(service),
+        )
 
 
 def result_for(

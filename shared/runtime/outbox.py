@@ -10,9 +10,10 @@ from typing import Any, Protocol
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import Actor, ActorKind, Envelope, Message
+from contracts.envelope import Actor, ActorKind, Command, Envelope, Message
 from contracts.results import RejectionCode
 from contracts.topics import TopicSpec
+from shared.runtime.claims import CLAIM_HEADER, Signer
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.messaging_tables import outbox
 from shared.runtime.rules import Rejected
@@ -56,17 +57,23 @@ class Outgoing:
     the sender must know it beforehand, to match the result of a command it sends."""
 
 
-def row_for(topic: str, key: str | None, envelope: Envelope[Message]) -> dict[str, Any]:
-    """The outbox row of one message (MessageTooLarge if Kafka could not take it)."""
+def row_for(
+    topic: str, key: str | None, envelope: Envelope[Message], signer: Signer | None = None
+) -> dict[str, Any]:
+    """The outbox row of one message (MessageTooLarge if Kafka could not take it); a
+    command is signed by ``signer``, who vouches for its actor (``shared.runtime.claims``)."""
     value = encode(envelope)
     size = len(value) + len((key or "").encode())
     if size > MAX_RECORD_BYTES:
         raise MessageTooLarge(size)
+    headers = headers_for(envelope)
+    if signer is not None and isinstance(envelope.payload, Command):
+        headers[CLAIM_HEADER] = signer.claim(value, envelope.actor)
     return {
         "message_id": envelope.message_id,
         "topic": topic,
         "key": key,
-        "headers": headers_for(envelope),
+        "headers": headers,
         "value": value,
     }
 
@@ -76,18 +83,27 @@ _INSERT = insert(outbox).on_conflict_do_nothing(index_elements=["message_id"])
 
 
 async def add(
-    session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+    session: AsyncSession,
+    topic: str,
+    key: str | None,
+    envelope: Envelope[Message],
+    signer: Signer | None = None,
 ) -> None:
     """Write one message to the outbox, in the caller's transaction (MessageTooLarge if
     Kafka could not take it)."""
-    await session.execute(_INSERT.values(**row_for(topic, key, envelope)))
+    await session.execute(_INSERT.values(**row_for(topic, key, envelope, signer)))
 
 
 class Sink(Protocol):
     """Where a handler's messages go: straight to the outbox, or to a batch's rows."""
 
     async def add(
-        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+        self,
+        session: AsyncSession,
+        topic: str,
+        key: str | None,
+        envelope: Envelope[Message],
+        signer: Signer | None = None,
     ) -> None: ...
 
 
@@ -95,9 +111,14 @@ class Direct:
     """Each message is its own INSERT, at once."""
 
     async def add(
-        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+        self,
+        session: AsyncSession,
+        topic: str,
+        key: str | None,
+        envelope: Envelope[Message],
+        signer: Signer | None = None,
     ) -> None:
-        await add(session, topic, key, envelope)
+        await add(session, topic, key, envelope, signer)
 
 
 DIRECT = Direct()
@@ -111,9 +132,14 @@ class BatchRows:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     async def add(
-        self, session: AsyncSession, topic: str, key: str | None, envelope: Envelope[Message]
+        self,
+        session: AsyncSession,
+        topic: str,
+        key: str | None,
+        envelope: Envelope[Message],
+        signer: Signer | None = None,
     ) -> None:
-        self.rows.append(row_for(topic, key, envelope))
+        self.rows.append(row_for(topic, key, envelope, signer))
 
     async def flush(self, session: AsyncSession) -> None:
         if self.rows:
@@ -170,4 +196,10 @@ async def add_system_messages(
             correlation_id=correlation_id,
             causation_id=None,
         )
-        await add(session, settings.topic(message.topic), message.key, envelope)
+        await add(
+            session,
+            settings.topic(message.topic),
+            message.key,
+            envelope,
+            settings.service_signer(service),
+        )

@@ -56,6 +56,7 @@ from contracts.envelope import (
 )
 from contracts.ledger import QueryFailed
 from contracts.topics import TopicSpec
+from shared.runtime.claims import ClaimError, Verifier
 from shared.runtime.codec import DecodeError, Incoming, decode, encode, headers_for
 from shared.runtime.commands import HandlerContext
 from shared.runtime.db import SessionFactory
@@ -170,8 +171,10 @@ class QueryResponder:
         metrics: ServiceMetrics | None = None,
         prefix: str = "",
         reply_timeout_s: float = 5.0,
+        verifier: Verifier | None = None,
     ) -> None:
         self.broker = broker
+        self.verifier = verifier or Verifier({}, 0)
         self.prefix = prefix
         self.reply_timeout_s = reply_timeout_s
         self.metrics = metrics or ServiceMetrics(service, process_metrics=False)
@@ -212,7 +215,7 @@ class QueryResponder:
                 log.warning("query without a reply_to header", extra={"type": envelope.type})
                 await self.park(record, NO_REPLY_TO, "A query needs a reply_to header.")
                 return
-            answer, outcome = await self._answer_or_fail(record, incoming)
+            answer, outcome = await self._vouched_answer(record, incoming)
             cause = str(envelope.message_id)
             if await self.reply(reply_to, answer, envelope.correlation_id, cause) == "too_large":
                 answer, outcome = _too_large(), QueryOutcome.REFUSED
@@ -220,6 +223,22 @@ class QueryResponder:
             self.metrics.query(envelope.type, outcome)
         finally:
             correlation_id_var.reset(token)
+
+    async def _vouched_answer(
+        self, record: Any, incoming: Incoming[Message]
+    ) -> tuple[Message, QueryOutcome]:
+        """As :meth:`_answer_or_fail` for a query whose actor a good claim vouches for;
+        ``unauthenticated`` or ``forbidden`` for any other, never answered."""
+        envelope = incoming.envelope
+        try:
+            self.verifier.verify(record.value, record.headers or (), envelope.actor)
+        except ClaimError as error:
+            log.warning(
+                "query refused: its actor is not vouched for",
+                extra={"type": envelope.type, "code": error.code, "reason": error.reason},
+            )
+            return QueryFailed(code=error.code, reason=error.reason), QueryOutcome.REFUSED
+        return await self._answer_or_fail(record, incoming)
 
     async def _answer_or_fail(
         self, record: Any, incoming: Incoming[Message]
@@ -336,6 +355,7 @@ def register_query_consumer(
         metrics=metrics,
         prefix=settings.topic_prefix,
         reply_timeout_s=settings.query_reply_timeout_s,
+        verifier=settings.verifier(),
     )
 
     @broker.subscriber(

@@ -62,6 +62,7 @@ class ServiceRuntime:
     """A running service: start and stop it as a whole (the app and tests do)."""
 
     def __init__(self, definition: ServiceDefinition, settings: Settings) -> None:
+        settings.service_signer(definition.name)  # fail now, not on the first command it sends
         self.definition = definition
         self.settings = settings
         self.metrics = ServiceMetrics(definition.name)

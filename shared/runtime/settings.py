@@ -28,6 +28,10 @@ Environment variables:
   may have (default 10, as the point-account seed says).
 - ``STORECREDIT_CODE_HASH_KEY``: the secret (32 characters or more) that
   store-credit codes are hashed with (HMAC-SHA256). Required by store-credit.
+- ``STORECREDIT_ACTOR_SIGNERS``, ``STORECREDIT_ACTOR_KEYS``,
+  ``STORECREDIT_ACTOR_CLAIM_MAX_AGE_S``: who may vouch for which actors, the
+  private keys this process signs with, and the oldest claim accepted
+  (``shared.runtime.claims``).
 - ``STORECREDIT_CRASH_AT``: fault injection for tests; a crash point name
   (``after_commit``) makes the process exit there once.
 - ``STORECREDIT_HTTP_PORT``: the port of the service's HTTP endpoint
@@ -40,6 +44,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -47,6 +52,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from contracts.topics import TopicSpec
+from shared.runtime.claims import (
+    Keyring,
+    Signer,
+    SignerSpec,
+    Verifier,
+    parse_keys,
+    parse_signers,
+    signer_named,
+)
 
 SERVICES = ("ledger", "store_credit", "order", "fulfillment")
 
@@ -207,6 +221,29 @@ class Settings(BaseSettings):
     code_seal_public_key: str | None = Field(
         default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PUBLIC_KEY")
     )
+    actor_signers: str | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_ACTOR_SIGNERS"),
+        description=(
+            "JSON: signer name to {public_key (64 hex), may_claim [patterns]}; who may vouch "
+            "for which actors (shared.runtime.claims). Unset: no command is accepted."
+        ),
+    )
+    actor_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_ACTOR_KEYS"),
+        description="JSON: signer name to private key (64 hex): whom this process signs as.",
+    )
+    actor_claim_max_age_s: int = Field(
+        default=7 * 86_400,
+        ge=60,
+        le=30 * 86_400,
+        validation_alias=_env("STORECREDIT_ACTOR_CLAIM_MAX_AGE_S"),
+        description=(
+            "The oldest actor claim accepted: at least as long as a command may wait in Kafka "
+            "(the topics' retention), or a backlog would be refused."
+        ),
+    )
     crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
     http_port: int | None = Field(
         default=None, ge=0, le=65_535, validation_alias=_env("STORECREDIT_HTTP_PORT")
@@ -265,6 +302,32 @@ class Settings(BaseSettings):
             "STORECREDIT_CODE_SEAL_PUBLIC_KEY is not set: the order service needs the "
             "store-credit service's public key to pass codes on sealed."
         )
+
+    def signers(self) -> dict[str, SignerSpec]:
+        return parse_signers(self.actor_signers)
+
+    def keyring(self) -> Keyring:
+        """The signers this process may sign as (``STORECREDIT_ACTOR_KEYS``)."""
+        raw = self.actor_keys.get_secret_value() if self.actor_keys else None
+        return Keyring(parse_keys(raw), self.signers())
+
+    def verifier(self) -> Verifier:
+        return Verifier(self.signers(), self.actor_claim_max_age_s)
+
+    def service_signer(self, service: str) -> Signer:
+        """The key a service signs what it sends with: its own signer's, by its name."""
+        return signer_named(
+            self.actor_keys.get_secret_value() if self.actor_keys else None, service
+        )
+
+    def actor_environment(self, service: str) -> dict[str, str]:
+        """What one service's process needs of the claim settings: every signer's public
+        key and grants, and its own private key alone."""
+        signer = self.service_signer(service)
+        return {
+            "STORECREDIT_ACTOR_SIGNERS": self.actor_signers or "{}",
+            "STORECREDIT_ACTOR_KEYS": json.dumps({signer.name: signer.private_key_hex}),
+        }
 
     def database_url_for(self, service: str) -> str:
         """The database URL of one service (its own database)."""

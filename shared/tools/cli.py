@@ -4,6 +4,7 @@ storecredit stack up|down|status [--profile dev|test|chaos]
 storecredit setup          databases, migrations, topics (for the configured servers)
 storecredit run            stack up, setup, then the four services (Ctrl-C stops them)
 storecredit service NAME   one service in the foreground
+storecredit claim ACTOR    the actor-claim header for a record value (stdin), for kcat
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import os
 import secrets
 import sys
 
+from contracts.envelope import Actor, ActorKind
 from shared.runtime.settings import SERVICES, Settings
 from shared.tools import ledger_cli
 from shared.tools.invariants import cli as invariants_cli
+from shared.tools.local_keys import use_local_keys
 from shared.tools.operator import dead_letters, send, tail, topics
 
 
@@ -56,6 +59,7 @@ def _local_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("STORECREDIT_CODE_HASH_KEY", _local_secret("code-hash-key"))
     env.setdefault("STORECREDIT_CODE_SEAL_PRIVATE_KEY", _local_secret("code-seal-private-key"))
+    use_local_keys(env, create=True)
     if "KAFKA_BOOTSTRAP_SERVERS" in env and "DATABASE_URL" in env:
         return env
     endpoints = stack.up(stack.PROFILES["dev"])
@@ -88,6 +92,17 @@ def _service(args: argparse.Namespace) -> int:
     return 0
 
 
+def _claim(args: argparse.Namespace) -> int:
+    """Print the actor-claim header for the record value on standard input."""
+    kind, _, actor_id = args.actor.partition(":")
+    actor = Actor(kind=ActorKind(kind), id=actor_id)
+    value = sys.stdin.buffer.read()
+    if value.endswith(b"\n"):  # what kcat -P sends of a line: without its newline
+        value = value[:-1]
+    print(Settings().keyring().claim(value, actor))
+    return 0
+
+
 def _keys(_: argparse.Namespace) -> int:
     from shared.runtime.__main__ import print_keys
 
@@ -110,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "keys", help="print new secrets for a deployment (code hashing, code sealing)"
     ).set_defaults(func=_keys)
+    claim_parser = commands.add_parser(
+        "claim", help="sign an actor claim for the record value on stdin (for kcat -H)"
+    )
+    claim_parser.add_argument("actor", help="kind:id, as in the envelope (admin:admin-1)")
+    claim_parser.set_defaults(func=_claim)
     ledger_cli.add_parser(commands)
     topics.add_parser(commands)
     tail.add_parser(commands)
@@ -126,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    use_local_keys(os.environ)  # beside `make run`, the tools sign as its clients do
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ async def ask(settings: Settings, account_id: str, question: Message) -> int:
     client = RequestClient(
         settings.kafka_bootstrap_servers,
         settings.topic(LEDGER_QUERY_REPLIES),
+        keyring=settings.keyring(),
         **kafka_client_options(settings),
     )
     async with client:

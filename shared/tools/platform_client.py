@@ -67,6 +67,7 @@ class Platform:
         self.answer_within_s = answer_within_s
         servers, options = settings.kafka_bootstrap_servers, kafka_client_options(settings)
         self._options = options
+        self._keyring = settings.keyring()
         self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **options)
         self.watcher = TopicWatcher(servers, [settings.topic(t) for t in WATCHED], **options)
         self._askers: dict[str, RequestClient] = {}
@@ -117,10 +118,10 @@ class Platform:
     async def publish_envelope(self, key: str, envelope: Envelope[Message]) -> None:
         self.sent.append((key, envelope))
         topic = self.settings.topic(topic_of(envelope.payload))
-        headers = [(name, value.encode()) for name, value in headers_for(envelope).items()]
-        await self._producer.send_and_wait(
-            topic, encode(envelope), key=key.encode(), headers=headers
-        )
+        value = encode(envelope)
+        signed = {**headers_for(envelope), **self._keyring.headers(value, envelope.actor)}
+        headers = [(name, text.encode()) for name, text in signed.items()]
+        await self._producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
 
     async def do(
         self, key: str, command: Message, actor: Actor, *, idempotency_key: str | None = None
@@ -190,7 +191,12 @@ class Platform:
         queries = topic_of(question)
         replies = self.settings.topic(replies_topic_of(queries))
         if replies not in self._askers:
-            asker = RequestClient(self.settings.kafka_bootstrap_servers, replies, **self._options)
+            asker = RequestClient(
+                self.settings.kafka_bootstrap_servers,
+                replies,
+                keyring=self._keyring,
+                **self._options,
+            )
             await asker.start()
             self._askers[replies] = asker
         reply = await self._askers[replies].request(

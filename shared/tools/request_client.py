@@ -17,7 +17,8 @@ query. A reply that comes after its request timed out is ignored.
 
 Usage::
 
-    async with RequestClient(servers, settings.topic(LEDGER_QUERY_REPLIES)) as client:
+    replies = settings.topic(LEDGER_QUERY_REPLIES)
+    async with RequestClient(servers, replies, keyring=settings.keyring()) as client:
         reply = await client.request(topic, account_id, new_envelope(query, actor=actor))
 """
 
@@ -33,6 +34,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 from pydantic import ValidationError
 
 from contracts.envelope import HEADER_CORRELATION_ID, Envelope, Message, RawEnvelope
+from shared.runtime.claims import Keyring
 from shared.runtime.codec import encode, headers_for
 from shared.tools.consumers import cancel_and_wait, groupless_consumer
 
@@ -68,9 +70,11 @@ class RequestClient:
         reply_topic: str,
         *,
         client_id: str = "storecredit-requests",
+        keyring: Keyring | None = None,
         **kafka_options: Any,
     ) -> None:
         self.reply_topic = reply_topic
+        self._keyring = keyring
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all", **kafka_options
         )
@@ -168,9 +172,12 @@ class RequestClient:
         headers = headers_for(envelope)
         headers[REPLY_TO_HEADER] = self.reply_topic
         headers[FASTSTREAM_CORRELATION_HEADER] = envelope.correlation_id
+        value = encode(envelope)
+        if self._keyring is not None:
+            headers.update(self._keyring.headers(value, envelope.actor))
         await self._producer.send_and_wait(
             topic,
-            encode(envelope),
+            value,
             key=key.encode(),
             headers=[(name, value.encode()) for name, value in headers.items()],
         )

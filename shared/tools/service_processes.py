@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import IO
 
 from shared.runtime.settings import SERVICES
+from shared.tools.local_keys import own_key_only
 
 GRACE_SECONDS = 20.0
 HTTP_PORTS = {"ledger": 9181, "store_credit": 9182, "order": 9183, "fulfillment": 9184}
@@ -43,6 +44,7 @@ def _pump(name: str, colour: str, stream: IO[str]) -> None:
 def environment_for(name: str, env: Mapping[str, str]) -> dict[str, str]:
     """A child's environment: the runner's, with the service's own HTTP port."""
     child = dict(env)
+    own_key_only(child, name)
     if child.get(HTTP_PORT_VARIABLE, "").strip().lower() != "off":
         child[HTTP_PORT_VARIABLE] = str(HTTP_PORTS[name])
     return child

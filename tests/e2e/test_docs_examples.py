@@ -34,6 +34,10 @@ async def _run_every_example(system: System) -> None:
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "STORECREDIT_TOPIC_PREFIX": settings.topic_prefix,
+        "STORECREDIT_ACTOR_SIGNERS": settings.actor_signers or "{}",
+        "STORECREDIT_ACTOR_KEYS": settings.actor_keys.get_secret_value()
+        if settings.actor_keys
+        else "{}",
         "DATABASE_URL": settings.database_url.get_secret_value(),
         **{
             f"{service.upper()}_DATABASE_URL": settings.database_url_for(service)

@@ -32,7 +32,9 @@ async def answers(settings: Settings, questions: list[tuple[Message, Actor]]) ->
     """Each question's answer, asked one after another: the type, or the refusal's code."""
     replies = settings.topic(STORE_CREDIT_QUERY_REPLIES)
     found = []
-    async with RequestClient(settings.kafka_bootstrap_servers, replies) as client:
+    async with RequestClient(
+        settings.kafka_bootstrap_servers, replies, keyring=settings.keyring()
+    ) as client:
         for question, actor in questions:
             reply = await client.request(
                 settings.topic(STORE_CREDIT_QUERIES),
@@ -69,7 +71,7 @@ async def test_every_actor_kind_is_counted_even_without_an_order(
     async with store_credit_running(producer, isolated, watch) as client:
         code = (await issue(client, isolated, random_id("cust"), 1_000))["code"]
         for kind in (ActorKind.SERVICE, ActorKind.ADMIN, ActorKind.SYSTEM):
-            actor = Actor(kind=kind, id=random_id(kind.value))
+            actor = Actor(kind=kind, id="ledger" if kind is not ActorKind.ADMIN else "admin-1")
             wrong = [(FindStoreCredit(code=f"40002222{n:04d}{n:04d}"), actor) for n in range(5)]
             got = await answers(isolated, [*wrong, (FindStoreCredit(code=code), actor)])
             assert got == ["store_credit_not_found"] * 5 + ["locked_out"], (kind, got)

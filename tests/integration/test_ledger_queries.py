@@ -102,6 +102,7 @@ async def requests(settings: Settings, query_consumer: None) -> AsyncIterator[Re
         settings.kafka_bootstrap_servers,
         settings.topic(LEDGER_QUERY_REPLIES),
         client_id="storecredit-query-tests",
+        keyring=settings.keyring(),
     )
     await client.start()
     yield client

@@ -68,7 +68,9 @@ async def transaction_in_ledger(settings: Settings, account_id: str, transaction
     """The transaction as the ledger's history shows it."""
     question = command(GetTransactionHistory(account_id=account_id, page_size=500), actor=SHOP)
     async with RequestClient(
-        settings.kafka_bootstrap_servers, settings.topic(LEDGER_QUERY_REPLIES)
+        settings.kafka_bootstrap_servers,
+        settings.topic(LEDGER_QUERY_REPLIES),
+        keyring=settings.keyring(),
     ) as client:
         reply = await client.request(settings.topic(LEDGER_QUERIES), account_id, question)
     return next(t for t in reply.payload["transactions"] if t["transaction_id"] == transaction_id)

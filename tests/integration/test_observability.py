@@ -163,7 +163,9 @@ async def test_metrics_count_exactly_what_the_ledger_handled(
         await dead_letters.wait_for(lambda r: r.key == garbage_key.encode())
 
         replies = isolated.topic(LEDGER_QUERY_REPLIES)
-        async with RequestClient(isolated.kafka_bootstrap_servers, replies) as requests:
+        async with RequestClient(
+            isolated.kafka_bootstrap_servers, replies, keyring=isolated.keyring()
+        ) as requests:
             balances = new_envelope(GetAccountBalances(account_id=account_id), actor=ADMIN)
             reply = await requests.request(isolated.topic(LEDGER_QUERIES), account_id, balances)
         assert reply.type == "AccountBalances"

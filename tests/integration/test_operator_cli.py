@@ -36,6 +36,7 @@ from shared.tools.operator.redrive import REDRIVEN_FROM
 from shared.tools.operator.tail import Filters, Window, tail
 from tests.integration.conftest import running
 from tests.kafka_tools import ADMIN, command, is_result_of, read_all, send, send_envelope
+from tests.processes import client_keys
 from tests.random_refs import random_id
 
 Captured = tuple[int, str, str]
@@ -49,6 +50,8 @@ def storecredit(
     pointed at this test's topics, and answers its exit code, stdout and stderr."""
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", isolated.kafka_bootstrap_servers)
     monkeypatch.setenv("STORECREDIT_TOPIC_PREFIX", isolated.topic_prefix)
+    for name, value in client_keys(isolated).items():
+        monkeypatch.setenv(name, value)
 
     async def run(*argv: str) -> Captured:
         capsys.readouterr()

@@ -38,7 +38,9 @@ from tests.random_refs import random_id
 
 async def get_order(settings: Settings, order_id: str, actor: Any) -> Any:
     async with RequestClient(
-        settings.kafka_bootstrap_servers, settings.topic(ORDER_QUERY_REPLIES)
+        settings.kafka_bootstrap_servers,
+        settings.topic(ORDER_QUERY_REPLIES),
+        keyring=settings.keyring(),
     ) as client:
         return await client.request(
             settings.topic(ORDER_QUERIES),

@@ -48,7 +48,9 @@ def template(template_id: str, **fields: Any) -> CreatePointAccountTemplate:
 
 async def accounts_of(settings: Settings, customer_id: str) -> list[dict[str, Any]]:
     async with RequestClient(
-        settings.kafka_bootstrap_servers, settings.topic(STORE_CREDIT_QUERY_REPLIES)
+        settings.kafka_bootstrap_servers,
+        settings.topic(STORE_CREDIT_QUERY_REPLIES),
+        keyring=settings.keyring(),
     ) as client:
         reply = await client.request(
             settings.topic(STORE_CREDIT_QUERIES),

@@ -41,7 +41,9 @@ async def test_an_unwritable_reply_is_dropped_and_later_queries_are_answered(
             producer, settings.topic(LEDGER_QUERIES), key, encode(lost), {"reply_to": nowhere}
         )
         replies = settings.topic(LEDGER_QUERY_REPLIES)
-        async with RequestClient(settings.kafka_bootstrap_servers, replies) as requests:
+        async with RequestClient(
+            settings.kafka_bootstrap_servers, replies, keyring=settings.keyring()
+        ) as requests:
             asked = new_envelope(GetAccountBalances(account_id=key), actor=ADMIN)
             reply = await requests.request(settings.topic(LEDGER_QUERIES), key, asked, timeout=60)
         assert reply.type == "QueryFailed"  # no such account: an answer all the same

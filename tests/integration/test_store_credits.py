@@ -33,7 +33,9 @@ from tests.store_credit_client import make_store_credit
 
 async def ask(settings: Settings, key: str, question: Message, actor: Actor = ADMIN) -> Any:
     async with RequestClient(
-        settings.kafka_bootstrap_servers, settings.topic(STORE_CREDIT_QUERY_REPLIES)
+        settings.kafka_bootstrap_servers,
+        settings.topic(STORE_CREDIT_QUERY_REPLIES),
+        keyring=settings.keyring(),
     ) as client:
         return await client.request(
             settings.topic(STORE_CREDIT_QUERIES), key, new_envelope(question, actor=actor)

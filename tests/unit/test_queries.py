@@ -16,6 +16,7 @@ from aiokafka.errors import MessageSizeTooLargeError, UnknownTopicOrPartitionErr
 from contracts.envelope import Actor, ActorKind, Message, new_envelope
 from contracts.ledger import AccountBalances, GetAccountBalances
 from services.ledger.queries import decode_cursor, encode_cursor
+from shared.runtime import claims
 from shared.runtime.codec import Incoming, encode, headers_for
 from shared.runtime.commands import HandlerContext
 from shared.runtime.queries import (
@@ -28,6 +29,10 @@ from shared.runtime.settings import Settings
 from shared.tools.request_client import correlation_id_of
 
 ADMIN = Actor(kind=ActorKind.ADMIN, id="admin-1")
+KEYSET = claims.new_keyset(["ledger"])
+KEYRING = claims.Keyring(
+    claims.parse_keys(claims.keys_json(KEYSET)), claims.parse_signers(claims.signers_json(KEYSET))
+)
 
 
 @pytest.mark.parametrize("seq", [1, 42, 2**63 - 1])
@@ -116,16 +121,22 @@ def responder(handle: Any, prefix: str = "") -> tuple[QueryResponder, FakeBroker
         context=HandlerContext("ledger", Settings()),
         prefix=prefix,
         reply_timeout_s=0.05,
+        verifier=claims.Verifier(claims.parse_signers(claims.signers_json(KEYSET)), 3600),
     )
     return made, broker, session
 
 
-def query_record(reply_to: str | None = "app.query-replies") -> tuple[FakeRecord, Any]:
+def query_record(
+    reply_to: str | None = "app.query-replies", signed: bool = True
+) -> tuple[FakeRecord, Any]:
     envelope = new_envelope(GetAccountBalances(account_id="acct-1"), actor=ADMIN)
+    value = encode(envelope)
     headers = [(k, v.encode()) for k, v in headers_for(envelope).items()]
+    if signed:
+        headers += [(k, v.encode()) for k, v in KEYRING.headers(value, ADMIN).items()]
     if reply_to is not None:
         headers.append(("reply_to", reply_to.encode()))
-    return FakeRecord(encode(envelope), headers), envelope
+    return FakeRecord(value, headers), envelope
 
 
 async def balances(session: Any, incoming: Incoming[GetAccountBalances], _: Any) -> Message:
@@ -274,3 +285,18 @@ async def test_a_reply_too_large_is_replaced_by_query_failed() -> None:
 
     [reply] = broker.published
     assert json.loads(reply["value"])["payload"]["code"] == "reply_too_large"
+
+
+async def test_a_query_whose_actor_is_not_vouched_for_is_refused_unanswered() -> None:
+    asked = []
+
+    async def spy(session: Any, incoming: Any, _: Any) -> Message:
+        asked.append(incoming)
+        return await balances(session, incoming, _)
+
+    made, broker, _ = responder(spy)
+    await made.respond(query_record(signed=False)[0])
+
+    [reply] = broker.published
+    assert json.loads(reply["value"])["payload"]["code"] == "unauthenticated"
+    assert asked == []

@@ -32,7 +32,7 @@ from shared.tools.bench.arrivals import Arrivals
 from shared.tools.bench.envelopes import BENCH_ADMIN, record
 from shared.tools.platform_client import topic_of
 
-BENCH_SHOP = Actor(kind=ActorKind.SERVICE, id="bench-shop")
+BENCH_SHOP = Actor(kind=ActorKind.SERVICE, id="shop")
 PRICE = 1_500
 """Minor units of USD: what each cart's product costs, paid externally at checkout."""
 POINTS = 15

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
+from shared.runtime import claims
 from shared.runtime.codec import encode, headers_for
+from shared.runtime.settings import SERVICES
 
 BENCH_ADMIN = Actor(kind=ActorKind.ADMIN, id="bench")
+KEYSET = claims.new_keyset(SERVICES)
+"""The signers of the benchmark's own system (its services trust them, its client signs
+with them): made afresh for each run, like its secrets."""
+KEYRING = claims.Keyring(
+    claims.parse_keys(claims.keys_json(KEYSET)), claims.parse_signers(claims.signers_json(KEYSET))
+)
 UNIT = "points:loyalty"
 
 
@@ -31,6 +39,8 @@ def deposit(account_id: str, transaction_id: str) -> Envelope[Message]:
 
 
 def record(envelope: Envelope[Message]) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The value and headers of the Kafka record that carries ``envelope``."""
-    headers = [(name, value.encode()) for name, value in headers_for(envelope).items()]
-    return encode(envelope), headers
+    """The value and headers of the Kafka record that carries ``envelope``, its actor
+    vouched for by the benchmark's signers (signing is part of what a client does)."""
+    value = encode(envelope)
+    signed = {**headers_for(envelope), **KEYRING.headers(value, envelope.actor)}
+    return value, [(name, text.encode()) for name, text in signed.items()]

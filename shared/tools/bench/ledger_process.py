@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.topics import ALL_TOPICS
+from shared.runtime import claims
 from shared.runtime.provision.migrations import upgrade
+from shared.tools.bench.envelopes import KEYSET
 from shared.tools.bench.servers import Scratch, Servers, create_database, database_url
 from shared.tools.stack import ensure_topics
 
@@ -88,6 +90,8 @@ def launch(
         "STORECREDIT_TOPIC_PREFIX": scratch.topic_prefix,
         "STORECREDIT_LOG_FORMAT": "json",
         "STORECREDIT_HTTP_PORT": str(port),
+        "STORECREDIT_ACTOR_SIGNERS": claims.signers_json(KEYSET),
+        "STORECREDIT_ACTOR_KEYS": claims.keys_json(KEYSET, ["ledger"]),
         **(settings or {}),
     }
     environment.pop("STORECREDIT_CRASH_AT", None)

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from contracts.topics import ALL_TOPICS
-from shared.runtime import sealing
+from shared.runtime import claims, sealing
 from shared.runtime.provision import prepare
 from shared.runtime.settings import SERVICES, Settings
+from shared.tools.bench.envelopes import KEYSET
 from shared.tools.bench.ledger_process import READY_WITHIN_S, LedgerProcess, free_port
 from shared.tools.bench.servers import Scratch, Servers, database_url
 from shared.tools.stack import ensure_topics
@@ -66,6 +67,8 @@ def scratch_settings(servers: Servers, scratch: Scratch) -> Settings:
         topic_prefix=scratch.topic_prefix,
         code_hash_key=secrets.token_hex(32),
         code_seal_private_key=sealing.new_private_key(),
+        actor_signers=claims.signers_json(KEYSET),
+        actor_keys=claims.keys_json(KEYSET),
         **databases,
     )
 
@@ -79,14 +82,16 @@ def _prepare(settings: Settings, scratch: Scratch) -> None:
 
 
 def _secrets(settings: Settings, service: str) -> dict[str, str]:
+    claimed = settings.actor_environment(service)
     if service == "store_credit":
         return {
+            **claimed,
             "STORECREDIT_CODE_HASH_KEY": settings.code_hash_key_bytes().decode(),
             "STORECREDIT_CODE_SEAL_PRIVATE_KEY": settings.code_seal_private_key_hex(),
         }
     if service == "order":
-        return {"STORECREDIT_CODE_SEAL_PUBLIC_KEY": settings.code_seal_public_key_hex()}
-    return {}
+        return {**claimed, "STORECREDIT_CODE_SEAL_PUBLIC_KEY": settings.code_seal_public_key_hex()}
+    return claimed
 
 
 def environment(

@@ -146,10 +146,12 @@ async def publish(settings: Settings, outbound: Outbound) -> dict[str, Any]:
     if outbound.spec.role == "query":
         headers[REPLY_TO_HEADER] = settings.topic(ANSWERS[outbound.topic.name])
         headers[FASTSTREAM_CORRELATION_HEADER] = outbound.envelope.correlation_id
+    value = encode(outbound.envelope)
+    headers.update(settings.keyring().headers(value, outbound.envelope.actor))
     async with writer(settings) as producer:
         sent = await producer.send_and_wait(
             settings.topic(outbound.topic),
-            encode(outbound.envelope),
+            value,
             key=outbound.key.encode(),
             headers=[(name, value.encode()) for name, value in headers.items()],
         )
@@ -220,7 +222,7 @@ async def query_reply(settings: Settings, outbound: Outbound, wait: float) -> in
     options = client_options(settings)
     servers = options.pop("bootstrap_servers")
     options.pop("client_id")
-    async with RequestClient(servers, replies, **options) as client:
+    async with RequestClient(servers, replies, keyring=settings.keyring(), **options) as client:
         try:
             reply = await client.request(
                 settings.topic(outbound.topic), outbound.key, outbound.envelope, timeout=wait
