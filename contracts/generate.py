@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contracts.access_docs import access_table, kafka_users
 from contracts.asyncapi import (
     build_document,
     check_registry,
@@ -34,6 +35,8 @@ from contracts.registry import MESSAGES, MessageSpec
 CONTRACTS_DIR = Path(__file__).resolve().parent
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.json"
+ACCESS_PATH = CONTRACTS_DIR / "access.md"
+KAFKA_USERS_PATH = CONTRACTS_DIR.parent / "deploy" / "k8s" / "kafka-users.yaml"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_BASE = "https://storecredit.dev/contracts/schemas/"
 
@@ -60,6 +63,8 @@ def expected_files() -> dict[Path, str]:
         for spec in MESSAGES
     }
     files[ASYNCAPI_PATH] = dumps(build_document())
+    files[ACCESS_PATH] = access_table()
+    files[KAFKA_USERS_PATH] = kafka_users()
     return files
 
 

@@ -60,6 +60,10 @@ class RejectionCode(StrEnum):
     """Codes shared by every service; services add their own."""
 
     FORBIDDEN = "forbidden"
+    """Not allowed for this actor; also an actor claim by a signer that may not speak
+    for that actor."""
+    UNAUTHENTICATED = "unauthenticated"
+    """No good actor claim vouches for the envelope's actor (README: "Security")."""
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     INVALID_COMMAND = "invalid_command"
     MESSAGE_TOO_LARGE = "message_too_large"

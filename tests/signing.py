@@ -25,7 +25,7 @@ def actor_of(value: bytes | None) -> Actor | None:
     try:
         body = json.loads(value or b"")
         return Actor.model_validate(body["actor"])
-    except (ValueError, TypeError, KeyError, ValidationError):
+    except (ValueError, TypeError, KeyError, ValidationError, RecursionError):
         return None
 
 

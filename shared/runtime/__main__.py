@@ -30,10 +30,13 @@ def print_keys() -> None:
     print(f"STORECREDIT_CODE_SEAL_PRIVATE_KEY={private}")
     print(f"STORECREDIT_CODE_SEAL_PUBLIC_KEY={sealing.public_key_for(private)}")
     keyset = claims.new_keyset(SERVICES)
-    print(f"STORECREDIT_ACTOR_SIGNERS={claims.signers_json(keyset)}")
-    print("# STORECREDIT_ACTOR_KEYS: give each process its own signer's key alone:")
-    for name in keyset:
-        print(f"# {name}: STORECREDIT_ACTOR_KEYS={claims.keys_json(keyset, [name])}")
+    print(f"STORECREDIT_ACTOR_SIGNERS='{claims.signers_json(keyset)}'")
+    print("# Each service's STORECREDIT_ACTOR_KEYS (its own key alone; docker-compose.yml):")
+    for name in SERVICES:
+        print(f"{name.upper()}_ACTOR_KEYS='{claims.keys_json(keyset, [name])}'")
+    print("# The clients' STORECREDIT_ACTOR_KEYS: give each to that client alone.")
+    for name in claims.CLIENT_GRANTS:
+        print(f"# {name}: STORECREDIT_ACTOR_KEYS='{claims.keys_json(keyset, [name])}'")
 
 
 COMMAND = ["python", "-m", "shared.runtime"]

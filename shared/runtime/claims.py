@@ -54,11 +54,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.envelope import Actor, ActorKind
+from contracts.results import RejectionCode
 
 CLAIM_HEADER = "actor-claim"
 ALGORITHM = "EdDSA"
-UNAUTHENTICATED = "unauthenticated"
-FORBIDDEN = "forbidden"
+UNAUTHENTICATED = RejectionCode.UNAUTHENTICATED.value
+FORBIDDEN = RejectionCode.FORBIDDEN.value
 MAX_CLAIM_BYTES = 2_048
 CLOCK_SKEW_S = 300
 """How far in the future a claim's ``iat`` may be: clocks differ."""
@@ -313,11 +314,13 @@ def signers_json(keyset: Mapping[str, Mapping[str, Any]]) -> str:
                 "may_claim": list(entry["may_claim"]),
             }
             for name, entry in keyset.items()
-        }
+        },
+        separators=(",", ":"),
     )
 
 
 def keys_json(keyset: Mapping[str, Mapping[str, Any]], names: Iterable[str] | None = None) -> str:
     """``STORECREDIT_ACTOR_KEYS`` of a keyset: the private keys of ``names`` (all if None)."""
     wanted = set(keyset) if names is None else set(names)
-    return json.dumps({n: e["private_key"] for n, e in keyset.items() if n in wanted})
+    keys = {n: e["private_key"] for n, e in keyset.items() if n in wanted}
+    return json.dumps(keys, separators=(",", ":"))

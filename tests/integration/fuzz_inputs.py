@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contracts.envelope import Actor, Message, RawEnvelope, new_envelope
+from shared.runtime.claims import CLAIM_HEADER
 from shared.runtime.codec import encode
 
 T = TypeVar("T")
@@ -37,6 +38,9 @@ Headers = list[tuple[str, bytes | None]]
 COMMAND, QUERY, EVENT = "command", "query", "event"
 SIZE_LIMIT = 1_048_576
 """What Kafka takes in one record by default (a producer's max_request_size)."""
+CLAIM_ROOM = 512
+"""Room kept for the actor-claim header the tests' producer adds to a probe once it is
+sized (a claim is about 300 bytes)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,32 @@ class Probe:
     """Grow the ``filler`` field of its payload until the record is at Kafka's size limit."""
     as_is: bool = False
     """Sent with exactly its own headers (a query gets no reply_to and correlation-id)."""
+    sign_other: bool = False
+    """Its actor-claim header holds other bytes, to be replaced by a good claim of them."""
+
+
+def refused_unvouched(kind: str, code: str) -> Expect:
+    """A valid message no good claim vouches for: answered ``code``, never parked."""
+    return Expect(result=code) if kind == COMMAND else Expect(reply=code)
+
+
+def unvouched(kind: str, make: Callable[[], Message], actor: Actor) -> list[Probe]:
+    """A valid message of ``actor``'s, sent without a claim, with one that is not a JWS,
+    and with a good claim of other bytes (the tests' producer signs nothing that has an
+    actor-claim header already)."""
+    probes = []
+    other = dumps(envelope_of(make(), actor))
+    for label, claim in [
+        ("no actor claim", b""),
+        ("an actor claim that is not a JWS", b"not.a.jws"),
+        ("a good actor claim of other bytes", other),
+    ]:
+        body = envelope_of(make(), actor)
+        probe = probe_of(label, body, refused_unvouched(kind, "unauthenticated"))
+        probe.headers = [*probe.headers, (CLAIM_HEADER, claim)]
+        probe.sign_other = claim is other
+        probes.append(probe)
+    return probes
 
 
 def readable(kind: str, reason: str) -> Expect:
@@ -459,6 +489,8 @@ def bad_messages(
         changed(label, change, readable(kind, "invalid_payload"))
     for label, change in unstorable_cases(text_field, free_form_field):
         changed(label, change, readable(kind, "invalid_payload"))
+    if kind != EVENT:
+        probes += unvouched(kind, make, actor)
     garbage = b"\xff not json \x00"
     for content_type in ("application/json", "text/plain"):
         header = ("content-type", content_type.encode())
@@ -467,7 +499,7 @@ def bad_messages(
     changed(
         "a key of a megabyte", Change("set", ("payload",), {}), readable(kind, "invalid_payload")
     )
-    probes[-1].key = b"k" * (SIZE_LIMIT - len(probes[-1].value or b"") - 400)
+    probes[-1].key = b"k" * (SIZE_LIMIT - len(probes[-1].value or b"") - 400 - CLAIM_ROOM)
     filled = payload | {"filler": "x"}
     expect = readable(kind, "invalid_payload") if rejected_by(model, filled) else IGNORED
     change = Change("add", ("payload", "filler"), "")

@@ -72,6 +72,7 @@ from shared.runtime.service import ServiceDefinition
 from shared.runtime.settings import Settings
 from tests.integration.fuzz_inputs import (
     ACCEPTED,
+    CLAIM_ROOM,
     COMMAND,
     EVENT,
     IGNORED,
@@ -245,7 +246,7 @@ def deposit_at_the_limit(payload: CreatePointTransaction, key: str) -> Probe:
         return json.dumps(body, separators=(",", ":")).encode()
 
     size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key.encode(), value(), [])
-    entries = (SIZE_LIMIT - 16 - size) // (len('"r00000":"",') + 128)
+    entries = (SIZE_LIMIT - 16 - CLAIM_ROOM - size) // (len('"r00000":"",') + 128)
     body["payload"]["references"] = {f"r{n:05d}": "x" * 128 for n in range(entries)}
     expect = Expect(result="invalid_command", dead_letter="invalid_payload")
     probe = probe_of("a deposit at Kafka's size limit", body, expect)

@@ -76,8 +76,9 @@ async def test_a_command_without_a_good_claim_is_refused_and_changes_nothing(
         # back office's own deposit with it is accepted, once.
         real = command(deposit, actor=ADMIN, key=key)
         assert (await client.ask(account_id, real))["status"] == "accepted"
-        [balance] = await client.watcher.wait_for(has_type("BalanceChanged", account_id=account_id))
-        assert balance.json()["payload"]["balance"] == 777_000
+        await client.watcher.wait_for(has_type("BalanceChanged", balance=777_000))
+        balances = client.watcher.matching(has_type("BalanceChanged", account_id=account_id))
+        assert [b.json()["payload"]["balance"] for b in balances] == [0, 777_000]
 
 
 async def test_a_forged_order_service_cannot_ask_for_another_customers_credit(

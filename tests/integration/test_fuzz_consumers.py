@@ -55,9 +55,10 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
+from shared.runtime.claims import CLAIM_HEADER
 from shared.runtime.settings import Settings
 from tests.integration.conftest import running
-from tests.integration.fuzz_inputs import SIZE_LIMIT, Probe
+from tests.integration.fuzz_inputs import CLAIM_ROOM, SIZE_LIMIT, Probe
 from tests.integration.fuzz_targets import Plan, Target, plan_for
 from tests.integration.fuzz_world import (
     SHOP,
@@ -70,6 +71,7 @@ from tests.integration.fuzz_world import (
 )
 from tests.kafka_tools import Record, TopicWatcher
 from tests.random_refs import random_id
+from tests.signing import actor_of
 
 WITHIN_S = 60.0
 
@@ -95,12 +97,24 @@ def prepare(target: Target, probe: Probe, settings: Settings) -> None:
             ("reply_to", settings.topic(target.replies).encode()),
             ("correlation-id", probe.correlation_id.encode()),
         ]
+    if probe.sign_other:
+        probe.headers = [
+            (name, _claim_of(settings, value) if name == CLAIM_HEADER else value)
+            for name, value in probe.headers
+        ]
     if probe.fill_to_limit and probe.value is not None:
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
             probe.key, probe.value, probe.headers
         )
-        filler = b"x" * (SIZE_LIMIT - 16 - size)
+        filler = b"x" * (SIZE_LIMIT - 16 - CLAIM_ROOM - size)
         probe.value = probe.value.replace(b'"filler": ""', b'"filler": "' + filler + b'"', 1)
+
+
+def _claim_of(settings: Settings, other: bytes | None) -> bytes:
+    """A good claim, by a signer that may speak for its actor, of ``other`` bytes."""
+    actor = actor_of(other)
+    assert other is not None and actor is not None
+    return settings.keyring().claim(other, actor).encode()
 
 
 async def publish(wire: Wire, plan: Plan) -> list[Sent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 from aiokafka.errors import KafkaConnectionError
@@ -12,6 +13,7 @@ from shared.runtime.settings import Settings
 from shared.tools.demo.cast import Cast
 from shared.tools.demo.narration import Console
 from shared.tools.demo.play import play_all, retire_templates
+from shared.tools.local_keys import use_local_keys
 from shared.tools.platform_client import Platform
 
 
@@ -35,6 +37,7 @@ async def demo(settings: Settings) -> int:
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    use_local_keys(os.environ)  # beside `make run`: sign as its clients do
     settings = Settings()
     try:
         return asyncio.run(demo(settings))

@@ -6,16 +6,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import sys
 
 from shared.runtime.settings import Settings
+from shared.tools.local_keys import use_local_keys
 from shared.tools.platform_client import Platform
 from shared.tools.workload.run import run_workload
 
 
 async def main(args: argparse.Namespace) -> int:
     tag = args.tag or secrets.token_hex(3)
+    use_local_keys(os.environ)  # beside `make run`: sign as its clients do
     async with Platform(Settings(), answer_within_s=args.answer_within_s) as platform:
         platform.correlation_id = f"workload-{tag}"
         tally = await run_workload(
