@@ -11,6 +11,8 @@
 
 B=${B:-127.0.0.1:9092}
 RUN=${RUN:-$(date +%s)}
+# kcat logs in as the local stack's admin (SASL; `make run` writes this file).
+export KCAT_CONFIG="${KCAT_CONFIG:-$PWD/.local/kafka/dev/kcat.conf}"
 
 topic() {  # the topic's name as the services see it
   printf '%s%s' "${STORECREDIT_TOPIC_PREFIX:-}" "$1"

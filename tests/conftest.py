@@ -12,17 +12,21 @@ If none can start, every test that needs them errors: the run fails loudly.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from contracts.access import PRINCIPALS
 from shared.runtime import claims, sealing
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision import prepare
 from shared.runtime.settings import SERVICES, Settings
 from tests.kafka_tools import TopicWatcher
@@ -37,6 +41,9 @@ class Servers:
     bootstrap_servers: str
     database_server_url: str
     source: str
+    kafka_environment: dict[str, str] = field(default_factory=dict)
+    """How to connect as the servers' admin (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, and
+    KCAT_CONFIG for kcat); empty: the environment's own settings."""
 
 
 def _docker_answers() -> bool:
@@ -82,7 +89,12 @@ def _native() -> Iterator[Servers]:
     except stack.StackError as error:
         pytest.exit(f"Kafka or PostgreSQL could not start, nothing can be tested:\n{error}", 3)
     try:
-        yield Servers(endpoints.bootstrap_servers, endpoints.database_server_url, "native")
+        yield Servers(
+            endpoints.bootstrap_servers,
+            endpoints.database_server_url,
+            "native",
+            endpoints.kafka_environment,
+        )
     finally:
         if os.environ.get("STORECREDIT_KEEP_TEST_STACK") != "1":
             stack.down(profile)
@@ -100,8 +112,23 @@ def settings(servers: Servers) -> Settings:
         ).render_as_string(hide_password=False)
         for service in SERVICES
     }
+    admin = servers.kafka_environment
+    kafka: dict[str, Any] = {}
+    if admin.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").startswith("SASL"):
+        kafka = {
+            "kafka_security_protocol": admin["KAFKA_SECURITY_PROTOCOL"],
+            "kafka_sasl_mechanism": admin["KAFKA_SASL_MECHANISM"],
+            "kafka_sasl_username": admin["KAFKA_SASL_USERNAME"],
+            "kafka_sasl_password": admin["KAFKA_SASL_PASSWORD"],
+        }
+        kafka["kafka_passwords"] = json.dumps(
+            {p.name: secrets.token_urlsafe(16) for p in PRINCIPALS}
+        )
+    if "KCAT_CONFIG" in admin:
+        os.environ.setdefault("KCAT_CONFIG", admin["KCAT_CONFIG"])
     configured = Settings(
         kafka_bootstrap_servers=servers.bootstrap_servers,
+        **kafka,
         database_url=servers.database_server_url,
         outbox_poll_ms=200,
         hold_sweep_ms=200,
@@ -120,7 +147,10 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     """A producer per test: one kept for the session knew every topic of every test
     before, deleted at their end, and in CI once stalled on that metadata for good."""
     client = SigningProducer(
-        settings.keyring(), bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
+        settings.keyring(),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        **kafka_client_options(settings),
     )
     await client.start()
     yield client
@@ -133,7 +163,9 @@ async def watch(settings: Settings) -> AsyncIterator[object]:
     watchers: list[TopicWatcher] = []
 
     async def start(*topics: str) -> TopicWatcher:
-        watcher = await TopicWatcher(settings.kafka_bootstrap_servers, topics).start()
+        watcher = await TopicWatcher(
+            settings.kafka_bootstrap_servers, topics, **kafka_client_options(settings)
+        ).start()
         watchers.append(watcher)
         return watcher
 

@@ -89,7 +89,7 @@ def environment(settings: Settings, service: str, port: int) -> dict[str, str]:
         **os.environ,
         **secrets,
         "PYTHONUNBUFFERED": "1",
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        **settings.as_principal(service).kafka_environment(),
         "DATABASE_URL": settings.database_url.get_secret_value(),
         f"{service.upper()}_DATABASE_URL": settings.database_url_for(service),
         "STORECREDIT_TOPIC_PREFIX": settings.topic_prefix,
@@ -124,7 +124,7 @@ def start_service(
     env = dict(os.environ)
     env.update(
         {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            **settings.as_principal(service).kafka_environment(),
             f"{service.upper()}_DATABASE_URL": settings.database_url_for(service),
             "STORECREDIT_TOPIC_PREFIX": settings.topic_prefix,
             "STORECREDIT_OUTBOX_POLL_MS": str(outbox_poll_ms),

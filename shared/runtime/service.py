@@ -68,7 +68,9 @@ class ServiceRuntime:
         self.metrics = ServiceMetrics(definition.name)
         self.engine = create_engine(settings.database_url_for(definition.name))
         self.sessions = create_session_factory(self.engine)
-        self.broker = create_broker(settings, client_id=f"storecredit-{definition.name}")
+        self.broker = create_broker(
+            settings.as_principal(definition.name), client_id=f"storecredit-{definition.name}"
+        )
         self.relay = OutboxRelay(
             definition.name,
             self.sessions,

@@ -51,6 +51,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from contracts.access import BY_NAME
 from contracts.topics import TopicSpec
 from shared.runtime.claims import (
     Keyring,
@@ -88,6 +89,19 @@ class Settings(BaseSettings):
     )
     kafka_sasl_password: SecretStr | None = Field(
         default=None, validation_alias=_env("KAFKA_SASL_PASSWORD")
+    )
+    kafka_passwords: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_KAFKA_PASSWORDS"),
+        description=(
+            "JSON: principal name (contracts/access.py) to its SCRAM password. Setup makes "
+            "those users and their ACLs (as the KAFKA_SASL_* admin); a service of that name "
+            "in this process connects as <prefix>storecredit-<name> with it."
+        ),
+    )
+    kafka_principal_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-256",
+        validation_alias=_env("STORECREDIT_KAFKA_PRINCIPAL_MECHANISM"),
     )
     database_url: SecretStr = Field(
         default=SecretStr(DEFAULT_DATABASE_URL), validation_alias=_env("DATABASE_URL")
@@ -319,6 +333,42 @@ class Settings(BaseSettings):
         return signer_named(
             self.actor_keys.get_secret_value() if self.actor_keys else None, service
         )
+
+    def principal_passwords(self) -> dict[str, str]:
+        raw = self.kafka_passwords.get_secret_value() if self.kafka_passwords else "{}"
+        loaded = json.loads(raw)
+        if not isinstance(loaded, dict):
+            raise ValueError("STORECREDIT_KAFKA_PASSWORDS must be a JSON object")
+        return {str(name): str(password) for name, password in loaded.items()}
+
+    def as_principal(self, name: str) -> Settings:
+        """These settings, connecting to Kafka as the principal ``name`` when
+        STORECREDIT_KAFKA_PASSWORDS has its password (else unchanged)."""
+        password = self.principal_passwords().get(name)
+        if password is None:
+            return self
+        user = BY_NAME[name].user(self.topic_prefix)
+        return self.model_copy(
+            update={
+                "kafka_sasl_mechanism": self.kafka_principal_mechanism,
+                "kafka_sasl_username": user,
+                "kafka_sasl_password": SecretStr(password),
+            }
+        )
+
+    def kafka_environment(self) -> dict[str, str]:
+        """The environment variables that connect a process as these settings do."""
+        found = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            found["KAFKA_SASL_MECHANISM"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            found["KAFKA_SASL_USERNAME"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            found["KAFKA_SASL_PASSWORD"] = self.kafka_sasl_password.get_secret_value()
+        return found
 
     def actor_environment(self, service: str) -> dict[str, str]:
         """What one service's process needs of the claim settings: every signer's public

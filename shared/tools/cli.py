@@ -19,7 +19,7 @@ from contracts.envelope import Actor, ActorKind
 from shared.runtime.settings import SERVICES, Settings
 from shared.tools import ledger_cli
 from shared.tools.invariants import cli as invariants_cli
-from shared.tools.local_keys import use_local_keys
+from shared.tools.local_keys import local_principal_passwords, use_local_keys
 from shared.tools.operator import dead_letters, send, tail, topics
 
 
@@ -65,6 +65,11 @@ def _local_environment() -> dict[str, str]:
     endpoints = stack.up(stack.PROFILES["dev"])
     env.setdefault("KAFKA_BOOTSTRAP_SERVERS", endpoints.bootstrap_servers)
     env.setdefault("DATABASE_URL", endpoints.database_server_url)
+    for name, value in endpoints.kafka_environment.items():
+        env.setdefault(name, value)
+    passwords = local_principal_passwords(create=True)
+    if passwords is not None:  # setup makes these users and ACLs; each service is one
+        env.setdefault("STORECREDIT_KAFKA_PASSWORDS", passwords)
     return env
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+from contracts.access import PRINCIPALS
 from shared.runtime import claims
-from shared.runtime.settings import SERVICES
+from shared.runtime.settings import SERVICES, Settings
 
 SIGNERS_VARIABLE = "STORECREDIT_ACTOR_SIGNERS"
 KEYS_VARIABLE = "STORECREDIT_ACTOR_KEYS"
@@ -43,7 +45,9 @@ def local_keyset(create: bool) -> dict[str, Any] | None:
 
 
 def use_local_keys(env: MutableMapping[str, str], *, create: bool = False) -> None:
-    """Fill in the claim settings from the local keyset, unless ``env`` has its own."""
+    """Fill in the claim settings from the local keyset, and the connection to the local
+    Kafka as its admin (when ``env`` names no other broker), unless ``env`` has its own."""
+    _use_local_kafka(env)
     if SIGNERS_VARIABLE in env and KEYS_VARIABLE in env:
         return
     keyset = local_keyset(create)
@@ -53,8 +57,40 @@ def use_local_keys(env: MutableMapping[str, str], *, create: bool = False) -> No
     env.setdefault(KEYS_VARIABLE, claims.keys_json(keyset))
 
 
+def _use_local_kafka(env: MutableMapping[str, str]) -> None:
+    from shared.tools import stack
+
+    profile = stack.PROFILES["dev"]
+    if env.get("KAFKA_BOOTSTRAP_SERVERS", profile.bootstrap_servers) != profile.bootstrap_servers:
+        return
+    for name, value in stack.client_environment(profile).items():
+        env.setdefault(name, value)
+
+
+def local_principal_passwords(create: bool) -> str | None:
+    """STORECREDIT_KAFKA_PASSWORDS of the local system: a password per principal of
+    contracts/access.py, made once (``.local/secrets/kafka-passwords.json``, 0600)."""
+    path = keyset_path().with_name("kafka-passwords.json")
+    if not path.exists():
+        if not create:
+            return None
+        made = {p.name: secrets.token_urlsafe(18) for p in PRINCIPALS}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump(made, out)
+    return path.read_text()
+
+
 def own_key_only(env: MutableMapping[str, str], service: str) -> None:
-    """A service process signs as itself alone: its own key, none of the clients'."""
+    """A service process signs as itself alone (its own key, none of the clients') and
+    connects to Kafka as its own principal, as a deployment's would."""
     keys = claims.parse_keys(env.get(KEYS_VARIABLE))
     if service in keys:
         env[KEYS_VARIABLE] = json.dumps({service: keys[service]})
+    passwords = env.pop("STORECREDIT_KAFKA_PASSWORDS", None)
+    if passwords:
+        principal = Settings(
+            kafka_passwords=passwords, topic_prefix=env.get("STORECREDIT_TOPIC_PREFIX", "")
+        ).as_principal(service)
+        env.update(principal.kafka_environment())

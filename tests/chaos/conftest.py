@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 
 from shared.runtime.settings import Settings
 from shared.tools import stack
@@ -31,11 +32,17 @@ async def chaos_system(
         endpoints = await asyncio.to_thread(stack.up, profile)
     except stack.StackError as error:
         pytest.fail(f"the chaos stack could not start:\n{error}")
+    admin = endpoints.kafka_environment  # the chaos broker's own admin
     own = own_settings(
         settings,
         random_id("chaos").replace("-", "_"),
         bootstrap_servers=endpoints.bootstrap_servers,
         database_server_url=endpoints.database_server_url,
+    ).model_copy(
+        update={
+            "kafka_sasl_username": admin["KAFKA_SASL_USERNAME"],
+            "kafka_sasl_password": SecretStr(admin["KAFKA_SASL_PASSWORD"]),
+        }
     )
     services = await start_all(own, tmp_path_factory.mktemp("chaos-logs"))
     try:

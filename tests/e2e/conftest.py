@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from contracts.topics import ALL_TOPICS
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import SERVICES, Settings
 from tests.integration.conftest import delete_topics, drop_database
 from tests.processes import Service, own_settings, start_all, stop
@@ -59,7 +60,9 @@ async def own_system(settings: Settings, logs: Path, label: str = "e2e") -> Asyn
         for service in SERVICES:
             await drop_database(server_url, f"{name}_{service}")
         await delete_topics(
-            settings.kafka_bootstrap_servers, [own.topic(spec) for spec in ALL_TOPICS]
+            settings.kafka_bootstrap_servers,
+            [own.topic(spec) for spec in ALL_TOPICS],
+            **kafka_client_options(settings),
         )
 
 

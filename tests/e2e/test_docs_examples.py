@@ -32,7 +32,7 @@ async def _run_every_example(system: System) -> None:
     settings = system.settings
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        **settings.kafka_environment(),
         "STORECREDIT_TOPIC_PREFIX": settings.topic_prefix,
         "STORECREDIT_ACTOR_SIGNERS": settings.actor_signers or "{}",
         "STORECREDIT_ACTOR_KEYS": settings.actor_keys.get_secret_value()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -11,6 +12,8 @@ from sqlalchemy.engine import make_url
 
 from contracts.topics import ALL_TOPICS
 from services.ledger.app import definition as ledger_definition
+from shared.runtime.broker import kafka_client_options
+from shared.runtime.provision.access import admin_config, ensure_access
 from shared.runtime.provision.migrations import upgrade
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.runtime.settings import Settings
@@ -54,7 +57,13 @@ async def isolated(settings: Settings) -> AsyncIterator[Settings]:
     for service, url in urls.items():
         await asyncio.to_thread(upgrade, service, url)
     prefix = f"{name}."
-    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap_servers, ALL_TOPICS, prefix)
+    options = kafka_client_options(settings)
+    await asyncio.to_thread(
+        ensure_topics, settings.kafka_bootstrap_servers, ALL_TOPICS, prefix, **options
+    )
+    passwords = settings.principal_passwords()
+    if passwords:  # the principals of this prefix, with their ACLs
+        await asyncio.to_thread(ensure_access, admin_config(settings), prefix, passwords)
     yield settings.model_copy(
         update={
             "topic_prefix": prefix,
@@ -63,7 +72,9 @@ async def isolated(settings: Settings) -> AsyncIterator[Settings]:
     )
     for db in databases.values():
         await drop_database(server_url, db)
-    await delete_topics(settings.kafka_bootstrap_servers, [f"{prefix}{t.name}" for t in ALL_TOPICS])
+    await delete_topics(
+        settings.kafka_bootstrap_servers, [f"{prefix}{t.name}" for t in ALL_TOPICS], **options
+    )
 
 
 @asynccontextmanager
@@ -91,8 +102,8 @@ async def drop_database(server_url: str, name: str) -> None:
         await connection.close()
 
 
-async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def delete_topics(bootstrap_servers: str, names: list[str], **options: Any) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **options)
     await admin.start()
     try:
         await admin.delete_topics(names)

@@ -21,6 +21,7 @@ from contracts.topics import (
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
 from shared.runtime import claims
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.claims import CLAIM_HEADER
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import Settings
@@ -114,10 +115,15 @@ async def test_a_query_without_a_good_claim_is_refused(
         account_id = await client.open()
         question = new_envelope(GetAccountBalances(account_id=account_id), actor=ADMIN)
         replies = isolated.topic(LEDGER_QUERY_REPLIES)
-        async with RequestClient(isolated.kafka_bootstrap_servers, replies) as unsigned:
+        async with RequestClient(
+            isolated.kafka_bootstrap_servers, replies, **kafka_client_options(isolated)
+        ) as unsigned:
             refused = await unsigned.request(isolated.topic(LEDGER_QUERIES), account_id, question)
         async with RequestClient(
-            isolated.kafka_bootstrap_servers, replies, keyring=isolated.keyring()
+            isolated.kafka_bootstrap_servers,
+            replies,
+            keyring=isolated.keyring(),
+            **kafka_client_options(isolated),
         ) as signed:
             again = new_envelope(GetAccountBalances(account_id=account_id), actor=ADMIN)
             answered = await signed.request(isolated.topic(LEDGER_QUERIES), account_id, again)

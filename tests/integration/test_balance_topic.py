@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.ledger import CommitPointTransaction
 from contracts.topics import LEDGER_BALANCES
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.service import ServiceRuntime
 from shared.runtime.settings import Settings
 from tests.kafka_tools import has_type, read_all
@@ -36,7 +37,11 @@ async def test_the_latest_balance_event_per_account_is_its_balance(
     )
     rebuilt: dict[str, dict[str, Any]] = {}
     versions: dict[str, list[int]] = {}
-    for record in await read_all(settings.kafka_bootstrap_servers, settings.topic(LEDGER_BALANCES)):
+    for record in await read_all(
+        settings.kafka_bootstrap_servers,
+        settings.topic(LEDGER_BALANCES),
+        **kafka_client_options(settings),
+    ):
         payload = record.json()["payload"]
         if payload["account_id"] in (first, second):
             assert record.key == payload["account_id"].encode()

@@ -55,6 +55,7 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.claims import CLAIM_HEADER
 from shared.runtime.settings import Settings
 from tests.integration.conftest import running
@@ -253,7 +254,9 @@ async def all_consumed(settings: Settings, sent: list[Sent]) -> None:
         for _, group in s.target.readers:
             ends = wanted[settings.topic_prefix + group]
             ends[partition] = max(ends.get(partition, 0), s.offset + 1)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **kafka_client_options(settings)
+    )
     await admin.start()
     try:
         deadline = time.monotonic() + WITHIN_S
@@ -391,7 +394,9 @@ async def test_a_message_of_a_few_megabytes_is_refused_by_kafka_and_never_consum
     """Kafka itself refuses a record over its limit (1 MiB by default): no consumer can
     ever be handed one. Those just under the limit are among the fuzz test's probes."""
     large = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, max_request_size=8 * SIZE_LIMIT
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        max_request_size=8 * SIZE_LIMIT,
+        **kafka_client_options(settings),
     )
     await large.start()
     try:

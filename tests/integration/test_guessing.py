@@ -19,6 +19,7 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order
 from services.store_credit.app import definition as store_credit
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
 from tests.integration.shop import issue, shop_running, store_credit_running
@@ -33,7 +34,10 @@ async def answers(settings: Settings, questions: list[tuple[Message, Actor]]) ->
     replies = settings.topic(STORE_CREDIT_QUERY_REPLIES)
     found = []
     async with RequestClient(
-        settings.kafka_bootstrap_servers, replies, keyring=settings.keyring()
+        settings.kafka_bootstrap_servers,
+        replies,
+        keyring=settings.keyring(),
+        **kafka_client_options(settings),
     ) as client:
         for question, actor in questions:
             reply = await client.request(

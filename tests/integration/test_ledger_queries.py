@@ -28,7 +28,7 @@ from contracts.topics import (
     LEDGER_QUERY_REPLIES,
 )
 from services.ledger.queries import query_routes
-from shared.runtime.broker import create_broker
+from shared.runtime.broker import create_broker, kafka_client_options
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.db import create_engine, create_session_factory
 from shared.runtime.queries import query_group, register_query_consumer
@@ -103,6 +103,7 @@ async def requests(settings: Settings, query_consumer: None) -> AsyncIterator[Re
         settings.topic(LEDGER_QUERY_REPLIES),
         client_id="storecredit-query-tests",
         keyring=settings.keyring(),
+        **kafka_client_options(settings),
     )
     await client.start()
     yield client

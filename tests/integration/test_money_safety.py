@@ -33,6 +33,7 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order_service
 from services.store_credit.app import definition as store_credit
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
@@ -71,6 +72,7 @@ async def transaction_in_ledger(settings: Settings, account_id: str, transaction
         settings.kafka_bootstrap_servers,
         settings.topic(LEDGER_QUERY_REPLIES),
         keyring=settings.keyring(),
+        **kafka_client_options(settings),
     ) as client:
         reply = await client.request(settings.topic(LEDGER_QUERIES), account_id, question)
     return next(t for t in reply.payload["transactions"] if t["transaction_id"] == transaction_id)

@@ -31,6 +31,7 @@ from contracts.topics import (
     LEDGER_QUERY_REPLIES,
 )
 from services.ledger.app import definition as ledger_definition
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.codec import encode
 from shared.runtime.logging import log_handler
 from shared.runtime.messaging_tables import outbox
@@ -164,7 +165,10 @@ async def test_metrics_count_exactly_what_the_ledger_handled(
 
         replies = isolated.topic(LEDGER_QUERY_REPLIES)
         async with RequestClient(
-            isolated.kafka_bootstrap_servers, replies, keyring=isolated.keyring()
+            isolated.kafka_bootstrap_servers,
+            replies,
+            keyring=isolated.keyring(),
+            **kafka_client_options(isolated),
         ) as requests:
             balances = new_envelope(GetAccountBalances(account_id=account_id), actor=ADMIN)
             reply = await requests.request(isolated.topic(LEDGER_QUERIES), account_id, balances)

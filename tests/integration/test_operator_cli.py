@@ -28,6 +28,7 @@ from contracts.ledger import (
 from contracts.registry import MESSAGES
 from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
 from services.ledger.app import definition as ledger_definition
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import Settings
 from shared.tools.cli import main
@@ -50,7 +51,7 @@ def storecredit(
     pointed at this test's topics, and answers its exit code, stdout and stderr."""
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", isolated.kafka_bootstrap_servers)
     monkeypatch.setenv("STORECREDIT_TOPIC_PREFIX", isolated.topic_prefix)
-    for name, value in client_keys(isolated).items():
+    for name, value in {**client_keys(isolated), **isolated.kafka_environment()}.items():
         monkeypatch.setenv(name, value)
 
     async def run(*argv: str) -> Captured:
@@ -237,7 +238,10 @@ async def test_send_refuses_an_invalid_payload_and_waits_for_the_ledgers_result(
     )
     code, _, err = await storecredit("send", unkeyed)
     assert code == 2 and "--key" in err
-    assert await read_all(isolated.kafka_bootstrap_servers, commands) == []  # nothing sent
+    assert (
+        await read_all(isolated.kafka_bootstrap_servers, commands, **kafka_client_options(isolated))
+        == []
+    )  # nothing sent
 
     account_id = random_id("acct")
     opening = file(
@@ -269,7 +273,9 @@ async def test_send_refuses_an_invalid_payload_and_waits_for_the_ledgers_result(
         code, out, _ = await storecredit("send", balance, "--wait", "60")
         assert code == 0 and json.loads(out)["type"] == "AccountBalances"
 
-    everything = await read_all(isolated.kafka_bootstrap_servers, commands)
+    everything = await read_all(
+        isolated.kafka_bootstrap_servers, commands, **kafka_client_options(isolated)
+    )
     [sent] = [r for r in everything if r.headers["type"] == "OpenLedgerAccount"]
     body = sent.json()
     assert sent.key == account_id.encode()  # the natural key: the account
@@ -364,7 +370,11 @@ async def test_dead_letters_are_listed_and_a_fixable_one_is_redriven_but_never_a
             "undecodable",
         ] in fields
 
-        before = len(await read_all(isolated.kafka_bootstrap_servers, commands))
+        before = len(
+            await read_all(
+                isolated.kafka_bootstrap_servers, commands, **kafka_client_options(isolated)
+            )
+        )
         code, out, _ = await storecredit(
             "dead-letters", "redrive", "ledger", "--offset", str(fix["offset"]), "--dry-run"
         )
@@ -375,7 +385,14 @@ async def test_dead_letters_are_listed_and_a_fixable_one_is_redriven_but_never_a
         assert code == 1 and "refused" in out and "redacted" in out
         code, _, err = await storecredit("dead-letters", "redrive", "ledger", "--offset", "999")
         assert code == 2 and "999" in err
-        assert len(await read_all(isolated.kafka_bootstrap_servers, commands)) == before
+        assert (
+            len(
+                await read_all(
+                    isolated.kafka_bootstrap_servers, commands, **kafka_client_options(isolated)
+                )
+            )
+            == before
+        )
 
         code, out, _ = await storecredit(
             "dead-letters", "redrive", "ledger", "--offset", str(fix["offset"])
@@ -384,7 +401,9 @@ async def test_dead_letters_are_listed_and_a_fixable_one_is_redriven_but_never_a
         [result] = await watcher.wait_for(is_result_of(fixable))
         assert result.json()["payload"]["status"] == "accepted"
 
-    everything = await read_all(isolated.kafka_bootstrap_servers, commands)
+    everything = await read_all(
+        isolated.kafka_bootstrap_servers, commands, **kafka_client_options(isolated)
+    )
     [redriven] = [r for r in everything if r.key == fixable_id.encode()]
     assert redriven.value == encode(fixable)  # the original bytes
     assert redriven.headers[REDRIVEN_FROM] == f"{dead_letters}/0@{fix['offset']}"

@@ -19,6 +19,7 @@ from contracts.topics import ALL_TOPICS, STORE_CREDIT_COMMANDS
 from services.order.carts import default_number
 from services.order.resize import hold_transaction_id
 from shared.runtime import sealing
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.db import create_engine
 from shared.runtime.settings import Settings
 from tests.integration.conftest import ISOLATED_SERVICES
@@ -46,7 +47,9 @@ async def every_record(settings: Settings) -> list[tuple[str, Record]]:
     return [
         (spec.name, record)
         for spec in ALL_TOPICS
-        for record in await read_all(settings.kafka_bootstrap_servers, settings.topic(spec))
+        for record in await read_all(
+            settings.kafka_bootstrap_servers, settings.topic(spec), **kafka_client_options(settings)
+        )
     ]
 
 
@@ -145,7 +148,9 @@ async def test_a_code_applied_to_an_order_is_in_clear_only_where_the_shop_sent_i
     asks = [
         r.json()["payload"]
         for r in await read_all(
-            isolated.kafka_bootstrap_servers, isolated.topic(STORE_CREDIT_COMMANDS)
+            isolated.kafka_bootstrap_servers,
+            isolated.topic(STORE_CREDIT_COMMANDS),
+            **kafka_client_options(isolated),
         )
         if r.headers.get("type") == "AuthorizeStoreCredit"
     ]

@@ -27,6 +27,7 @@ from contracts.order import (
 )
 from contracts.store_credit import CreatePointAccount
 from contracts.topics import ORDER_QUERIES, ORDER_QUERY_REPLIES
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
@@ -41,6 +42,7 @@ async def get_order(settings: Settings, order_id: str, actor: Any) -> Any:
         settings.kafka_bootstrap_servers,
         settings.topic(ORDER_QUERY_REPLIES),
         keyring=settings.keyring(),
+        **kafka_client_options(settings),
     ) as client:
         return await client.request(
             settings.topic(ORDER_QUERIES),

@@ -18,6 +18,7 @@ from contracts.topics import (
     LEDGER_COMMANDS,
     LEDGER_EVENTS,
 )
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.db import create_engine, create_session_factory
 from shared.runtime.faults import CRASH_EXIT_CODE
 from shared.runtime.messaging_tables import inbox, outbox
@@ -33,7 +34,7 @@ def start_ledger(settings: Settings, *, crash_at: str | None = None) -> subproce
 
 
 async def everything_on(settings: Settings, topic: str) -> list[Record]:
-    return await read_all(settings.kafka_bootstrap_servers, topic)
+    return await read_all(settings.kafka_bootstrap_servers, topic, **kafka_client_options(settings))
 
 
 async def test_crash_between_commit_and_publish_loses_nothing_and_doubles_nothing(

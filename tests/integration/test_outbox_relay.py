@@ -9,6 +9,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, insert, select
 
 from contracts.topics import LEDGER_EVENTS
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.messaging_tables import outbox
 from shared.runtime.relay import OutboxRelay, advisory_lock_id
 from shared.runtime.service import ServiceRuntime
@@ -87,7 +88,9 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
     assert failed[0].value == values[keys[0]][2]
     assert failed[0].attempts == 1 and "unreachable" in failed[0].last_error
     assert left == []
-    records = await read_all(settings.kafka_bootstrap_servers, topic)
+    records = await read_all(
+        settings.kafka_bootstrap_servers, topic, **kafka_client_options(settings)
+    )
     for key in keys:
         seen = [r.value for r in records if r.key == key.encode()]
         assert seen == values[key]  # each exactly once, in order

@@ -24,6 +24,7 @@ from contracts.topics import STORE_CREDIT_QUERIES, STORE_CREDIT_QUERY_REPLIES
 from services.ledger.app import definition as ledger
 from services.store_credit.accounts import template_account_id
 from services.store_credit.app import definition as store_credit
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.db import create_engine
 from shared.runtime.messaging_tables import inbox
 from shared.runtime.settings import Settings
@@ -51,6 +52,7 @@ async def accounts_of(settings: Settings, customer_id: str) -> list[dict[str, An
         settings.kafka_bootstrap_servers,
         settings.topic(STORE_CREDIT_QUERY_REPLIES),
         keyring=settings.keyring(),
+        **kafka_client_options(settings),
     ) as client:
         reply = await client.request(
             settings.topic(STORE_CREDIT_QUERIES),

@@ -70,18 +70,27 @@ def test_ensure_topics_creates_only_missing_topics(endpoints: Endpoints) -> None
     ]
     names = [prefix + spec.name for spec in specs]
     try:
-        created = ensure_topics(endpoints.bootstrap_servers, specs, prefix=prefix)
+        created = ensure_topics(
+            endpoints.bootstrap_servers, specs, prefix=prefix, **endpoints.kafka_options()
+        )
         assert sorted(created) == sorted(names)
 
-        topics, configs = asyncio.run(_describe(endpoints.bootstrap_servers, names))
+        topics, configs = asyncio.run(
+            _describe(endpoints.bootstrap_servers, names, endpoints.kafka_options())
+        )
         assert topics == {prefix + "plain": 3, prefix + "latest": 2}
         assert configs[prefix + "plain"]["cleanup.policy"] == "delete"
         assert configs[prefix + "latest"]["cleanup.policy"] == "compact"
         assert configs[prefix + "latest"]["min.cleanable.dirty.ratio"] == "0.1"
 
-        assert ensure_topics(endpoints.bootstrap_servers, specs, prefix=prefix) == []
+        assert (
+            ensure_topics(
+                endpoints.bootstrap_servers, specs, prefix=prefix, **endpoints.kafka_options()
+            )
+            == []
+        )
     finally:
-        asyncio.run(_delete_topics(endpoints.bootstrap_servers, names))
+        asyncio.run(_delete_topics(endpoints.bootstrap_servers, names, endpoints.kafka_options()))
 
 
 def test_ensure_databases_creates_only_missing_databases(endpoints: Endpoints) -> None:
@@ -96,9 +105,9 @@ def test_ensure_databases_creates_only_missing_databases(endpoints: Endpoints) -
 
 
 async def _describe(
-    bootstrap: str, names: list[str]
+    bootstrap: str, names: list[str], options: dict[str, Any]
 ) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         metadata: list[dict[str, Any]] = await admin.describe_topics(names)
@@ -117,8 +126,8 @@ async def _describe(
     return partitions, configs
 
 
-async def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _delete_topics(bootstrap: str, names: list[str], options: dict[str, Any]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -22,6 +22,7 @@ from contracts.store_credit import (
 from contracts.topics import ALL_TOPICS, STORE_CREDIT_QUERIES, STORE_CREDIT_QUERY_REPLIES
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.db import create_engine
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
@@ -36,6 +37,7 @@ async def ask(settings: Settings, key: str, question: Message, actor: Actor = AD
         settings.kafka_bootstrap_servers,
         settings.topic(STORE_CREDIT_QUERY_REPLIES),
         keyring=settings.keyring(),
+        **kafka_client_options(settings),
     ) as client:
         return await client.request(
             settings.topic(STORE_CREDIT_QUERIES), key, new_envelope(question, actor=actor)
@@ -169,7 +171,9 @@ async def test_store_credit_life_and_the_code_stays_secret(
     seen = []
     written_by_clients = (".commands", ".queries")
     for spec in [t for t in ALL_TOPICS if not t.name.endswith(written_by_clients)]:
-        for record in await read_all(isolated.kafka_bootstrap_servers, isolated.topic(spec)):
+        for record in await read_all(
+            isolated.kafka_bootstrap_servers, isolated.topic(spec), **kafka_client_options(isolated)
+        ):
             if code.encode() in record.value or token.encode() in record.value:
                 seen.append(
                     (

@@ -41,3 +41,8 @@ def prepare(settings: Settings) -> None:
         **kafka_client_options(settings),
     )
     log.info("topics ready (%d created)", len(created_topics))
+    passwords = settings.principal_passwords()
+    if passwords:
+        from shared.runtime.provision.access import admin_config, ensure_access
+
+        ensure_access(admin_config(settings), settings.topic_prefix, passwords)

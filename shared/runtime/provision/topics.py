@@ -30,11 +30,11 @@ def _client(bootstrap_servers: str, request_timeout_ms: int, **options: Any) -> 
     )
 
 
-def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
+def kafka_answers(bootstrap_servers: str, *, timeout_s: float = 5.0, **options: Any) -> bool:
     """True when an admin client can connect and list topics."""
 
     async def probe() -> bool:
-        admin = _client(bootstrap_servers, int(timeout_s * 1000))
+        admin = _client(bootstrap_servers, int(timeout_s * 1000), **options)
         try:
             await asyncio.wait_for(admin.start(), timeout_s)
             await asyncio.wait_for(admin.list_topics(), timeout_s)

@@ -26,9 +26,11 @@ class Arrivals:
     that have one, and when the first one with a transaction arrived per correlation id
     (the id every message a command causes keeps, through every service)."""
 
-    def __init__(self, bootstrap_servers: str, topics: Iterable[str]) -> None:
+    def __init__(self, bootstrap_servers: str, topics: Iterable[str], **options: Any) -> None:
         self._topics = list(topics)
-        self._consumer = groupless_consumer("latest", bootstrap_servers=bootstrap_servers)
+        self._consumer = groupless_consumer(
+            "latest", bootstrap_servers=bootstrap_servers, **options
+        )
         self.results: dict[str, Answer] = {}
         self.accounts: set[str] = set()
         self.balance_changes: dict[str, float] = {}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+
+from contracts.access import PRINCIPALS
 from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
 from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
 from shared.runtime import claims
@@ -9,6 +13,8 @@ from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import SERVICES
 
 BENCH_ADMIN = Actor(kind=ActorKind.ADMIN, id="bench")
+KAFKA_PASSWORDS = json.dumps({p.name: secrets.token_urlsafe(16) for p in PRINCIPALS})
+"""The run's Kafka principals (contracts/access.py): each service connects as its own."""
 KEYSET = claims.new_keyset(SERVICES)
 """The signers of the benchmark's own system (its services trust them, its client signs
 with them): made afresh for each run, like its secrets."""

@@ -101,10 +101,12 @@ class GroupWatch:
 
 
 @asynccontextmanager
-async def watching(bootstrap_servers: str, group: str, topic: str) -> AsyncIterator[GroupWatch]:
+async def watching(
+    bootstrap_servers: str, group: str, topic: str, **options: Any
+) -> AsyncIterator[GroupWatch]:
     """A :class:`GroupWatch` filled in the background while the block runs."""
     watch = GroupWatch(group, topic)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **options)
     await admin.start()
     poller = asyncio.create_task(watch._poll(admin))
     try:

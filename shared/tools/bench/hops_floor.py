@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,7 +32,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.topics import TopicSpec
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision.databases import asyncpg, asyncpg_dsn
+from shared.runtime.settings import Settings
 from shared.tools.bench.arrivals import Arrivals
 from shared.tools.bench.latency_points import (
     LOST_AFTER_S,
@@ -91,12 +94,14 @@ async def hop(bootstrap_servers: str, source: str, target: str, dsn: str, group:
     db = await asyncpg.connect(dsn)
     relay_db = await asyncpg.connect(dsn)
     await db.execute(_TABLES)
+    security = kafka_client_options(Settings())  # as the parent said, in the environment
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True, **security
     )
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap_servers,
+        **security,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -142,7 +147,7 @@ def _topics(servers: Servers, scratch: Scratch) -> list[str]:
         TopicSpec(f"hop-{n}", partitions=PARTITIONS, key="order id", description="floor")
         for n in range(HOPS + 1)
     ]
-    ensure_topics(servers.bootstrap_servers, specs, prefix=scratch.topic_prefix)
+    ensure_topics(servers.bootstrap_servers, specs, prefix=scratch.topic_prefix, **servers.kafka)
     names = [f"{scratch.topic_prefix}{spec.name}" for spec in specs]
     scratch.topics.extend(names)
     return names
@@ -156,7 +161,8 @@ def _spawn(servers: Servers, args: list[str]) -> subprocess.Popen[str]:
         servers.bootstrap_servers,
         *args,
     ]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    environment = {**os.environ, **servers.kafka_environment}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
 
 
 async def _launch(servers: Servers, scratch: Scratch, topics: list[str]) -> _Hops:
@@ -224,9 +230,12 @@ async def measure(servers: Servers, scratch: Scratch, rate: int, seconds: float)
     up); p50, p95, p99."""
     topics = await asyncio.to_thread(_topics, servers, scratch)
     hops = await _launch(servers, scratch, topics)
-    arrivals = Arrivals(servers.bootstrap_servers, [topics[-1]])
+    arrivals = Arrivals(servers.bootstrap_servers, [topics[-1]], **servers.kafka)
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers.bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=servers.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **servers.kafka,
     )
     try:
         await arrivals.start()

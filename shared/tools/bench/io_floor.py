@@ -157,7 +157,7 @@ async def _consume(consumer: AIOKafkaConsumer, db: Any, out: str, n: int) -> Non
 def _create_topic(servers: Servers, scratch: Scratch, partitions: int) -> str:
     spec = TopicSpec("floor-out", partitions=partitions, key="account id", description="floor")
     scratch.topics.append(f"{scratch.topic_prefix}{spec.name}")
-    ensure_topics(servers.bootstrap_servers, [spec], prefix=scratch.topic_prefix)
+    ensure_topics(servers.bootstrap_servers, [spec], prefix=scratch.topic_prefix, **servers.kafka)
     return scratch.topics[-1]
 
 
@@ -175,13 +175,17 @@ async def measure(
     consumer = AIOKafkaConsumer(
         source_topic,
         bootstrap_servers=servers.bootstrap_servers,
+        **servers.kafka,
         group_id=f"{scratch.name}-floor",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=POLL_RECORDS,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers.bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=servers.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **servers.kafka,
     )
     try:
         await writer.execute(_TABLES)

@@ -25,7 +25,7 @@ STALL_S = 30.0
 def create_topic(servers: Servers, scratch: Scratch) -> str:
     spec = TopicSpec("raw", partitions=PARTITIONS, key="account id", description="benchmark")
     scratch.topics.append(f"{scratch.topic_prefix}{spec.name}")
-    ensure_topics(servers.bootstrap_servers, [spec], prefix=scratch.topic_prefix)
+    ensure_topics(servers.bootstrap_servers, [spec], prefix=scratch.topic_prefix, **servers.kafka)
     return scratch.topics[-1]
 
 
@@ -35,7 +35,10 @@ async def produce(servers: Servers, topic: str, messages: int, tag: str) -> list
     records = [record(deposit(key.decode(), f"{tag}-tx-{n}")) for n, key in enumerate(keys)]
     size = sum(len(value) for value, _ in records) / messages
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers.bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=servers.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **servers.kafka,
     )
     await producer.start()
     try:
@@ -59,7 +62,9 @@ async def produce(servers: Servers, topic: str, messages: int, tag: str) -> list
 
 async def consume(servers: Servers, topic: str, messages: int) -> Figure:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=servers.bootstrap_servers, enable_auto_commit=False
+        bootstrap_servers=servers.bootstrap_servers,
+        enable_auto_commit=False,
+        **servers.kafka,
     )
     await consumer.start()
     try:

@@ -174,9 +174,14 @@ async def measure(
     running = await system.start(servers, scratch, settings)
     configured = running.settings
     topics = (STORE_CREDIT_COMMAND_RESULTS, ORDER_COMMAND_RESULTS, LEDGER_BALANCES)
-    arrivals = Arrivals(servers.bootstrap_servers, [configured.topic(t) for t in topics])
+    arrivals = Arrivals(
+        servers.bootstrap_servers, [configured.topic(t) for t in topics], **servers.kafka
+    )
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers.bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=servers.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **servers.kafka,
     )
     points: list[LatencyPoint] = []
     try:

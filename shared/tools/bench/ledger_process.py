@@ -17,9 +17,17 @@ from pathlib import Path
 
 from contracts.topics import ALL_TOPICS
 from shared.runtime import claims
+from shared.runtime.provision.access import admin_config, ensure_access
 from shared.runtime.provision.migrations import upgrade
-from shared.tools.bench.envelopes import KEYSET
-from shared.tools.bench.servers import Scratch, Servers, create_database, database_url
+from shared.runtime.settings import Settings
+from shared.tools.bench.envelopes import KAFKA_PASSWORDS, KEYSET
+from shared.tools.bench.servers import (
+    Scratch,
+    Servers,
+    create_database,
+    database_url,
+    kafka_settings,
+)
 from shared.tools.stack import ensure_topics
 
 READY_WITHIN_S = 90.0
@@ -59,10 +67,23 @@ async def prepare_ledger(servers: Servers, scratch: Scratch) -> str:
     await create_database(servers, url.rsplit("/", 1)[-1])
     await asyncio.to_thread(upgrade, "ledger", url)
     created = await asyncio.to_thread(
-        ensure_topics, servers.bootstrap_servers, ALL_TOPICS, scratch.topic_prefix
+        ensure_topics, servers.bootstrap_servers, ALL_TOPICS, scratch.topic_prefix, **servers.kafka
     )
     scratch.topics.extend(created)
+    settings = _settings(servers, scratch)
+    passwords = settings.principal_passwords()
+    await asyncio.to_thread(ensure_access, admin_config(settings), scratch.topic_prefix, passwords)
     return url
+
+
+def _settings(servers: Servers, scratch: Scratch) -> Settings:
+    """The run's settings as far as Kafka goes: its servers, admin and principals."""
+    return Settings(
+        kafka_bootstrap_servers=servers.bootstrap_servers,
+        topic_prefix=scratch.topic_prefix,
+        kafka_passwords=KAFKA_PASSWORDS,
+        **kafka_settings(servers),
+    )
 
 
 def free_port() -> int:
@@ -84,7 +105,7 @@ def launch(
     environment = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
-        "KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers,
+        **_settings(servers, scratch).as_principal("ledger").kafka_environment(),
         "DATABASE_URL": database_url(servers, "postgres"),
         "LEDGER_DATABASE_URL": ledger_url,
         "STORECREDIT_TOPIC_PREFIX": scratch.topic_prefix,

@@ -67,7 +67,9 @@ async def reading_results(servers: Servers, topic_prefix: str) -> AsyncIterator[
     results_topic = f"{topic_prefix}{LEDGER_COMMAND_RESULTS.name}"
     results = Results()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=servers.bootstrap_servers, enable_auto_commit=False
+        bootstrap_servers=servers.bootstrap_servers,
+        enable_auto_commit=False,
+        **servers.kafka,
     )
     await consumer.start()
     try:
@@ -90,7 +92,10 @@ async def reading_results(servers: Servers, topic_prefix: str) -> AsyncIterator[
 async def producing(servers: Servers) -> AsyncIterator[AIOKafkaProducer]:
     """An idempotent producer, ``acks=all``, as the services' clients publish."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers.bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=servers.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **servers.kafka,
     )
     await producer.start()
     try:

@@ -173,7 +173,9 @@ async def two_instances(servers: Servers, run: Run, commands: int) -> Rebalanced
     first = run.launch(servers, "first")
     second: LedgerProcess | None = None
     try:
-        async with watching(servers.bootstrap_servers, run.group, run.commands_topic) as watch:
+        async with watching(
+            servers.bootstrap_servers, run.group, run.commands_topic, **servers.kafka
+        ) as watch:
             happened = Rebalanced(watch)
             await ledger_process.wait_until_ready(first)
             prefix = run.scratch.topic_prefix

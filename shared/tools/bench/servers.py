@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision.databases import asyncpg, asyncpg_dsn, quote_ident
+from shared.runtime.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,10 @@ class Servers:
     bootstrap_servers: str
     database_server_url: str
     source: str
+    kafka: dict[str, Any] = field(default_factory=dict)
+    """aiokafka's security options, to connect as the servers' admin."""
+    kafka_environment: dict[str, str] = field(default_factory=dict)
+    """The same as environment variables (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*)."""
 
 
 @dataclass
@@ -60,11 +67,44 @@ def find_servers() -> Servers:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     database = os.environ.get("DATABASE_URL")
     if bootstrap and database:
-        return Servers(bootstrap, database, "environment")
+        settings = Settings()
+        return Servers(
+            bootstrap,
+            database,
+            "environment",
+            kafka_client_options(settings),
+            {
+                k: v
+                for k, v in settings.kafka_environment().items()
+                if k != "KAFKA_BOOTSTRAP_SERVERS"
+            },
+        )
     from shared.tools import stack
 
     endpoints = stack.up(stack.PROFILES["test"])
-    return Servers(endpoints.bootstrap_servers, endpoints.database_server_url, "test stack")
+    environment = {k: v for k, v in endpoints.kafka_environment.items() if k.startswith("KAFKA_")}
+    return Servers(
+        endpoints.bootstrap_servers,
+        endpoints.database_server_url,
+        "test stack",
+        endpoints.kafka_options(),
+        environment,
+    )
+
+
+def kafka_settings(servers: Servers) -> dict[str, Any]:
+    """Settings fields that connect as the servers' admin."""
+    env = servers.kafka_environment
+    found: dict[str, Any] = {}
+    for field_name, variable in [
+        ("kafka_security_protocol", "KAFKA_SECURITY_PROTOCOL"),
+        ("kafka_sasl_mechanism", "KAFKA_SASL_MECHANISM"),
+        ("kafka_sasl_username", "KAFKA_SASL_USERNAME"),
+        ("kafka_sasl_password", "KAFKA_SASL_PASSWORD"),
+    ]:
+        if variable in env:
+            found[field_name] = env[variable]
+    return found
 
 
 def database_url(servers: Servers, database: str) -> str:
@@ -118,7 +158,7 @@ async def remove(servers: Servers, scratch: Scratch) -> None:
         finally:
             await connection.close()
     if scratch.topics:
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers.bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers.bootstrap_servers, **servers.kafka)
         await admin.start()
         try:
             await admin.delete_topics(scratch.topics)

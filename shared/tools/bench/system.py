@@ -24,11 +24,12 @@ from typing import Any, Protocol
 
 from contracts.topics import ALL_TOPICS
 from shared.runtime import claims, sealing
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision import prepare
 from shared.runtime.settings import SERVICES, Settings
-from shared.tools.bench.envelopes import KEYSET
+from shared.tools.bench.envelopes import KAFKA_PASSWORDS, KEYSET
 from shared.tools.bench.ledger_process import READY_WITHIN_S, LedgerProcess, free_port
-from shared.tools.bench.servers import Scratch, Servers, database_url
+from shared.tools.bench.servers import Scratch, Servers, database_url, kafka_settings
 from shared.tools.stack import ensure_topics
 
 
@@ -69,6 +70,8 @@ def scratch_settings(servers: Servers, scratch: Scratch) -> Settings:
         code_seal_private_key=sealing.new_private_key(),
         actor_signers=claims.signers_json(KEYSET),
         actor_keys=claims.keys_json(KEYSET),
+        kafka_passwords=KAFKA_PASSWORDS,
+        **kafka_settings(servers),
         **databases,
     )
 
@@ -76,7 +79,12 @@ def scratch_settings(servers: Servers, scratch: Scratch) -> Settings:
 def _prepare(settings: Settings, scratch: Scratch) -> None:
     """Topics first, so the scratch knows every one created even if a migration fails."""
     scratch.topics.extend(
-        ensure_topics(settings.kafka_bootstrap_servers, ALL_TOPICS, settings.topic_prefix)
+        ensure_topics(
+            settings.kafka_bootstrap_servers,
+            ALL_TOPICS,
+            settings.topic_prefix,
+            **kafka_client_options(settings),
+        )
     )
     prepare(settings)
 
@@ -102,7 +110,7 @@ def environment(
         **os.environ,
         **_secrets(settings, service),
         "PYTHONUNBUFFERED": "1",
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        **settings.as_principal(service).kafka_environment(),
         "DATABASE_URL": settings.database_url.get_secret_value(),
         f"{service.upper()}_DATABASE_URL": settings.database_url_for(service),
         "STORECREDIT_TOPIC_PREFIX": settings.topic_prefix,

@@ -16,11 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.runtime.provision.databases import ensure_databases
 from shared.runtime.provision.topics import ensure_topics
 from shared.tools.stack import kafka, postgres
 from shared.tools.stack.errors import StackError
+from shared.tools.stack.kafka_files import BrokerCredentials, KafkaPaths
 from shared.tools.stack.processes import file_lock
 from shared.tools.stack.profiles import PROFILES, Profile
 
@@ -45,6 +47,34 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 class Endpoints:
     bootstrap_servers: str
     database_server_url: str
+    kafka_environment: dict[str, str]
+    """What a client sets to connect as the stack's admin (KAFKA_SECURITY_PROTOCOL, ...)
+    and kcat's configuration file (KCAT_CONFIG)."""
+
+    def kafka_options(self) -> dict[str, Any]:
+        """aiokafka's options to connect as the stack's admin."""
+        env = self.kafka_environment
+        if not env.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL"):
+            return {}
+        return {
+            "security_protocol": env["KAFKA_SECURITY_PROTOCOL"],
+            "sasl_mechanism": env["KAFKA_SASL_MECHANISM"],
+            "sasl_plain_username": env["KAFKA_SASL_USERNAME"],
+            "sasl_plain_password": env["KAFKA_SASL_PASSWORD"],
+        }
+
+
+def client_environment(profile: Profile, root: Path | None = None) -> dict[str, str]:
+    """How a client connects to the profile's Kafka as its admin, and kcat's configuration
+    (empty before the stack first ran: nothing to connect to)."""
+    paths = KafkaPaths.of(profile, _root(root))
+    if not paths.credentials_file.exists():
+        return {}
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": profile.bootstrap_servers,
+        **BrokerCredentials.of(paths).client_environment(),
+        "KCAT_CONFIG": str(paths.kcat_config),
+    }
 
 
 def _root(root: Path | None) -> Path:
@@ -76,7 +106,16 @@ def up(profile: Profile, root: Path | None = None) -> Endpoints:
                 errors.append(f"{name}: unexpected {type(exc).__name__}: {exc}")
     if errors:
         raise StackError(f"stack `up` for profile {profile.name!r} failed:\n" + "\n\n".join(errors))
-    return Endpoints(bootstrap_servers=results["Kafka"], database_server_url=results["PostgreSQL"])
+    paths = KafkaPaths.of(profile, base)
+    environment = {
+        **BrokerCredentials.of(paths).client_environment(),
+        "KCAT_CONFIG": str(paths.kcat_config),
+    }
+    return Endpoints(
+        bootstrap_servers=results["Kafka"],
+        database_server_url=results["PostgreSQL"],
+        kafka_environment=environment,
+    )
 
 
 def down(profile: Profile, root: Path | None = None) -> list[str]:

@@ -17,7 +17,13 @@ from pathlib import Path
 from shared.runtime.provision.topics import kafka_answers
 from shared.tools.stack import kafka_runtime
 from shared.tools.stack.errors import StackError
-from shared.tools.stack.kafka_files import KafkaPaths, server_properties
+from shared.tools.stack.kafka_files import (
+    BrokerCredentials,
+    KafkaPaths,
+    admin_options,
+    kcat_config,
+    server_properties,
+)
 from shared.tools.stack.processes import (
     cmdline,
     ensure_port_free,
@@ -61,7 +67,7 @@ def start(profile: Profile, root: Path) -> str:
     bootstrap = profile.bootstrap_servers
     pid = running_pid(paths)
     if pid is not None:
-        if port_open(profile.kafka_port) and kafka_answers(bootstrap):
+        if port_open(profile.kafka_port) and kafka_answers(bootstrap, **admin_options(paths)):
             logger.info("Kafka [%s] already running (pid %d) at %s", profile.name, pid, bootstrap)
             return bootstrap
         logger.info("Kafka [%s] pid %d is alive but not answering yet; waiting", profile.name, pid)
@@ -75,7 +81,10 @@ def start(profile: Profile, root: Path) -> str:
     kafka_runtime.ensure_jars(root, paths.libs)
     for folder in (paths.data, paths.logs):
         folder.mkdir(parents=True, exist_ok=True)
-    paths.properties.write_text(server_properties(profile, paths.data))
+    credentials = BrokerCredentials.of(paths)
+    paths.properties.write_text(server_properties(profile, paths.data, credentials))
+    paths.kcat_config.write_text(kcat_config(credentials))
+    paths.kcat_config.chmod(0o600)
     base_cmd = _java_base(java, paths)
     _format_once(paths, base_cmd)
     pid = _launch(profile, paths, base_cmd)
@@ -148,7 +157,9 @@ def _wait_ready(profile: Profile, paths: KafkaPaths, pid: int) -> None:
             raise StackError(
                 f"Kafka [{profile.name}] (pid {pid}) exited while starting.\n{_log_tails(paths)}"
             )
-        if port_open(profile.kafka_port) and kafka_answers(profile.bootstrap_servers):
+        if port_open(profile.kafka_port) and kafka_answers(
+            profile.bootstrap_servers, **admin_options(paths)
+        ):
             elapsed = time.monotonic() - started
             logger.info("Kafka [%s] ready after %.1f s (pid %d)", profile.name, elapsed, pid)
             return
