@@ -29,6 +29,7 @@ from shared.runtime import claims, sealing
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision import prepare
 from shared.runtime.settings import SERVICES, Settings
+from shared.tools.stack.kafka_files import settings_fields
 from tests.kafka_tools import TopicWatcher
 from tests.signing import SigningProducer
 
@@ -115,12 +116,7 @@ def settings(servers: Servers) -> Settings:
     admin = servers.kafka_environment
     kafka: dict[str, Any] = {}
     if admin.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").startswith("SASL"):
-        kafka = {
-            "kafka_security_protocol": admin["KAFKA_SECURITY_PROTOCOL"],
-            "kafka_sasl_mechanism": admin["KAFKA_SASL_MECHANISM"],
-            "kafka_sasl_username": admin["KAFKA_SASL_USERNAME"],
-            "kafka_sasl_password": admin["KAFKA_SASL_PASSWORD"],
-        }
+        kafka = settings_fields(admin)
         kafka["kafka_passwords"] = json.dumps(
             {p.name: secrets.token_urlsafe(16) for p in PRINCIPALS}
         )

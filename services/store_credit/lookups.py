@@ -190,47 +190,56 @@ async def look_up(
     records the refusal) and to answer as not found; a ``row``, the credit.
     """
     code_hasher = hasher(context)
-    guessed = _guessed(code_hasher, guess)
-    attempts = await Attempts.lock(session, subjects(asker, guessed), now, context.settings)
+    sought = _sought(code_hasher, guess)
+    attempts = await Attempts.lock(session, subjects(asker, sought.subject), now, context.settings)
     if attempts.locked:
         return Lookup(None, attempts, locked=True)
-    row = await _find(session, code_hasher, guess)
+    row = await _find(session, code_hasher, guess, sought)
     if row is not None and not asker.may_see(row, unassigned_too=guess.code is not None):
         row = None  # another customer's: the same answer as none at all
     return Lookup(row, attempts)
+
+
+@dataclass(frozen=True)
+class _Sought:
+    """What a guess is looked up by, worked out once: its subject (a hash, never the
+    value; None for what is not a code at all) and the column condition (None: nothing
+    can match)."""
+
+    subject: str | None
+    condition: Any | None
+    code_hashes: tuple[str, ...] = ()
 
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _guessed(code_hasher: codes.CodeHasher, guess: Guess) -> str | None:
-    """The guessed value as a subject: a hash, never the value (None: not a code at all)."""
-    if guess.token is not None:
-        return f"token:{token_hash(guess.token)[:32]}"
-    if guess.external_id is not None:
-        return f"external_id:{_digest(guess.external_id)[:32]}"
-    try:
-        return f"code:{code_hasher.hashes(guess.code or '')[0][:32]}"
-    except codes.InvalidCode:
-        return None  # a miss all the same, of no code in particular
-
-
-async def _find(session: AsyncSession, code_hasher: codes.CodeHasher, guess: Guess) -> Any | None:
+def _sought(code_hasher: codes.CodeHasher, guess: Guess) -> _Sought:
+    credits = db.store_credits.c
     if guess.token is not None:
         hashed = token_hash(guess.token)
-        return await db.find_store_credit(session, db.store_credits.c.token_hash == hashed)
+        return _Sought(f"token:{hashed[:32]}", credits.token_hash == hashed)
     if guess.external_id is not None:
-        column = db.store_credits.c.external_id
-        return await db.find_store_credit(session, column == guess.external_id)
-    code = guess.code or ""
+        subject = f"external_id:{_digest(guess.external_id)[:32]}"
+        return _Sought(subject, credits.external_id == guess.external_id)
     try:
-        hashes = code_hasher.hashes(code)
+        hashes = tuple(code_hasher.hashes(guess.code or ""))
     except codes.InvalidCode:
+        return _Sought(None, None)  # a miss all the same, of no code in particular
+    return _Sought(f"code:{hashes[0][:32]}", credits.code_hash.in_(hashes), hashes)
+
+
+async def _find(
+    session: AsyncSession, code_hasher: codes.CodeHasher, guess: Guess, sought: _Sought
+) -> Any | None:
+    if sought.condition is None:
         return None
-    row = await db.find_store_credit(session, db.store_credits.c.code_hash.in_(hashes))
-    if row is None or not code_hasher.matches(code, row.code_hash):
+    row = await db.find_store_credit(session, sought.condition)
+    if row is None or not sought.code_hashes:
+        return row
+    if not code_hasher.matches(guess.code or "", row.code_hash):
         return None
-    if row.code_hash != hashes[0]:  # found under a retired key: move it to the current
-        await db.rehash_code(session, row.id, hashes[0])
+    if row.code_hash != sought.code_hashes[0]:  # found under a retired key: move it
+        await db.rehash_code(session, row.id, sought.code_hashes[0])
     return row

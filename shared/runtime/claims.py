@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.envelope import Actor, ActorKind
+from contracts.envelope import Actor
 from contracts.results import RejectionCode
 
 CLAIM_HEADER = "actor-claim"
@@ -275,10 +275,6 @@ def _claim_header(headers: Iterable[tuple[str, bytes | None]]) -> str:
         return raw.decode("ascii")
     except UnicodeDecodeError:
         raise ClaimError(UNAUTHENTICATED, "The actor-claim header is not ASCII.") from None
-
-
-def service_actor(service: str) -> Actor:
-    return Actor(kind=ActorKind.SERVICE, id=service)
 
 
 def service_grants(service: str) -> list[str]:

@@ -8,13 +8,15 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 
 from shared.runtime.settings import Settings
 from shared.tools import stack
 from tests.e2e.conftest import System
 from tests.processes import own_settings, start_all, stop
 from tests.random_refs import random_id
+
+ADMIN_FIELDS = {"kafka_sasl_username", "kafka_sasl_password"}
+"""What the chaos broker's own admin changes of the session's settings."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,18 +34,12 @@ async def chaos_system(
         endpoints = await asyncio.to_thread(stack.up, profile)
     except stack.StackError as error:
         pytest.fail(f"the chaos stack could not start:\n{error}")
-    admin = endpoints.kafka_environment  # the chaos broker's own admin
     own = own_settings(
         settings,
         random_id("chaos").replace("-", "_"),
         bootstrap_servers=endpoints.bootstrap_servers,
         database_server_url=endpoints.database_server_url,
-    ).model_copy(
-        update={
-            "kafka_sasl_username": admin["KAFKA_SASL_USERNAME"],
-            "kafka_sasl_password": SecretStr(admin["KAFKA_SASL_PASSWORD"]),
-        }
-    )
+    ).model_copy(update=Settings(**endpoints.kafka_settings()).model_dump(include=ADMIN_FIELDS))
     services = await start_all(own, tmp_path_factory.mktemp("chaos-logs"))
     try:
         yield System(own, services)

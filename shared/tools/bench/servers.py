@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision.databases import asyncpg, asyncpg_dsn, quote_ident
 from shared.runtime.settings import Settings
+from shared.tools.stack.kafka_files import settings_fields
 
 
 @dataclass(frozen=True)
@@ -94,17 +95,7 @@ def find_servers() -> Servers:
 
 def kafka_settings(servers: Servers) -> dict[str, Any]:
     """Settings fields that connect as the servers' admin."""
-    env = servers.kafka_environment
-    found: dict[str, Any] = {}
-    for field_name, variable in [
-        ("kafka_security_protocol", "KAFKA_SECURITY_PROTOCOL"),
-        ("kafka_sasl_mechanism", "KAFKA_SASL_MECHANISM"),
-        ("kafka_sasl_username", "KAFKA_SASL_USERNAME"),
-        ("kafka_sasl_password", "KAFKA_SASL_PASSWORD"),
-    ]:
-        if variable in env:
-            found[field_name] = env[variable]
-    return found
+    return settings_fields(servers.kafka_environment)
 
 
 def database_url(servers: Servers, database: str) -> str:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision.databases import ensure_databases
 from shared.runtime.provision.topics import ensure_topics
+from shared.runtime.settings import Settings
 from shared.tools.stack import kafka, postgres
 from shared.tools.stack.errors import StackError
-from shared.tools.stack.kafka_files import BrokerCredentials, KafkaPaths
+from shared.tools.stack.kafka_files import BrokerCredentials, KafkaPaths, settings_fields
 from shared.tools.stack.processes import file_lock
 from shared.tools.stack.profiles import PROFILES, Profile
 
@@ -51,17 +53,13 @@ class Endpoints:
     """What a client sets to connect as the stack's admin (KAFKA_SECURITY_PROTOCOL, ...)
     and kcat's configuration file (KCAT_CONFIG)."""
 
+    def kafka_settings(self) -> dict[str, Any]:
+        """The Settings fields that connect as the stack's admin."""
+        return settings_fields(self.kafka_environment)
+
     def kafka_options(self) -> dict[str, Any]:
         """aiokafka's options to connect as the stack's admin."""
-        env = self.kafka_environment
-        if not env.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL"):
-            return {}
-        return {
-            "security_protocol": env["KAFKA_SECURITY_PROTOCOL"],
-            "sasl_mechanism": env["KAFKA_SASL_MECHANISM"],
-            "sasl_plain_username": env["KAFKA_SASL_USERNAME"],
-            "sasl_plain_password": env["KAFKA_SASL_PASSWORD"],
-        }
+        return kafka_client_options(Settings(**self.kafka_settings()))
 
 
 def client_environment(profile: Profile, root: Path | None = None) -> dict[str, str]:

@@ -152,14 +152,13 @@ def _launch(profile: Profile, paths: KafkaPaths, base_cmd: list[str]) -> int:
 def _wait_ready(profile: Profile, paths: KafkaPaths, pid: int) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     started = time.monotonic()
+    admin = admin_options(paths)
     while True:
         if not is_alive(pid):
             raise StackError(
                 f"Kafka [{profile.name}] (pid {pid}) exited while starting.\n{_log_tails(paths)}"
             )
-        if port_open(profile.kafka_port) and kafka_answers(
-            profile.bootstrap_servers, **admin_options(paths)
-        ):
+        if port_open(profile.kafka_port) and kafka_answers(profile.bootstrap_servers, **admin):
             elapsed = time.monotonic() - started
             logger.info("Kafka [%s] ready after %.1f s (pid %d)", profile.name, elapsed, pid)
             return

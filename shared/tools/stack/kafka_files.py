@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.runtime.broker import kafka_client_options
+from shared.runtime.settings import Settings
 from shared.tools.stack.profiles import Profile
 
 
@@ -110,17 +112,27 @@ def plaintext() -> bool:
     return os.environ.get(PLAINTEXT_VARIABLE) == "1"
 
 
+SETTINGS_OF_VARIABLES = {
+    "KAFKA_SECURITY_PROTOCOL": "kafka_security_protocol",
+    "KAFKA_SASL_MECHANISM": "kafka_sasl_mechanism",
+    "KAFKA_SASL_USERNAME": "kafka_sasl_username",
+    "KAFKA_SASL_PASSWORD": "kafka_sasl_password",
+}
+
+
+def settings_fields(environment: dict[str, str]) -> dict[str, Any]:
+    """The Settings fields of a client environment (``client_environment()``)."""
+    return {
+        field: environment[variable]
+        for variable, field in SETTINGS_OF_VARIABLES.items()
+        if variable in environment
+    }
+
+
 def admin_options(paths: KafkaPaths) -> dict[str, Any]:
     """aiokafka's options to connect as the stack's admin."""
-    if plaintext():
-        return {}
-    credentials = BrokerCredentials.of(paths)
-    return {
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "PLAIN",
-        "sasl_plain_username": BrokerCredentials.ADMIN,
-        "sasl_plain_password": credentials.admin_password,
-    }
+    fields = settings_fields(BrokerCredentials.of(paths).client_environment())
+    return kafka_client_options(Settings(**fields))
 
 
 def kcat_config(credentials: BrokerCredentials) -> str:
@@ -175,6 +187,15 @@ def server_properties(profile: Profile, data_dir: Path, credentials: BrokerCrede
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found=false",
         "super.users=User:broker;User:admin",
+        *_node_properties(data_dir),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _node_properties(data_dir: Path) -> list[str]:
+    """What one node needs whatever its listeners: its data, no topic made by accident,
+    internal topics on one replica."""
+    return [
         f"log.dirs={data_dir}",
         "num.partitions=1",
         "auto.create.topics.enable=false",
@@ -185,7 +206,6 @@ def server_properties(profile: Profile, data_dir: Path, credentials: BrokerCrede
         "share.coordinator.state.topic.min.isr=1",
         "group.initial.rebalance.delay.ms=0",
     ]
-    return "\n".join(lines) + "\n"
 
 
 def _plaintext_properties(profile: Profile, data_dir: Path) -> str:
@@ -202,14 +222,6 @@ def _plaintext_properties(profile: Profile, data_dir: Path) -> str:
         "inter.broker.listener.name=PLAINTEXT",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        f"log.dirs={data_dir}",
-        "num.partitions=1",
-        "auto.create.topics.enable=false",
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
+        *_node_properties(data_dir),
     ]
     return "\n".join(lines) + "\n"
