@@ -295,7 +295,8 @@ class AuthorizeStoreCredit(Command):
     same currency) and answers in this command's result: accepted with the
     credit and what is available, or rejected with the reason's code. A wrong
     code or token counts toward the lock-out of the customer, the order, the
-    requester and the guessed value, and of everyone together
+    requester, the client principal it came through and the guessed value, and
+    of everyone together
     (``locked_out``). The order service then asks the ledger for the hold.
     """
 
@@ -313,6 +314,14 @@ class AuthorizeStoreCredit(Command):
         description=(
             "Who applied the credit (the ApplyStoreCredit's actor): wrong guesses count "
             "against them too."
+        ),
+    )
+    requested_via: str | None = Field(
+        default=None,
+        max_length=100,
+        description=(
+            "The client principal whose actor claim vouched for the ApplyStoreCredit (its "
+            "signer, for example storefront): wrong guesses count against it too."
         ),
     )
 

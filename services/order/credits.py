@@ -85,6 +85,7 @@ async def apply_store_credit(
         token=applying.token,
         store_credit_id=applying.store_credit_id,
         requested_by=command.envelope.actor,
+        requested_via=command.signer,
     )
     ask_id = stable_message_id(resize.credit_origin(order.id, applying.application_id), "authorize")
     await db.insert_credit(

@@ -85,9 +85,12 @@ async def _guessed(
     now: datetime,
 ) -> Any:
     """The credit of a sealed code or a token, under the lock-out of the customer, the
-    order, whoever asked the order service and the guessed value; a miss is counted."""
+    order, whoever asked the order service, the client principal that vouched for them
+    and the guessed value; a miss is counted."""
     asked = command.payload
-    asker = lookups.Asker(asked.requested_by, asked.customer_id, asked.order_id)
+    asker = lookups.Asker(
+        asked.requested_by, asked.customer_id, asked.order_id, principal=asked.requested_via
+    )
     if asked.token is not None:
         guess = lookups.Guess(token=asked.token)
     else:

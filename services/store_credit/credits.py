@@ -260,7 +260,7 @@ async def find_store_credit(
     asked = query.payload
     actor = query.envelope.actor
     customer = actor.id if actor.kind is ActorKind.CUSTOMER else None
-    asker = lookups.Asker(actor, customer, asked.order_id)
+    asker = lookups.Asker(actor, customer, asked.order_id, principal=query.signer)
     guess = lookups.Guess(code=asked.code, token=asked.token, external_id=asked.external_id)
     now = datetime.now(UTC)
     found = await lookups.look_up(session, context, asker, guess, now)

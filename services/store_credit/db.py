@@ -322,7 +322,8 @@ store_credits = Table(
 code_attempts = Table(
     "code_attempts",
     metadata,
-    # customer:<id>, order:<id>, actor:<kind>:<id>, code:/token:/external_id:<hash>, overall
+    # customer:<id>, order:<id>, actor:<kind>:<id>, principal:<signer>,
+    # code:/token:/external_id:<hash>, overall
     Column("subject", Text, primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("window_started_at", DateTime(timezone=True), nullable=True),

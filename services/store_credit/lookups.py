@@ -11,9 +11,11 @@ way it was made: no such credit, or one of another customer's (both answer
 the same, so a stranger learns nothing). A wrong guess counts against every
 subject it involves (``subjects``): the customer it was made for, the order,
 the actor who asked, and the guessed value itself (so one code tried across
-many customers and orders is caught), each under ``STORECREDIT_GUESS_*``;
-and against everyone together under ``STORECREDIT_GUESS_OVERALL_*``, the brake
-on enumeration from many fresh customers and orders at once. A subject over
+many customers and orders is caught), each under ``STORECREDIT_GUESS_*``; the
+client principal it came through (the signer of its actor claim: a storefront
+speaking for many customers) under ``STORECREDIT_GUESS_PRINCIPAL_*``; and
+everyone together under ``STORECREDIT_GUESS_OVERALL_*``, the brake on
+enumeration from many fresh customers and orders at once. A subject over
 its limit is locked out for a while; while any subject of a look-up is, the
 look-up is refused ``locked_out`` without being made. A right guess wipes
 nothing: its failures age out with their window, so a right code interleaved
@@ -41,6 +43,9 @@ from shared.runtime.settings import Settings
 
 OVERALL = "overall"
 """The subject every wrong guess counts against, from whoever."""
+PRINCIPAL = "principal:"
+"""The prefix of a client principal's subject: it speaks for many customers, so it has
+a policy of its own."""
 
 
 def hasher(context: HandlerContext) -> codes.CodeHasher:
@@ -53,19 +58,37 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def policies(settings: Settings) -> tuple[codes.LockoutPolicy, codes.LockoutPolicy]:
-    """The lock-out of one subject, and of everyone together."""
-    each = codes.LockoutPolicy(
-        max_failures=settings.guess_max_failures,
-        window=timedelta(seconds=settings.guess_window_s),
-        lockout=timedelta(seconds=settings.guess_lockout_s),
-    )
-    overall = codes.LockoutPolicy(
-        max_failures=settings.guess_overall_max_failures,
-        window=timedelta(seconds=settings.guess_overall_window_s),
-        lockout=timedelta(seconds=settings.guess_overall_lockout_s),
-    )
-    return each, overall
+@dataclass(frozen=True)
+class Policies:
+    """The lock-out of one customer, order, actor or value; of one client principal; and
+    of everyone together."""
+
+    each: codes.LockoutPolicy
+    principal: codes.LockoutPolicy
+    overall: codes.LockoutPolicy
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policies:
+        return cls(
+            each=codes.LockoutPolicy(
+                max_failures=settings.guess_max_failures,
+                window=timedelta(seconds=settings.guess_window_s),
+                lockout=timedelta(seconds=settings.guess_lockout_s),
+            ),
+            principal=codes.LockoutPolicy(
+                max_failures=settings.guess_principal_max_failures,
+                window=timedelta(seconds=settings.guess_principal_window_s),
+                lockout=timedelta(seconds=settings.guess_principal_lockout_s),
+            ),
+            overall=codes.LockoutPolicy(
+                max_failures=settings.guess_overall_max_failures,
+                window=timedelta(seconds=settings.guess_overall_window_s),
+                lockout=timedelta(seconds=settings.guess_overall_lockout_s),
+            ),
+        )
+
+    def of_subject(self, name: str) -> codes.LockoutPolicy:
+        return self.principal if name.startswith(PRINCIPAL) else self.each
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,8 @@ class Asker:
     """Who asked, if not a service asking for someone else (it would lock them all out)."""
     customer_id: str | None
     order_id: str | None = None
+    principal: str | None = None
+    """The client principal whose claim vouched for the look-up (its signer)."""
 
     def may_see(self, row: Any, *, unassigned_too: bool) -> bool:
         """A credit of this customer's (or, by code, one of nobody's: a gift card)."""
@@ -106,6 +131,8 @@ def subjects(asker: Asker, guessed: str | None) -> list[str]:
         found.add(f"customer:{asker.customer_id}")
     if asker.order_id is not None:
         found.add(f"order:{asker.order_id}")
+    if asker.principal is not None:
+        found.add(f"{PRINCIPAL}{asker.principal}")
     if guessed is not None:
         found.add(guessed)
     return sorted(found)
@@ -126,8 +153,7 @@ class Attempts:
     states: dict[str, codes.AttemptState]
     overall: codes.AttemptState
     now: datetime
-    policy: codes.LockoutPolicy
-    overall_policy: codes.LockoutPolicy = field(repr=False)
+    policies: Policies = field(repr=False)
 
     @classmethod
     async def lock(
@@ -135,13 +161,11 @@ class Attempts:
     ) -> Attempts:
         rows = {name: await db.lock_attempts(session, name) for name in sorted(names)}
         overall = await db.read_attempts(session, OVERALL)
-        each, together = policies(settings)
         return cls(
             {name: _state(row) for name, row in rows.items()},
             codes.AttemptState() if overall is None else _state(overall),
             now,
-            each,
-            together,
+            Policies.of(settings),
         )
 
     @property
@@ -154,10 +178,11 @@ class Attempts:
         """One more wrong guess for every subject and for everyone (their rows are made
         again if a rejection rolled their first insert back)."""
         for name, state in self.states.items():
-            await self._save(session, name, codes.after_failure(self.policy, state, self.now))
+            policy = self.policies.of_subject(name)
+            await self._save(session, name, codes.after_failure(policy, state, self.now))
         overall = _state(await db.lock_attempts(session, OVERALL))
         await self._save(
-            session, OVERALL, codes.after_failure(self.overall_policy, overall, self.now)
+            session, OVERALL, codes.after_failure(self.policies.overall, overall, self.now)
         )
 
     async def _save(self, session: AsyncSession, name: str, after: codes.AttemptState) -> None:

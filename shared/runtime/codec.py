@@ -40,6 +40,8 @@ class Incoming(Generic[P]):
 
     envelope: RawEnvelope
     payload: P
+    signer: str | None = None
+    """The signer whose actor claim vouched for it (its client principal), once verified."""
 
 
 def encode(envelope: Envelope[Any]) -> bytes:

@@ -13,6 +13,7 @@ default): each run of a poll's decodable commands in one transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -60,10 +61,12 @@ class CommandStage:
         except DecodeError as error:
             return error
         try:
-            self.verifier.verify(record.value, record.headers or (), incoming.envelope.actor)
+            signer = self.verifier.verify(
+                record.value, record.headers or (), incoming.envelope.actor
+            )
         except ClaimError as error:
             return DecodeError(error.code, error.reason, incoming.envelope)
-        return incoming
+        return replace(incoming, signer=signer)
 
     def skips(self, error: DecodeError) -> bool:
         return False  # every command gets an answer: none is another consumer's

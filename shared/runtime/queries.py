@@ -31,7 +31,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka.errors import (
@@ -231,14 +231,14 @@ class QueryResponder:
         ``unauthenticated`` or ``forbidden`` for any other, never answered."""
         envelope = incoming.envelope
         try:
-            self.verifier.verify(record.value, record.headers or (), envelope.actor)
+            signer = self.verifier.verify(record.value, record.headers or (), envelope.actor)
         except ClaimError as error:
             log.warning(
                 "query refused: its actor is not vouched for",
                 extra={"type": envelope.type, "code": error.code, "reason": error.reason},
             )
             return QueryFailed(code=error.code, reason=error.reason), QueryOutcome.REFUSED
-        return await self._answer_or_fail(record, incoming)
+        return await self._answer_or_fail(record, replace(incoming, signer=signer))
 
     async def _answer_or_fail(
         self, record: Any, incoming: Incoming[Message]

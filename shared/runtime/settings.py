@@ -205,6 +205,27 @@ class Settings(BaseSettings):
     guess_lockout_s: int = Field(
         default=900, ge=1, le=86_400 * 7, validation_alias=_env("STORECREDIT_GUESS_LOCKOUT_S")
     )
+    guess_principal_max_failures: int = Field(
+        default=50,
+        ge=1,
+        le=1_000_000,
+        validation_alias=_env("STORECREDIT_GUESS_PRINCIPAL_MAX_FAILURES"),
+        description=(
+            "Wrong guesses that came through one client principal (the signer of their "
+            "actor claims: a storefront, a back office) within "
+            "STORECREDIT_GUESS_PRINCIPAL_WINDOW_S, from all the customers it speaks for, "
+            "before its look-ups are refused for STORECREDIT_GUESS_PRINCIPAL_LOCKOUT_S."
+        ),
+    )
+    guess_principal_window_s: int = Field(
+        default=60, ge=1, le=86_400, validation_alias=_env("STORECREDIT_GUESS_PRINCIPAL_WINDOW_S")
+    )
+    guess_principal_lockout_s: int = Field(
+        default=60,
+        ge=1,
+        le=86_400,
+        validation_alias=_env("STORECREDIT_GUESS_PRINCIPAL_LOCKOUT_S"),
+    )
     guess_overall_max_failures: int = Field(
         default=100,
         ge=1,

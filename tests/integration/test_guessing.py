@@ -1,8 +1,8 @@
 """Guessing store-credit codes, tokens and external ids, as an attacker would, over real
 Kafka and PostgreSQL: the lock-out holds against right codes interleaved with wrong
 ones, against every actor kind, across many customers and orders, for one guessed
-value tried everywhere, for everyone together, and in a race; a stranger learns
-nothing a missing credit would not tell."""
+value tried everywhere, for one client principal, for everyone together, and in a
+race; a stranger learns nothing a missing credit would not tell."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import select
 
 from contracts.envelope import Actor, ActorKind, Message, new_envelope
 from contracts.order import ApplyStoreCredit
@@ -19,7 +20,9 @@ from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
 from services.order.app import definition as order
 from services.store_credit.app import definition as store_credit
+from services.store_credit.db import code_attempts
 from shared.runtime.broker import kafka_client_options
+from shared.runtime.db import create_engine
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
 from tests.integration.shop import issue, shop_running, store_credit_running
@@ -134,6 +137,29 @@ async def test_everyone_together_is_braked(
     assert got == ["store_credit_not_found"] * 8 + ["locked_out"]
 
 
+async def test_a_client_principal_speaking_for_many_customers_is_locked(
+    isolated: Settings, producer: AIOKafkaProducer, watch: Any
+) -> None:
+    """Fresh customers, orders and codes, all vouched for by the storefront: its own count
+    locks it, while the back office (another principal) still looks up."""
+    settings = isolated.model_copy(update={"guess_principal_max_failures": 6})
+    async with store_credit_running(producer, settings, watch) as client:
+        owner = random_id("cust")
+        code = (await issue(client, settings, owner, 1_000))["code"]
+        script: list[tuple[Message, Actor]] = [
+            (
+                FindStoreCredit(code=f"40006666{n:04d}{n:04d}", order_id=random_id("ord")),
+                customer(random_id("cust")),
+            )
+            for n in range(6)
+        ]
+        got = await answers(settings, [*script, (FindStoreCredit(code=code), customer(owner))])
+        admin = Actor(kind=ActorKind.ADMIN, id="admin-1")
+        by_admin = await answers(settings, [(FindStoreCredit(code=code), admin)])
+    assert got == ["store_credit_not_found"] * 6 + ["locked_out"]
+    assert by_admin == ["StoreCreditFound"]
+
+
 async def test_concurrent_guesses_are_all_counted(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
@@ -169,3 +195,18 @@ async def test_applying_wrong_codes_to_ever_new_orders_locks_the_customer_out(
             settled = await shop.orders.credits_settled(order_id, 1)
             refusals.append(settled["applied_credits"][0]["refusal_code"])
     assert refusals == ["store_credit_not_found"] * 5 + ["locked_out"]
+    # the guesses came through the order service, and still count against the
+    # principal that vouched for the customer's ApplyStoreCredit
+    assert await failures_of(isolated, "principal:storefront") == 5
+    assert await failures_of(isolated, "principal:order") is None
+
+
+async def failures_of(settings: Settings, subject: str) -> int | None:
+    engine = create_engine(settings.database_url_for("store_credit"))
+    query = select(code_attempts.c.failures).where(code_attempts.c.subject == subject)
+    try:
+        async with engine.connect() as connection:
+            found: int | None = await connection.scalar(query)
+            return found
+    finally:
+        await engine.dispose()
