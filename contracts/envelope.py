@@ -36,6 +36,27 @@ Identifier = Annotated[
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
+SealedCode = Annotated[
+    str,
+    StringConstraints(min_length=64, max_length=700, pattern=r"^[A-Za-z0-9_+/=-]+$"),
+    Field(
+        description=(
+            "A store-credit code sealed for the store-credit service alone: libsodium's "
+            'crypto_box_seal of the UTF-8 JSON {"actor": "<kind>:<id>", "code": "<code>"} '
+            "(the actor who sends it) with the store-credit service's public key, in "
+            "base64url. See the README's Sealed codes."
+        ),
+        examples=["Yk3xZ0c2…(base64url of the sealed box)"],
+    ),
+]
+"""A code as it travels: sealed (``shared.runtime.sealing``), never in clear."""
+
+PublicKeyHex = Annotated[
+    str,
+    StringConstraints(min_length=64, max_length=64, pattern=r"^[0-9a-fA-F]{64}$"),
+    Field(description="An X25519 public key (libsodium crypto_box), 64 hex characters."),
+]
+
 MAX_REFERENCES = 20
 References = Annotated[dict[Identifier, Identifier], Field(max_length=MAX_REFERENCES)]
 """Ids elsewhere (``order_id``, ``line_item_id``, ...): at most 20, names and values ids."""
@@ -110,7 +131,11 @@ class Message(BaseModel):
     message_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
     secret_fields: ClassVar[frozenset[str]] = frozenset()
-    """Fields never kept, even hashed: an inbox fingerprint uses their last four characters."""
+    """Fields that carry a secret (sealed): never kept, and an inbox fingerprint counts
+    only whether they are there, since each sealing of one code differs."""
+    sealed_instead: ClassVar[dict[str, str]] = {}
+    """Secrets that must never come in clear, and the sealed field to send instead: a
+    payload with such a field is refused ``code_not_sealed`` before it is read."""
 
 
 class Command(Message):

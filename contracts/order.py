@@ -18,7 +18,15 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 
-from contracts.envelope import Command, Event, Identifier, Message, Part, exactly_one_of
+from contracts.envelope import (
+    Command,
+    Event,
+    Identifier,
+    Message,
+    Part,
+    SealedCode,
+    exactly_one_of,
+)
 from contracts.ledger import INT64_MAX, Unit
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -153,19 +161,22 @@ class ApplyStoreCredit(Command):
     Accepted means asked: the store-credit service checks the credit and the
     ledger holds min(available, amount due). The outcome is the applied
     credit's status in the next ``Order`` events (``held``, or ``refused`` with a
-    code). The code is passed on sealed for the store-credit service alone.
+    code). A code comes sealed by the customer's storefront for the store-credit
+    service alone (``sealed_code``, sealed by this command's actor) and is passed
+    on as it is; a clear ``code`` is refused ``code_not_sealed``.
     """
 
     message_type: ClassVar[str] = "ApplyStoreCredit"
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"code"})
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
+    sealed_instead: ClassVar[dict[str, str]] = {"code": "sealed_code"}
 
     order_id: Identifier
     application_id: Identifier
-    code: CodeText | None = None
+    sealed_code: SealedCode | None = None
     token: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     store_credit_id: Identifier | None = None
 
-    _one_way = exactly_one_of("code", "token", "store_credit_id")
+    _one_way = exactly_one_of("sealed_code", "token", "store_credit_id")
 
 
 class RemoveStoreCredit(Command):
@@ -178,13 +189,25 @@ class RemoveStoreCredit(Command):
 
 
 class ExternalPayment(Part):
-    """The remainder, paid through another payment provider, as upstream reports it."""
+    """The remainder, paid through another payment provider, as upstream reports it.
+
+    The token stays with the order (its database): events and views carry the
+    provider, the amount and ``reference`` instead.
+    """
 
     provider_reference_name: Text = Field(examples=["Stripe-USD"])
     token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
         examples=["tok_1DFSimLjwcuEFMMJEh7zFLrq"]
     )
     amount: PositiveMoney
+    reference: Text | None = Field(
+        default=None,
+        description=(
+            "A non-secret id of the payment (the provider's charge id, say), shown in "
+            "events and views; default: the token's last four characters, masked."
+        ),
+        examples=["ch_3MmlLrLkdIwHu7ix0snN0B15"],
+    )
 
 
 class CheckoutOrder(Command):
@@ -264,9 +287,14 @@ class AppliedCreditView(Part):
 
 
 class PaymentView(Part):
+    """A payment as events and views show it: never its token."""
+
     provider_reference_name: str
-    token: str
     amount: int
+    reference: str = Field(
+        description="The payment's reference, else its token masked: ******rq7X.",
+        examples=["ch_3MmlLrLkdIwHu7ix0snN0B15", "******FLrq"],
+    )
 
 
 class Totals(Part):

@@ -16,6 +16,10 @@ class ResultStatus(StrEnum):
     REJECTED = "rejected"
 
 
+SEALED_PRODUCED = frozenset({"sealed_code", "sealed_token"})
+"""What a result may carry sealed to its requester (a new store credit's code and token)."""
+
+
 class CommandResult(Event):
     """The answer to one command, published on the service's results topic.
 

@@ -27,7 +27,9 @@ from contracts.envelope import (
     Message,
     Moment,
     Part,
+    PublicKeyHex,
     References,
+    SealedCode,
     at_least_one_of,
     exactly_one_of,
 )
@@ -223,19 +225,32 @@ class CreateStoreCredit(Command):
     """Issue a store credit (admin, or a service "via code"). Key: ``customer_id``,
     else ``store_credit_id``.
 
-    The code is generated (16 digits) unless given. It is answered in clear
-    exactly once, in this command's accepted result, and never stored, logged
-    or published anywhere else: keep that result topic private. A retry with
-    the same idempotency key gets the first result with the code masked.
+    The code is generated (16 digits) unless given (``sealed_code``, sealed by
+    this command's actor; a clear ``code`` is refused ``code_not_sealed``). The
+    new code and the credit's token reach only the requester: sealed to the
+    ``reply_public_key`` it names, in this command's accepted result
+    (``sealed_code``, ``sealed_token``), and nowhere else; without a key the
+    result carries neither (the credit is still applied by its id). A retry
+    with the same idempotency key gets the first result without them.
     """
 
     message_type: ClassVar[str] = "CreateStoreCredit"
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"code"})
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
+    sealed_instead: ClassVar[dict[str, str]] = {"code": "sealed_code"}
 
     store_credit_id: Identifier
     name: Name
     description: str = Field(default="", max_length=1000)
-    code: CodeText | None = Field(default=None, description="Supplied code; default: generated.")
+    sealed_code: SealedCode | None = Field(
+        default=None, description="A code of your own, sealed; default: a generated one."
+    )
+    reply_public_key: PublicKeyHex | None = Field(
+        default=None,
+        description=(
+            "The requester's X25519 public key: the accepted result carries the new code "
+            "and token sealed to it (libsodium crypto_box_seal of their UTF-8 text)."
+        ),
+    )
     amount: MinorUnits = Field(description="The initial credit, in minor units of currency.")
     currency: Currency
     allow_balance_owing: bool = False
@@ -289,7 +304,7 @@ class AuthorizeStoreCredit(Command):
     """May this store credit pay this order? Asked by the order service. Key: ``customer_id``.
 
     The store-credit service finds the credit (a code arrives sealed for it
-    alone, see ``shared.runtime.sealing``; a token or an id finds only the
+    alone by ``requested_by``, see ``shared.runtime.sealing``; a token or an id finds only the
     customer's own credits; a credit of another customer's is not found, as if
     it did not exist), checks it can pay (active, not expired, not disabled,
     same currency) and answers in this command's result: accepted with the
@@ -301,12 +316,15 @@ class AuthorizeStoreCredit(Command):
     """
 
     message_type: ClassVar[str] = "AuthorizeStoreCredit"
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
 
     application_id: Identifier
     order_id: Identifier
     customer_id: Identifier
     currency: Currency
-    sealed_code: str | None = Field(default=None, max_length=400)
+    sealed_code: SealedCode | None = Field(
+        default=None, description="The ApplyStoreCredit's sealed code, passed on as it came."
+    )
     token: str | None = Field(default=None, max_length=100)
     store_credit_id: Identifier | None = None
     requested_by: Actor | None = Field(
@@ -358,19 +376,22 @@ class FindStoreCredit(Message):
     miss is a wrong guess, counted against the asking actor, the customer, the
     order and the guessed value, and against everyone together: after too
     many, they are locked out for a while (``locked_out``). A right guess
-    clears nothing. ``currency`` checks the credit can pay an order in it.
+    clears nothing. ``currency`` checks the credit can pay an order in it. A
+    code comes sealed by the query's actor (``sealed_code``); a clear ``code``
+    is refused ``code_not_sealed``.
     """
 
     message_type: ClassVar[str] = "FindStoreCredit"
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"code"})
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
+    sealed_instead: ClassVar[dict[str, str]] = {"code": "sealed_code"}
 
-    code: CodeText | None = None
+    sealed_code: SealedCode | None = None
     token: str | None = Field(default=None, max_length=100)
     external_id: Identifier | None = None
     order_id: Identifier | None = None
     currency: Currency | None = None
 
-    _one_key = exactly_one_of("code", "token", "external_id")
+    _one_key = exactly_one_of("sealed_code", "token", "external_id")
 
 
 class ListCustomerStoreCredits(Message):

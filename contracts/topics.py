@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+HOUR_MS = 3_600_000
+QUERY_RETENTION = {"retention.ms": str(HOUR_MS)}
+"""Queries and replies: an asker waits seconds, so an hour is more than they are useful."""
+SEALED_RETENTION = {"retention.ms": str(72 * HOUR_MS)}
+"""Topics that carry sealed codes (commands with a sealed code, the results that seal a new
+one to its requester): kept three days, long enough for a consumer down over a weekend
+to catch up, and no longer."""
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -61,6 +69,7 @@ LEDGER_QUERIES = TopicSpec(
         "Questions to the ledger (balances, transaction history). Publish with a "
         "reply_to header naming the topic for the answer, and a correlation-id header."
     ),
+    config=QUERY_RETENTION,
 )
 LEDGER_QUERY_REPLIES = TopicSpec(
     "ledger.query-replies",
@@ -70,7 +79,7 @@ LEDGER_QUERY_REPLIES = TopicSpec(
         "Answers to ledger queries for clients without a reply topic of their own; "
         "match them by the correlation-id header."
     ),
-    config={"retention.ms": "3600000"},
+    config=QUERY_RETENTION,
 )
 LEDGER_DEAD_LETTERS = TopicSpec(
     "ledger.dead-letters",
@@ -84,12 +93,14 @@ STORE_CREDIT_COMMANDS = TopicSpec(
     partitions=6,
     key="customer id, or store credit id when it has no customer",
     description="Commands to the store-credit service.",
+    config=SEALED_RETENTION,
 )
 STORE_CREDIT_COMMAND_RESULTS = TopicSpec(
     "store-credit.command-results",
     partitions=6,
     key="the key of the command",
     description="Exactly one result per store-credit command.",
+    config=SEALED_RETENTION,
 )
 STORE_CREDIT_EVENTS = TopicSpec(
     "store-credit.events",
@@ -105,13 +116,14 @@ STORE_CREDIT_QUERIES = TopicSpec(
         "Questions to the store-credit service (a customer's accounts with balances). "
         "Publish with reply_to and correlation-id headers, as for ledger.queries."
     ),
+    config=QUERY_RETENTION,
 )
 STORE_CREDIT_QUERY_REPLIES = TopicSpec(
     "store-credit.query-replies",
     partitions=6,
     key="the correlation id of the question",
     description="Answers to store-credit queries; match them by the correlation-id header.",
-    config={"retention.ms": "3600000"},
+    config=QUERY_RETENTION,
 )
 STORE_CREDIT_DEAD_LETTERS = TopicSpec(
     "store-credit.dead-letters",
@@ -131,6 +143,7 @@ ORDER_COMMANDS = TopicSpec(
     partitions=6,
     key="order id",
     description="Commands to the order service.",
+    config=SEALED_RETENTION,
 )
 ORDER_COMMAND_RESULTS = TopicSpec(
     "order.command-results",
@@ -152,13 +165,14 @@ ORDER_QUERIES = TopicSpec(
         "Questions to the order service (GetOrder). Publish with reply_to and "
         "correlation-id headers, as for ledger.queries."
     ),
+    config=QUERY_RETENTION,
 )
 ORDER_QUERY_REPLIES = TopicSpec(
     "order.query-replies",
     partitions=6,
     key="the correlation id of the question",
     description="Answers to order queries; match them by the correlation-id header.",
-    config={"retention.ms": "3600000"},
+    config=QUERY_RETENTION,
 )
 ORDER_DEAD_LETTERS = TopicSpec(
     "order.dead-letters",

@@ -31,6 +31,19 @@ claim() {  # claim ACTOR VALUE: the actor-claim header of a record VALUE by ACTO
   printf '%s' "$2" | .venv/bin/storecredit claim "${1//@RUN@/$RUN}"
 }
 
+sealed() {  # sealed ACTOR CODE: CODE sealed for the store-credit service, sent by ACTOR
+  # (storecredit seal; libsodium's crypto_box_seal, shared/runtime/sealing.py)
+  printf '%s' "$2" | .venv/bin/storecredit seal "${1//@RUN@/$RUN}"
+}
+
+reply_key() {  # the public key to name as reply_public_key: new codes come back sealed to it
+  .venv/bin/storecredit reply-key
+}
+
+unsealed() {  # unsealed SEALED: what was sealed to reply_key (a new code or token)
+  printf '%s' "$1" | .venv/bin/storecredit unseal
+}
+
 send() {  # send TOPIC KEY TYPE IDEMPOTENCY-KEY ACTOR PAYLOAD: publish one command (a fresh message id)
   local value
   value=$(envelope "$3" "$4" "$5" "$6")

@@ -25,12 +25,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.access import PRINCIPALS
-from shared.runtime import claims, sealing
+from shared.runtime import claims
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.provision import prepare
 from shared.runtime.settings import SERVICES, Settings
 from shared.tools.stack.kafka_files import settings_fields
 from tests.kafka_tools import TopicWatcher
+from tests.sealed import SERVICE_PRIVATE_KEY
 from tests.signing import SigningProducer
 
 KEYSET = claims.new_keyset(SERVICES)
@@ -129,7 +130,7 @@ def settings(servers: Servers) -> Settings:
         outbox_poll_ms=200,
         hold_sweep_ms=200,
         code_hash_key=secrets.token_hex(32),
-        code_seal_private_key=sealing.new_private_key(),
+        code_seal_private_key=SERVICE_PRIVATE_KEY,
         actor_signers=claims.signers_json(KEYSET),
         actor_keys=claims.keys_json(KEYSET),
         **urls,

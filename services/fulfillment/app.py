@@ -31,7 +31,6 @@ from contracts.topics import (
 )
 from services.fulfillment import answers, items, returns
 from shared.runtime.commands import CommandRoute
-from shared.runtime.redaction import redact_codes
 from shared.runtime.routing import by_type
 from shared.runtime.service import ServiceDefinition, create_app
 from shared.runtime.settings import Settings
@@ -69,7 +68,6 @@ definition = ServiceDefinition(
     dead_letters=FULFILLMENT_DEAD_LETTERS,
     routes=routes,
     subscriptions=subscriptions,
-    dead_letter_redactor=redact_codes,
 )
 
 

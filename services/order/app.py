@@ -46,7 +46,6 @@ from contracts.topics import (
 from services.order import abandon, carts, checkout, copies, credits, queries
 from shared.runtime.commands import CommandRoute
 from shared.runtime.queries import QueryRoute
-from shared.runtime.redaction import redact_codes
 from shared.runtime.routing import by_type
 from shared.runtime.service import ServiceDefinition, create_app
 from shared.runtime.settings import Settings
@@ -109,7 +108,6 @@ definition = ServiceDefinition(
     query_routes=by_type(QueryRoute(GetOrder, queries.get_order)),
     jobs=(abandon.abandoned_carts, checkout.checkout_deadlines),
     subscriptions=subscriptions,
-    dead_letter_redactor=redact_codes,
 )
 
 

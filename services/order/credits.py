@@ -45,7 +45,6 @@ from contracts.store_credit import AuthorizeStoreCredit
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_COMMANDS
 from services.order import checkout, db, domain, resize, views
 from services.order.carts import changeable_order, changed, changed_and_resized, remove_credit
-from shared.runtime import sealing
 from shared.runtime.codec import Incoming
 from shared.runtime.commands import Accepted, HandlerContext
 from shared.runtime.outbox import Outgoing, stable_message_id
@@ -67,21 +66,12 @@ async def apply_store_credit(
     wanted = domain.still_to_cover(state.totals, state.holds)
     if wanted <= 0:
         raise domain.NothingDue("Nothing is left to pay on this order.")
-    sealed = (
-        sealing.seal(
-            applying.code,
-            context.settings.code_seal_public_key_hex(),
-            sealing.order_context(order.id, applying.application_id),
-        )
-        if applying.code is not None
-        else None
-    )
     ask = AuthorizeStoreCredit(
         application_id=applying.application_id,
         order_id=order.id,
         customer_id=order.customer_id,
         currency=order.currency,
-        sealed_code=sealed,
+        sealed_code=applying.sealed_code,  # sealed by the customer's storefront, as it came
         token=applying.token,
         store_credit_id=applying.store_credit_id,
         requested_by=command.envelope.actor,

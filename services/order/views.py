@@ -23,6 +23,16 @@ from services.order import db, domain
 from shared.runtime.outbox import Outgoing
 
 
+def payment_view(payment: dict[str, Any]) -> PaymentView:
+    """What may be shown of a payment: the token stays in the order's row."""
+    token = str(payment.get("token") or "")
+    return PaymentView(
+        provider_reference_name=payment["provider_reference_name"],
+        amount=payment["amount"],
+        reference=payment.get("reference") or "******" + token[-4:],
+    )
+
+
 def _in_flight_or_held(credit: Any) -> int:
     """What a credit holds, or will once the ledger answers (asked for, or resized to)."""
     if credit.status == AppliedCreditStatus.REQUESTED:
@@ -133,7 +143,7 @@ def order_view(state: OrderState) -> Order:
         totals=totals_view(state),
         shipping_description=o.shipping_description,
         tax_description=o.tax_description,
-        payment=PaymentView.model_validate(o.payment) if o.payment else None,
+        payment=payment_view(o.payment) if o.payment else None,
         expires_at=o.expires_at,
         checked_out_at=o.checked_out_at,
         checkout_failure=(

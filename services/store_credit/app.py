@@ -29,7 +29,6 @@ from contracts.topics import (
 from services.store_credit import accounts, authorization, credits
 from shared.runtime.commands import CommandRoute
 from shared.runtime.queries import QueryRoute
-from shared.runtime.redaction import redact_codes
 from shared.runtime.routing import by_type
 from shared.runtime.service import ServiceDefinition, create_app
 from shared.runtime.settings import Settings
@@ -72,7 +71,6 @@ definition = ServiceDefinition(
         QueryRoute(FindStoreCredit, credits.find_store_credit, read_only=False),
     ),
     subscriptions=subscriptions,
-    dead_letter_redactor=redact_codes,
 )
 
 

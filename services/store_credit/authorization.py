@@ -1,8 +1,9 @@
 """AuthorizeStoreCredit: may this store credit pay this order? (a thin handler).
 
 The order service asks when a customer applies a store credit. A code comes
-sealed for this service alone (``shared.runtime.sealing``, bound to the order and the
-application); it is opened here, hashed and looked up like any code, and a
+sealed for this service alone by the customer who applied it (``requested_by``:
+``shared.runtime.sealing``), passed on by the order service as it came; it is
+opened here, hashed and looked up like any code, and a
 wrong one counts toward the lock-out of the customer and the order, as in
 ``FindStoreCredit``. The answer is this command's result: the credit and what
 is available, or the reason it cannot pay. The hold itself is the order
@@ -107,12 +108,11 @@ async def _guessed(
 
 def _opened(asked: AuthorizeStoreCredit, context: HandlerContext) -> str:
     try:
-        return sealing.open_sealed(
-            asked.sealed_code or "",
-            context.settings.code_seal_private_key_hex(),
-            sealing.order_context(asked.order_id, asked.application_id),
-        )
-    except sealing.SealError:
+        if asked.requested_by is None:
+            raise sealing.SealError("no one is named as the code's sender")
+        return lookups.opened(asked.sealed_code, context, asked.requested_by) or ""
+    except sealing.SealError as error:
         raise domain.InvalidSealedCode(
-            "The code could not be opened: the order service seals with another key."
+            f"The sealed code does not open: {error} (seal it with the store-credit "
+            "service's public key, by the actor who applies it)."
         ) from None

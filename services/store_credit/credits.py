@@ -37,6 +37,7 @@ from contracts.store_credit import (
 )
 from contracts.topics import LEDGER_COMMANDS, STORE_CREDIT_EVENTS
 from services.store_credit import codes, db, domain, lookups
+from shared.runtime import sealing
 from shared.runtime.codec import Incoming
 from shared.runtime.commands import Accepted, HandlerContext
 from shared.runtime.outbox import Outgoing
@@ -111,7 +112,11 @@ async def create_store_credit(
     issue = command.payload
     domain.check_may_issue(command.envelope.actor)
     try:
-        code = codes.normalize_code(issue.code) if issue.code is not None else codes.generate_code()
+        supplied = lookups.opened(issue.sealed_code, context, command.envelope.actor)
+    except sealing.SealError as error:
+        raise domain.InvalidSealedCode(f"The sealed code does not open: {error}.") from None
+    try:
+        code = codes.normalize_code(supplied) if supplied is not None else codes.generate_code()
     except codes.InvalidCode as error:
         raise domain.InvalidCode(str(error)) from None
     code_hashes = lookups.hasher(context).hashes(code)  # current key first, then retired ones
@@ -156,12 +161,18 @@ async def create_store_credit(
     remembered = {
         "store_credit_id": row.id,
         "code": codes.mask(row.code_last4),
-        "token": None,  # like the code, shown once: a retry is told neither
+        "sealed_code": None,  # shown once, to the requester alone: a retry is told neither
+        "sealed_token": None,
         "external_id": row.external_id,
         "ledger_account_id": row.ledger_account_id,
     }
+    key = issue.reply_public_key
     return Accepted(
-        produced={**remembered, "code": code, "token": token},
+        produced={
+            **remembered,
+            "sealed_code": None if key is None else sealing.seal_for_requester(code, key),
+            "sealed_token": None if key is None else sealing.seal_for_requester(token, key),
+        },
         remembered=remembered,
         messages=[
             _event(row),
@@ -261,7 +272,13 @@ async def find_store_credit(
     actor = query.envelope.actor
     customer = actor.id if actor.kind is ActorKind.CUSTOMER else None
     asker = lookups.Asker(actor, customer, asked.order_id, principal=query.signer)
-    guess = lookups.Guess(code=asked.code, token=asked.token, external_id=asked.external_id)
+    try:
+        code = lookups.opened(asked.sealed_code, context, actor)
+    except sealing.SealError as error:
+        return QueryFailed(
+            code="invalid_sealed_code", reason=f"The sealed code does not open: {error}."
+        )
+    guess = lookups.Guess(code=code, token=asked.token, external_id=asked.external_id)
     now = datetime.now(UTC)
     found = await lookups.look_up(session, context, asker, guess, now)
     if found.locked:

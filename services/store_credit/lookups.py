@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Actor
 from services.store_credit import codes, db
+from shared.runtime import sealing
 from shared.runtime.commands import HandlerContext
 from shared.runtime.settings import Settings
 
@@ -51,6 +52,14 @@ a policy of its own."""
 def hasher(context: HandlerContext) -> codes.CodeHasher:
     settings = context.settings
     return codes.CodeHasher(settings.code_hash_key_bytes(), settings.code_hash_previous_key_bytes())
+
+
+def opened(sealed_code: str | None, context: HandlerContext, sender: Actor) -> str | None:
+    """The code ``sender`` sealed for this service (None for none); raises
+    :class:`sealing.SealError` if it does not open, or was sealed by someone else."""
+    if sealed_code is None:
+        return None
+    return sealing.open_sealed(sealed_code, context.settings.code_seal_private_key_hex(), sender)
 
 
 def token_hash(token: str) -> str:

@@ -24,7 +24,8 @@ from shared.runtime.settings import SERVICES, Settings
 
 def print_keys() -> None:
     """New secrets as environment lines: store-credit takes the hash key and the private
-    sealing key, order the public one; every process the signers, each its own key."""
+    sealing key, the shop's storefront and back office the public one (they seal codes
+    with it); every process the signers, each its own key."""
     private = sealing.new_private_key()
     print(f"STORECREDIT_CODE_HASH_KEY={secrets.token_hex(32)}")
     print(f"STORECREDIT_CODE_SEAL_PRIVATE_KEY={private}")

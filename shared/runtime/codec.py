@@ -20,6 +20,7 @@ from contracts.envelope import (
     Message,
     RawEnvelope,
 )
+from shared.runtime.redaction import mask_text
 
 P = TypeVar("P", bound=Message)
 
@@ -28,6 +29,7 @@ class DecodeError(Exception):
     """Bytes that are not a valid message; ``code`` says why, for the dead-letter topic."""
 
     def __init__(self, code: str, detail: str, envelope: RawEnvelope | None = None) -> None:
+        detail = mask_text(detail)  # it quotes field names, which may be anything
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
@@ -70,6 +72,14 @@ def _short(text: str, limit: int = 120) -> str:
     reason goes into a result that must fit in a Kafka record."""
     return text if len(text) <= limit else text[:limit] + "…"
 
+
+NOT_SEALED = "code_not_sealed"
+"""A store-credit code came in clear: refused, neither parked nor kept anywhere."""
+HOW_TO_SEAL = (
+    "seal it for the store-credit service (libsodium crypto_box_seal of the UTF-8 JSON "
+    '{"actor": "<kind>:<id>", "code": "<code>"} with its public key, base64url; the '
+    "README's Sealed codes) and send it as"
+)
 
 UNSTORABLE = "U+0000 in text, or NaN or Infinity, which no database column can hold"
 
@@ -124,6 +134,12 @@ def decode(value: bytes | None, known: Mapping[str, type[Message]]) -> Incoming[
             f"{raw.type} version {raw.schema_version} is not {model.schema_version}",
             raw,
         )
+    clear = sorted(set(model.sealed_instead) & set(raw.payload))
+    if clear:
+        sealed = model.sealed_instead[clear[0]]
+        raise DecodeError(
+            NOT_SEALED, f"{clear[0]} is never sent in clear: {HOW_TO_SEAL} {sealed}.", raw
+        )
     where = unstorable(raw.payload)
     if where is not None:
         raise DecodeError("invalid_payload", f"payload.{where}: {UNSTORABLE}", raw)
@@ -138,14 +154,14 @@ def payload_fingerprint(incoming: Incoming[Message]) -> str:
     """What makes two commands with one idempotency key "the same": type, actor, payload.
 
     The validated payload is used, so omitting a field that has a default and
-    sending the default are the same command. A secret field (a store-credit
-    code) counts by its last four characters only: a plain hash of a short code
-    could be reversed by trying every code.
+    sending the default are the same command. A secret field (a sealed code)
+    counts only by being there: each sealing of one code differs, so a retry
+    that seals it again is still the same command.
     """
     payload = incoming.payload.model_dump(mode="json")
     for name in type(incoming.payload).secret_fields:
         if isinstance(payload.get(name), str):
-            payload[name] = "…" + payload[name][-4:]
+            payload[name] = "(sealed)"
     canonical = json.dumps(
         {
             "type": incoming.envelope.type,

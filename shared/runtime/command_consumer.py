@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker
 from contracts.results import RejectionCode
 from contracts.topics import TopicSpec
 from shared.runtime.claims import FORBIDDEN, UNAUTHENTICATED, ClaimError, Verifier
-from shared.runtime.codec import DecodeError, Incoming, decode
+from shared.runtime.codec import NOT_SEALED, DecodeError, Incoming, decode
 from shared.runtime.commands import CommandProcessor
 from shared.runtime.dead_letters import Parking, Redactor
 from shared.runtime.metrics import COMMANDS_CONSUMER
@@ -31,7 +31,8 @@ from shared.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_RESULT_KEY_BYTES = 1024
-CLAIM_REFUSALS = frozenset({UNAUTHENTICATED, FORBIDDEN})
+UNPARKED = frozenset({UNAUTHENTICATED, FORBIDDEN, NOT_SEALED})
+"""Refusals answered but never parked: an unvouched actor, a clear code."""
 
 
 def _key_of(record: Any) -> str | None:
@@ -72,11 +73,12 @@ class CommandStage:
         return False  # every command gets an answer: none is another consumer's
 
     async def refuse(self, record: Any, error: DecodeError) -> None:
-        if error.code in CLAIM_REFUSALS and error.envelope is not None:
+        if error.code in UNPARKED and error.envelope is not None:
             # Refused without a trace under the key it claims: a forgery must not take
-            # a real client's idempotency key. Answered, not parked: nothing to redrive.
+            # a real client's idempotency key, and a clear code must be kept nowhere.
+            # Answered, not parked: nothing to redrive.
             log.warning(
-                "command refused: its actor is not vouched for",
+                "command refused: its actor is not vouched for, or it carries a clear code",
                 extra={"type": error.envelope.type, "code": error.code, "reason": error.detail},
             )
             key = _key_of(record) or error.envelope.correlation_id

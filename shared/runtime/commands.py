@@ -26,6 +26,7 @@ from shared.runtime.faults import crash_point
 from shared.runtime.logging import correlation_id_var
 from shared.runtime.metrics import UNKNOWN_TYPE, CommandOutcome, ServiceMetrics
 from shared.runtime.outbox import Outgoing
+from shared.runtime.redaction import mask_text
 from shared.runtime.rules import Rejected
 from shared.runtime.settings import Settings
 
@@ -149,7 +150,7 @@ def result_for(
         idempotency_key=command.idempotency_key,
         status=ResultStatus.ACCEPTED if code is None else ResultStatus.REJECTED,
         code=code,
-        reason=reason,
+        reason=None if reason is None else mask_text(reason),  # a reason may quote input
         produced=produced or {},
         retryable=retryable,
     )

@@ -2,9 +2,10 @@
 
 The original key and value bytes are kept as they were; the reason, the
 original topic, partition and offset are added as headers, so an operator can
-read it with kcat and re-publish it once fixed. A service whose messages may
-carry secrets (store-credit codes) gives a redactor: the value is then kept
-with those secrets masked, and a ``dlt-redacted`` header says so. A message so large
+read it with kcat and re-publish it once fixed. Every service's dead letters are
+redacted first (``shared.runtime.redaction``: anything shaped like a store-credit
+code, in the value and the headers, and known secrets); a ``dlt-redacted`` header
+says when something was masked. A message so large
 that it and these headers are more than Kafka takes in one record is parked with an
 empty value (never re-driven) and only the dlt-* headers; it stays readable where it was.
 """
@@ -21,6 +22,7 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from faststream.kafka import KafkaBroker
 
 from contracts import dead_letters as headers_of
+from shared.runtime.redaction import redact_headers, redact_secrets
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +81,10 @@ async def send_to_dead_letters(
             headers_of.FAILED_AT: datetime.now(UTC).isoformat(),
         }
     )
-    value = record.value or b""
-    if redact is not None:
-        value, changed = redact(value)
-        if changed:
-            headers[headers_of.REDACTED] = "true"
+    value, changed = (redact or redact_secrets)(record.value or b"")
+    headers, headers_changed = redact_headers(headers)  # a header may carry a code too
+    if changed or headers_changed:
+        headers[headers_of.REDACTED] = "true"
     try:
         await broker.publish(value, topic, key=record.key, headers=headers)
     except (MessageSizeTooLargeError, RecordListTooLargeError):

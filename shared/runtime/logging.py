@@ -1,4 +1,8 @@
-"""Structured logs with the correlation id of the message being handled."""
+"""Structured logs with the correlation id of the message being handled.
+
+Every line is masked as it is written (``shared.runtime.redaction.mask_text``):
+whatever a message, an extra field or an exception quotes, nothing shaped like a
+store-credit code reaches a log in clear."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
+
+from shared.runtime.redaction import mask_text
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
@@ -47,7 +53,7 @@ class TextFormatter(logging.Formatter):
         line = "  ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return mask_text(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -63,7 +69,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return mask_text(json.dumps(entry, default=str))
 
 
 def log_handler(service: str, fmt: str = "text", stream: TextIO | None = None) -> logging.Handler:

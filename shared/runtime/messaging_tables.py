@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -58,6 +59,8 @@ outbox = Table(
     Column("published_at", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
+    # the value carries a secret, even sealed: the relay empties it once published
+    Column("secret", Boolean, nullable=False, server_default=text("false")),
     Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
 )
 
@@ -137,3 +140,16 @@ def unscope_inbox_keys() -> None:
         "ALTER TABLE inbox ADD CONSTRAINT inbox_pkey PRIMARY KEY (consumer, idempotency_key)"
     )
     op.execute("ALTER TABLE inbox DROP COLUMN scope")
+
+
+def flag_secret_outbox_rows() -> None:
+    """Outbox rows that carry a secret (a sealed code) are marked, so the relay can empty
+    them once published; rows written before are not secret by this mark."""
+    op.add_column(
+        "outbox",
+        sa.Column("secret", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
+
+
+def unflag_secret_outbox_rows() -> None:
+    op.drop_column("outbox", "secret")

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Actor, ActorKind, Command, Envelope, Message
-from contracts.results import RejectionCode
+from contracts.results import SEALED_PRODUCED, RejectionCode
 from contracts.topics import TopicSpec
 from shared.runtime.claims import CLAIM_HEADER, Signer
 from shared.runtime.codec import encode, headers_for
@@ -75,7 +75,17 @@ def row_for(
         "key": key,
         "headers": headers,
         "value": value,
+        "secret": carries_secret(envelope.payload),
     }
+
+
+def carries_secret(payload: Message) -> bool:
+    """A sealed code or token in the message (its ``secret_fields``, or a result's
+    ``produced``): its outbox row is emptied once published."""
+    if any(getattr(payload, name, None) for name in payload.secret_fields):
+        return True
+    produced = getattr(payload, "produced", None)
+    return isinstance(produced, dict) and any(produced.get(name) for name in SEALED_PRODUCED)
 
 
 _INSERT = insert(outbox).on_conflict_do_nothing(index_elements=["message_id"])

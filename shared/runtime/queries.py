@@ -57,7 +57,14 @@ from contracts.envelope import (
 from contracts.ledger import QueryFailed
 from contracts.topics import TopicSpec
 from shared.runtime.claims import ClaimError, Verifier
-from shared.runtime.codec import DecodeError, Incoming, decode, encode, headers_for
+from shared.runtime.codec import (
+    NOT_SEALED,
+    DecodeError,
+    Incoming,
+    decode,
+    encode,
+    headers_for,
+)
 from shared.runtime.commands import HandlerContext
 from shared.runtime.db import SessionFactory
 from shared.runtime.dead_letters import Parking, Redactor
@@ -65,6 +72,7 @@ from shared.runtime.logging import correlation_id_var
 from shared.runtime.metrics import QUERIES_CONSUMER, QueryOutcome, ServiceMetrics
 from shared.runtime.outbox import envelope_for
 from shared.runtime.pipeline import RETRY_PAUSE_SECONDS, is_transient
+from shared.runtime.redaction import mask_text
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -204,7 +212,8 @@ class QueryResponder:
         try:
             incoming = decode(record.value, self.known)
         except DecodeError as error:
-            await self.park(record, error.code, error.detail)
+            if error.code != NOT_SEALED:  # a clear code is answered, never kept
+                await self.park(record, error.code, error.detail)
             if reply_to is not None:
                 await self._reply_undecodable(record, reply_to, error)
             return
@@ -249,7 +258,8 @@ class QueryResponder:
             return await self.answer(incoming), QueryOutcome.ANSWERED
         except QueryFailure as failure:
             log.info("query refused", extra={"type": query_type, "code": failure.code})
-            return QueryFailed(code=failure.code, reason=failure.reason), QueryOutcome.REFUSED
+            reason = mask_text(failure.reason)  # a reason may quote what was asked
+            return QueryFailed(code=failure.code, reason=reason), QueryOutcome.REFUSED
         except Exception as error:
             if is_transient(error):
                 raise
@@ -284,7 +294,10 @@ class QueryResponder:
             if envelope is not None
             else _bounded(header(record, HEADER_MESSAGE_ID))
         )
-        failed = QueryFailed(code=INVALID_QUERY, reason=f"{error.code}: {error.detail}")
+        if error.code == NOT_SEALED:
+            failed = QueryFailed(code=NOT_SEALED, reason=error.detail)
+        else:
+            failed = QueryFailed(code=INVALID_QUERY, reason=f"{error.code}: {error.detail}")
         await self.reply(reply_to, failed, correlation_id, cause)
 
     async def reply(

@@ -6,6 +6,8 @@ Kafka confirmed it and every row before it. A failure stops the batch, so a
 later row of the same key never overtakes an earlier one; rows confirmed after
 the failed one are sent again (consumers are idempotent: at-least-once).
 Rows survive restarts: whatever was committed and not marked is sent next time.
+A row that carries a secret (a sealed code or token: ``outbox.carries_secret``)
+is emptied as it is marked published.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 
 from contracts.envelope import HEADER_CORRELATION_ID
 from shared.runtime.db import SessionFactory
@@ -91,7 +93,12 @@ class OutboxRelay:
                 await session.execute(
                     update(outbox)
                     .where(outbox.c.id.in_(confirmed))
-                    .values(published_at=func.now(), attempts=outbox.c.attempts + 1)
+                    .values(
+                        published_at=func.now(),
+                        attempts=outbox.c.attempts + 1,
+                        # a secret (even sealed) is kept no longer than it is needed
+                        value=case((outbox.c.secret, b""), else_=outbox.c.value),
+                    )
                 )
             if failure is not None:
                 failed_id, error = failure

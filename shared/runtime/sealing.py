@@ -1,47 +1,55 @@
-"""Sealed codes: a store-credit code encrypted so that only the store-credit service
-can read it.
+"""Sealed codes: a store-credit code encrypted so that only its reader can open it.
 
-A customer may give the order service a store-credit code; only the
-store-credit service can check it. Between the two the code travels through
-the order service's outbox (a database table) and a Kafka topic, where it must
-never be in clear. The order service therefore holds only a public key and
-seals the code; the store-credit service holds the private key and opens it.
+A store-credit code is a bearer secret. It never travels in clear: the shop
+seals a customer's code (``ApplyStoreCredit``, ``FindStoreCredit``, a supplied
+code in ``CreateStoreCredit``) with the store-credit service's public key
+before it publishes it; the order service passes it on sealed; only the
+store-credit service, holding the private key, opens it. A new code goes back
+sealed to a public key its requester names (``reply_public_key``).
 
-The construction is ECIES, like libsodium's sealed boxes: a fresh X25519 key
-pair per code, its shared secret with the recipient's key through
-HKDF-SHA256, then AES-256-GCM. ``context`` (the application id) is bound as
-associated data, so a sealed code copied into another request does not open.
+The construction is libsodium's **sealed box** (``crypto_box_seal``: an
+ephemeral X25519 key, XSalsa20-Poly1305), through PyNaCl; any language's
+libsodium binding makes and opens the same (``sodium.crypto_box_seal`` in
+JavaScript's libsodium-wrappers, ``box.SealAnonymous`` in Go's x/crypto/nacl,
+``sodium_crypto_box_seal`` in PHP, LazySodium in Java). Keys are X25519 keys
+of 32 bytes, written as 64 hex characters; a sealed value is written in
+base64url without padding (libsodium's ``URLSAFE_NO_PADDING``; padding and
+standard base64 are taken too).
 
-Text form: ``v1.`` + base64url(ephemeral public key 32 bytes, nonce 12 bytes,
-ciphertext and tag). Keys are 32 bytes written as 64 hex characters.
+What is sealed **for the store-credit service** is the UTF-8 JSON object
+``{"actor": "<kind>:<id>", "code": "<code>"}``: the actor is who sends the code
+(the customer applying it, the admin looking it up), so a sealed code copied
+from a topic into another actor's command does not open for them. What is
+sealed **for a requester** is the code's UTF-8 bytes alone.
 """
 
 from __future__ import annotations
 
 import base64
-import os
+import binascii
+import json
 import secrets
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
 
-VERSION = "v1."
-_INFO = b"storecredit sealed code v1"
+from contracts.envelope import Actor
+
 _KEY_BYTES = 32
-_NONCE_BYTES = 12
+_SEAL_OVERHEAD = 48  # the ephemeral public key and the Poly1305 tag
+MAX_SEALED_CHARS = 700
+"""A sealed code's longest text form: a code of 40 characters (each escaped in JSON at
+worst) and an actor id of 128, with the box's 48 bytes, in base64."""
 
 
 class SealError(ValueError):
-    """A sealed code that does not open: wrong key, wrong context, damaged or forged."""
+    """A sealed code that does not open: wrong key, sealed for another actor, damaged or
+    forged."""
 
 
-def order_context(order_id: str, application_id: str) -> str:
-    """What a code applied to an order is sealed for: that order's one application."""
-    return f"{order_id}/{application_id}"
+def actor_binding(actor: Actor) -> str:
+    """What a sealed code names as its sender: ``customer:cust-1``, ``admin:admin-1``."""
+    return f"{actor.kind.value}:{actor.id}"
 
 
 def new_private_key() -> str:
@@ -51,68 +59,81 @@ def new_private_key() -> str:
 
 def public_key_for(private_key_hex: str) -> str:
     """The public key (64 hex characters) of a private key."""
-    private = _private(private_key_hex)
-    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    return bytes(_private(private_key_hex).public_key).hex()
 
 
-def seal(code: str, public_key_hex: str, context: str) -> str:
-    """``code`` sealed for the holder of the private key of ``public_key_hex``."""
-    recipient = _public(public_key_hex)
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_public = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key = _derive(ephemeral.exchange(recipient), ephemeral_public, recipient)
-    nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(key).encrypt(nonce, code.encode("utf-8"), context.encode("utf-8"))
-    return VERSION + base64.urlsafe_b64encode(ephemeral_public + nonce + sealed).decode("ascii")
+def seal(code: str, public_key_hex: str, actor: Actor) -> str:
+    """``code``, sent by ``actor``, sealed for the store-credit service (its public key)."""
+    clear = json.dumps({"actor": actor_binding(actor), "code": code}, separators=(",", ":"))
+    return seal_bytes(clear.encode("utf-8"), public_key_hex)
 
 
-def open_sealed(sealed: str, private_key_hex: str, context: str) -> str:
-    """The code inside ``sealed``, or :class:`SealError`."""
-    if not isinstance(sealed, str) or not sealed.startswith(VERSION):
+def open_sealed(sealed: str, private_key_hex: str, actor: Actor) -> str:
+    """The code inside ``sealed`` if ``actor`` sealed it, or :class:`SealError`."""
+    clear = open_bytes(sealed, private_key_hex)
+    try:
+        opened = json.loads(clear.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise SealError('a sealed code holds the JSON {"actor": ..., "code": ...}') from None
+    if not isinstance(opened, dict) or not isinstance(opened.get("code"), str):
+        raise SealError('a sealed code holds the JSON {"actor": ..., "code": ...}')
+    if opened.get("actor") != actor_binding(actor):
+        raise SealError("the code was sealed by another actor")
+    code: str = opened["code"]
+    return code
+
+
+def seal_for_requester(code: str, public_key_hex: str) -> str:
+    """A new code for its requester alone: its UTF-8 bytes sealed to their key."""
+    return seal_bytes(code.encode("utf-8"), public_key_hex)
+
+
+def open_for_requester(sealed: str, private_key_hex: str) -> str:
+    """What :func:`seal_for_requester` sealed, with the requester's private key."""
+    try:
+        return open_bytes(sealed, private_key_hex).decode("utf-8")
+    except UnicodeDecodeError:
+        raise SealError("a sealed code is UTF-8 text") from None
+
+
+def seal_bytes(clear: bytes, public_key_hex: str) -> str:
+    sealed = SealedBox(_public(public_key_hex)).encrypt(clear)
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+
+
+def open_bytes(sealed: str, private_key_hex: str) -> bytes:
+    if not isinstance(sealed, str) or len(sealed) > MAX_SEALED_CHARS:
         raise SealError("not a sealed code")
-    try:
-        raw = base64.urlsafe_b64decode(sealed[len(VERSION) :].encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as error:
-        raise SealError("a sealed code is base64url") from error
-    if len(raw) <= _KEY_BYTES + _NONCE_BYTES + 16:
+    raw = _base64(sealed)
+    if len(raw) <= _SEAL_OVERHEAD:
         raise SealError("a sealed code is too short")
-    ephemeral_public = raw[:_KEY_BYTES]
-    nonce = raw[_KEY_BYTES : _KEY_BYTES + _NONCE_BYTES]
-    private = _private(private_key_hex)
     try:
-        shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
-        key = _derive(shared, ephemeral_public, private.public_key())
-        clear = AESGCM(key).decrypt(
-            nonce, raw[_KEY_BYTES + _NONCE_BYTES :], context.encode("utf-8")
-        )
-    except (InvalidTag, ValueError) as error:
-        raise SealError("the sealed code does not open with this key and context") from error
-    return clear.decode("utf-8")
+        return SealedBox(_private(private_key_hex)).decrypt(raw)
+    except CryptoError:
+        raise SealError("the sealed code does not open with this key") from None
 
 
-def _derive(shared: bytes, ephemeral_public: bytes, recipient: X25519PublicKey) -> bytes:
-    recipient_bytes = recipient.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=ephemeral_public + recipient_bytes,
-        info=_INFO,
-    ).derive(shared)
+def _base64(text: str) -> bytes:
+    cleaned = text.strip().replace("+", "-").replace("/", "_").rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError):
+        raise SealError("a sealed code is base64url") from None
 
 
-def _private(hex_key: str) -> X25519PrivateKey:
-    return X25519PrivateKey.from_private_bytes(_key_bytes(hex_key, "private"))
+def _private(hex_key: str) -> PrivateKey:
+    return PrivateKey(_key_bytes(hex_key, "private"))
 
 
-def _public(hex_key: str) -> X25519PublicKey:
-    return X25519PublicKey.from_public_bytes(_key_bytes(hex_key, "public"))
+def _public(hex_key: str) -> PublicKey:
+    return PublicKey(_key_bytes(hex_key, "public"))
 
 
 def _key_bytes(hex_key: str, which: str) -> bytes:
     try:
         raw = bytes.fromhex(hex_key.strip())
-    except ValueError as error:
-        raise ValueError(f"a {which} sealing key is 64 hex characters") from error
+    except (ValueError, AttributeError):
+        raise ValueError(f"a {which} sealing key is 64 hex characters") from None
     if len(raw) != _KEY_BYTES:
         raise ValueError(f"a {which} sealing key is 64 hex characters")
     return raw

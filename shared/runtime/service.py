@@ -53,6 +53,7 @@ class ServiceDefinition:
     jobs: tuple[PeriodicJob, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
     dead_letter_redactor: Redactor | None = None
+    """Masks what a dead letter must not carry; default: ``redaction.redact_secrets``."""
     prepare_batch: BatchPreparer | None = None
     """A batch's state (see :class:`shared.runtime.commands.BatchState`); None: every handler
     writes its own SQL, in a savepoint, even in a batch."""

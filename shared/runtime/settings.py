@@ -315,18 +315,18 @@ class Settings(BaseSettings):
         return [key.strip().encode() for key in raw.split(",") if key.strip()]
 
     def code_seal_private_key_hex(self) -> str:
-        """The store-credit service's key to open codes the order service sealed for it."""
+        """The store-credit service's key to open the codes shops seal for it."""
         if self.code_seal_private_key is None:
             raise ValueError(
                 "STORECREDIT_CODE_SEAL_PRIVATE_KEY is not set: the store-credit service needs "
-                "it to read codes sent through the order service (`storecredit keys` makes a "
+                "it to read the codes shops seal for it (`storecredit keys` makes a "
                 "pair; `storecredit run` makes one for local use in .local/secrets/)."
             )
         return self.code_seal_private_key.get_secret_value()
 
     def code_seal_public_key_hex(self) -> str:
-        """The key the order service seals codes with (derived from the private key when
-        only that is set, as in a local run; in production give order only this one)."""
+        """The key clients seal codes with (derived from the private key when only that
+        is set, as in a local run; in production a shop is given only this one)."""
         if self.code_seal_public_key is not None:
             return self.code_seal_public_key
         if self.code_seal_private_key is not None:
@@ -334,8 +334,8 @@ class Settings(BaseSettings):
 
             return public_key_for(self.code_seal_private_key.get_secret_value())
         raise ValueError(
-            "STORECREDIT_CODE_SEAL_PUBLIC_KEY is not set: the order service needs the "
-            "store-credit service's public key to pass codes on sealed."
+            "STORECREDIT_CODE_SEAL_PUBLIC_KEY is not set: a client needs the "
+            "store-credit service's public key to seal codes for it."
         )
 
     def signers(self) -> dict[str, SignerSpec]:

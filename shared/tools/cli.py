@@ -16,6 +16,7 @@ import secrets
 import sys
 
 from contracts.envelope import Actor, ActorKind
+from shared.runtime import sealing
 from shared.runtime.settings import SERVICES, Settings
 from shared.tools import ledger_cli
 from shared.tools.invariants import cli as invariants_cli
@@ -108,6 +109,49 @@ def _claim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seal_public_key() -> str:
+    """The store-credit service's sealing key: the environment's, else the local one."""
+    if "STORECREDIT_CODE_SEAL_PUBLIC_KEY" in os.environ:
+        return os.environ["STORECREDIT_CODE_SEAL_PUBLIC_KEY"]
+    private = os.environ.get("STORECREDIT_CODE_SEAL_PRIVATE_KEY")
+    return sealing.public_key_for(private or _local_secret("code-seal-private-key"))
+
+
+def _requester_key() -> str:
+    """This machine's requester key (new codes sealed back to the tools beside make run)."""
+    return os.environ.get("STORECREDIT_REQUESTER_PRIVATE_KEY") or _local_secret(
+        "requester-private-key"
+    )
+
+
+def _stdin_line() -> str:
+    return sys.stdin.read().strip()
+
+
+def _seal(args: argparse.Namespace) -> int:
+    """Print the code on standard input sealed for the store-credit service, by ACTOR."""
+    kind, _, actor_id = args.actor.partition(":")
+    actor = Actor(kind=ActorKind(kind), id=actor_id)
+    print(sealing.seal(_stdin_line(), _seal_public_key(), actor))
+    return 0
+
+
+def _reply_key(_: argparse.Namespace) -> int:
+    """Print the public key to name as reply_public_key (the local requester's)."""
+    print(sealing.public_key_for(_requester_key()))
+    return 0
+
+
+def _unseal(_: argparse.Namespace) -> int:
+    """Print what was sealed to the local requester (a new code or token on stdin)."""
+    try:
+        print(sealing.open_for_requester(_stdin_line(), _requester_key()))
+    except sealing.SealError as error:
+        print(f"storecredit: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _keys(_: argparse.Namespace) -> int:
     from shared.runtime.__main__ import print_keys
 
@@ -135,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     claim_parser.add_argument("actor", help="kind:id, as in the envelope (admin:admin-1)")
     claim_parser.set_defaults(func=_claim)
+    seal_parser = commands.add_parser(
+        "seal", help="seal the code on stdin for the store-credit service, as ACTOR sends it"
+    )
+    seal_parser.add_argument("actor", help="kind:id of the actor who sends it (customer:c-1)")
+    seal_parser.set_defaults(func=_seal)
+    commands.add_parser(
+        "reply-key", help="the public key to name as a creation's reply_public_key"
+    ).set_defaults(func=_reply_key)
+    commands.add_parser(
+        "unseal", help="open a code or token on stdin sealed to that reply key"
+    ).set_defaults(func=_unseal)
     ledger_cli.add_parser(commands)
     topics.add_parser(commands)
     tail.add_parser(commands)

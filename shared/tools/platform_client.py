@@ -23,6 +23,7 @@ from contracts.topics import ALL_TOPICS, TopicSpec
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import Settings
+from shared.tools.code_courier import CodeCourier
 from shared.tools.request_client import RequestClient
 from shared.tools.topic_watch import Record, TopicWatcher
 
@@ -68,6 +69,8 @@ class Platform:
         servers, options = settings.kafka_bootstrap_servers, kafka_client_options(settings)
         self._options = options
         self._keyring = settings.keyring()
+        self.codes = CodeCourier.of(settings)
+        """Seals the codes this client sends, and opens new ones sealed back to it."""
         self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **options)
         self.watcher = TopicWatcher(servers, [settings.topic(t) for t in WATCHED], **options)
         self._askers: dict[str, RequestClient] = {}

@@ -38,6 +38,7 @@ async def _run_every_example(system: System) -> None:
         "STORECREDIT_ACTOR_KEYS": settings.actor_keys.get_secret_value()
         if settings.actor_keys
         else "{}",
+        "STORECREDIT_CODE_SEAL_PUBLIC_KEY": settings.code_seal_public_key_hex(),
         "DATABASE_URL": settings.database_url.get_secret_value(),
         **{
             f"{service.upper()}_DATABASE_URL": settings.database_url_for(service)

@@ -64,9 +64,11 @@ async def test_carts_racing_for_one_credit_never_hold_more_than_its_balance(
             amount=10_000,
             currency="USD",
             customer_id=owner,
+            reply_public_key=platform.codes.reply_public_key,
         )
         answer = await platform.do(owner, issued, ADMIN)
-        await store_credit_token_known(platform, owner, answer["produced"]["token"])
+        token = platform.codes.opened(answer["produced"])["token"]
+        await store_credit_token_known(platform, owner, token)
         carts = [random_id("ord") for _ in range(12)]
         for order_id in carts:
             cart = CreateOrder(order_id=order_id, customer_id=owner, currency="USD")

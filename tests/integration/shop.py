@@ -40,6 +40,7 @@ from tests.kafka_tools import has_type
 from tests.ledger_client import Ledger, make_ledger
 from tests.order_client import Orders, customer, make_orders
 from tests.random_refs import random_id
+from tests.sealed import REPLY_PUBLIC_KEY, opened, sealed
 from tests.store_credit_client import StoreCredit, make_store_credit
 
 SHOP_SERVICES: tuple[ServiceDefinition, ...] = (ledger, store_credit, order_service)
@@ -144,19 +145,21 @@ async def balance_copied(settings: Settings, store_credit_id: str, balance: int)
 async def issue(
     client: StoreCredit, settings: Settings, owner: str, amount: int, **fields: Any
 ) -> dict[str, Any]:
-    """A store credit of ``amount`` cents for ``owner``; its result (with the code)."""
+    """A store credit of ``amount`` cents for ``owner``; its result, with the code and
+    token that came sealed to the tests opened (``code``, ``token``)."""
     created = CreateStoreCredit(
         store_credit_id=random_id("sc"),
         name=f"Credit {amount}",
         amount=amount,
         currency="USD",
         customer_id=owner,
+        reply_public_key=REPLY_PUBLIC_KEY,
         **fields,
     )
     result = await client.do(owner, created)
     assert result["status"] == "accepted", result
     await balance_copied(settings, created.store_credit_id, amount)
-    return result["produced"]
+    return opened(result["produced"])
 
 
 async def open_order(orders: Orders, owner: str) -> str:
@@ -245,8 +248,11 @@ class Shop:
     async def apply_credit(
         self, order_id: str, application_id: str, applied: int = 1, **credit: str
     ) -> dict[str, Any]:
-        """A store credit (by ``code``, ``token`` or ``store_credit_id``) applied by the
-        customer; the order once its ``applied`` credits are no longer in flight."""
+        """A store credit (by ``code``, sealed here, ``token`` or ``store_credit_id``)
+        applied by the customer; the order once its ``applied`` credits are no longer in
+        flight."""
+        if "code" in credit:
+            credit["sealed_code"] = sealed(credit.pop("code"), self.shopper)
         apply = ApplyStoreCredit(order_id=order_id, application_id=application_id, **credit)
         assert (await self.orders.do(apply, self.shopper))["status"] == "accepted"
         return await self.orders.credits_settled(order_id, applied)

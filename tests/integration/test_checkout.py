@@ -12,6 +12,7 @@ from contracts.order import ApplyStoreCredit, CheckoutOrder
 from shared.runtime.settings import Settings
 from tests.integration.shop import card, shop_running
 from tests.kafka_tools import has_type
+from tests.sealed import sealed
 
 
 async def test_two_store_credits_pay_an_order_and_a_card_pays_the_rest(
@@ -51,7 +52,9 @@ async def test_two_store_credits_pay_an_order_and_a_card_pays_the_rest(
         second = await shop.seed_order()
         order = await shop.apply_credit(second, "b1", store_credit_id=large["store_credit_id"])
         assert order["applied_credits"][0]["held"] == 5_495
-        partial = ApplyStoreCredit(order_id=second, application_id="b2", code=small["code"])
+        partial = ApplyStoreCredit(
+            order_id=second, application_id="b2", sealed_code=sealed(small["code"], shopper)
+        )
         refused = await orders.do(partial, shopper)
         assert refused["code"] == "nothing_due"
         short = await orders.do(CheckoutOrder(order_id=second, payment=card(100, "tok_1")))

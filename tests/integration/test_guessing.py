@@ -7,6 +7,8 @@ race; a stranger learns nothing a missing credit would not tell."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -28,11 +30,25 @@ from shared.tools.request_client import RequestClient
 from tests.integration.shop import issue, shop_running, store_credit_running
 from tests.order_client import customer
 from tests.random_refs import random_id
+from tests.sealed import sealed
 
 WRONG = "4000111122223333"
 
 
-async def answers(settings: Settings, questions: list[tuple[Message, Actor]]) -> list[str]:
+@dataclass(frozen=True)
+class ByCode:
+    """A FindStoreCredit by this code, sealed by whoever asks it."""
+
+    code: str
+    order_id: str | None = None
+
+    def sealed_by(self, actor: Actor) -> FindStoreCredit:
+        return FindStoreCredit(sealed_code=sealed(self.code, actor), order_id=self.order_id)
+
+
+async def answers(
+    settings: Settings, questions: Sequence[tuple[Message | ByCode, Actor]]
+) -> list[str]:
     """Each question's answer, asked one after another: the type, or the refusal's code."""
     replies = settings.topic(STORE_CREDIT_QUERY_REPLIES)
     found = []
@@ -46,7 +62,10 @@ async def answers(settings: Settings, questions: list[tuple[Message, Actor]]) ->
             reply = await client.request(
                 settings.topic(STORE_CREDIT_QUERIES),
                 random_id("key"),  # any partition: the count is in the database
-                new_envelope(question, actor=actor),
+                new_envelope(
+                    question.sealed_by(actor) if isinstance(question, ByCode) else question,
+                    actor=actor,
+                ),
             )
             found.append(reply.payload.get("code", reply.type))
     return found
@@ -61,10 +80,8 @@ async def test_a_right_code_between_wrong_ones_clears_nothing(
         shopper = customer(owner)
         script = []
         for round_ in range(6):  # 4 wrong, 1 right, ... (24 wrong and 6 right)
-            script += [
-                (FindStoreCredit(code=f"40001111222{round_}{n:04d}"), shopper) for n in range(4)
-            ]
-            script.append((FindStoreCredit(code=code), shopper))
+            script += [(ByCode(f"40001111222{round_}{n:04d}"), shopper) for n in range(4)]
+            script.append((ByCode(code), shopper))
         got = await answers(isolated, script)
     assert got[:4] == ["store_credit_not_found"] * 4
     assert got[4] == "StoreCreditFound"
@@ -79,8 +96,8 @@ async def test_every_actor_kind_is_counted_even_without_an_order(
         code = (await issue(client, isolated, random_id("cust"), 1_000))["code"]
         for kind in (ActorKind.SERVICE, ActorKind.ADMIN, ActorKind.SYSTEM):
             actor = Actor(kind=kind, id="ledger" if kind is not ActorKind.ADMIN else "admin-1")
-            wrong = [(FindStoreCredit(code=f"40002222{n:04d}{n:04d}"), actor) for n in range(5)]
-            got = await answers(isolated, [*wrong, (FindStoreCredit(code=code), actor)])
+            wrong = [(ByCode(f"40002222{n:04d}{n:04d}"), actor) for n in range(5)]
+            got = await answers(isolated, [*wrong, (ByCode(code), actor)])
             assert got == ["store_credit_not_found"] * 5 + ["locked_out"], (kind, got)
 
 
@@ -110,8 +127,8 @@ async def test_one_code_tried_by_many_customers_and_orders_is_locked(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
     async with store_credit_running(producer, isolated, watch):
-        script: list[tuple[Message, Actor]] = [
-            (FindStoreCredit(code=WRONG, order_id=random_id("ord")), customer(random_id("cust")))
+        script: list[tuple[Message | ByCode, Actor]] = [
+            (ByCode(WRONG, order_id=random_id("ord")), customer(random_id("cust")))
             for _ in range(6)
         ]
         got = await answers(isolated, script)
@@ -126,14 +143,14 @@ async def test_everyone_together_is_braked(
     async with store_credit_running(producer, settings, watch) as client:
         owner = random_id("cust")
         code = (await issue(client, settings, owner, 1_000))["code"]
-        script: list[tuple[Message, Actor]] = [
+        script: list[tuple[Message | ByCode, Actor]] = [
             (
-                FindStoreCredit(code=f"40003333{n:04d}{n:04d}", order_id=random_id("ord")),
+                ByCode(f"40003333{n:04d}{n:04d}", order_id=random_id("ord")),
                 customer(random_id("cust")),
             )
             for n in range(8)
         ]
-        got = await answers(settings, [*script, (FindStoreCredit(code=code), customer(owner))])
+        got = await answers(settings, [*script, (ByCode(code), customer(owner))])
     assert got == ["store_credit_not_found"] * 8 + ["locked_out"]
 
 
@@ -146,16 +163,16 @@ async def test_a_client_principal_speaking_for_many_customers_is_locked(
     async with store_credit_running(producer, settings, watch) as client:
         owner = random_id("cust")
         code = (await issue(client, settings, owner, 1_000))["code"]
-        script: list[tuple[Message, Actor]] = [
+        script: list[tuple[Message | ByCode, Actor]] = [
             (
-                FindStoreCredit(code=f"40006666{n:04d}{n:04d}", order_id=random_id("ord")),
+                ByCode(f"40006666{n:04d}{n:04d}", order_id=random_id("ord")),
                 customer(random_id("cust")),
             )
             for n in range(6)
         ]
-        got = await answers(settings, [*script, (FindStoreCredit(code=code), customer(owner))])
+        got = await answers(settings, [*script, (ByCode(code), customer(owner))])
         admin = Actor(kind=ActorKind.ADMIN, id="admin-1")
-        by_admin = await answers(settings, [(FindStoreCredit(code=code), admin)])
+        by_admin = await answers(settings, [(ByCode(code), admin)])
     assert got == ["store_credit_not_found"] * 6 + ["locked_out"]
     assert by_admin == ["StoreCreditFound"]
 
@@ -166,8 +183,7 @@ async def test_concurrent_guesses_are_all_counted(
     async with store_credit_running(producer, isolated, watch):
         guesser = customer(random_id("cust"))
         lanes = [
-            answers(isolated, [(FindStoreCredit(code=f"40004444{n:04d}{n:04d}"), guesser)])
-            for n in range(12)
+            answers(isolated, [(ByCode(f"40004444{n:04d}{n:04d}"), guesser)]) for n in range(12)
         ]
         got = [answer for lane in await asyncio.gather(*lanes) for answer in lane]
     assert sorted(got) == sorted(["store_credit_not_found"] * 5 + ["locked_out"] * 7)
@@ -187,7 +203,7 @@ async def test_applying_wrong_codes_to_ever_new_orders_locks_the_customer_out(
                 ApplyStoreCredit(
                     order_id=order_id,
                     application_id="guess",
-                    code=code if n == 5 else f"40005555{n:04d}{n:04d}",
+                    sealed_code=sealed(code if n == 5 else f"40005555{n:04d}{n:04d}", shop.shopper),
                 ),
                 shop.shopper,
             )

@@ -124,14 +124,22 @@ async def test_paying_with_points_earning_and_depositing(
                 order_id=order_id,
                 payment={
                     "provider_reference_name": "Stripe-USD",
-                    "token": "tok_9",
+                    "token": "tok_9secret",
                     "amount": 3_010,
+                    "reference": "ch_42",
                 },
             )
         )
         assert paid["status"] == "accepted", paid
         [event] = await orders.watcher.wait_for(has_type("OrderCheckedOut", order_id=order_id))
         out = event.json()["payload"]
+        # the payment token stays with the order: events show the reference instead
+        assert out["payment"] == {
+            "provider_reference_name": "Stripe-USD",
+            "amount": 3_010,
+            "reference": "ch_42",
+        }
+        assert b"tok_9secret" not in event.value
         assert out["pending_spends"] == [
             {
                 "line_item_id": "points",

@@ -1,5 +1,5 @@
 """AuthorizeStoreCredit, as the order service asks it, over real Kafka and PostgreSQL:
-a sealed code opens only for its order and application, wrong codes lock out even
+a sealed code opens only for the customer who sealed it, wrong codes lock out even
 though each is refused, and each reason a credit cannot pay has its code."""
 
 from __future__ import annotations
@@ -12,33 +12,30 @@ from contracts.envelope import Actor, ActorKind
 from contracts.store_credit import AuthorizeStoreCredit
 from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
-from shared.runtime import sealing
 from shared.runtime.settings import Settings
 from tests.integration.conftest import running
 from tests.integration.shop import balance_copied
 from tests.integration.test_store_credit_rules import credit
 from tests.random_refs import random_id
+from tests.sealed import opened, sealed
 from tests.store_credit_client import make_store_credit
 
 ORDER_SERVICE = Actor(kind=ActorKind.SERVICE, id="order")
 
 
-def sealed(settings: Settings, code: str, order_id: str, application_id: str) -> str:
-    return sealing.seal(
-        code, settings.code_seal_public_key_hex(), sealing.order_context(order_id, application_id)
-    )
-
-
 def by_code(
     settings: Settings, code: str, customer: str, order_id: str, currency: str = "USD"
 ) -> AuthorizeStoreCredit:
-    application = random_id("app")
+    """As the order service passes on a customer's ApplyStoreCredit: the code sealed by
+    that customer, who is named as the requester."""
+    shopper = Actor(kind=ActorKind.CUSTOMER, id=customer)
     return AuthorizeStoreCredit(
-        application_id=application,
+        application_id=random_id("app"),
         order_id=order_id,
         customer_id=customer,
         currency=currency,
-        sealed_code=sealed(settings, code, order_id, application),
+        sealed_code=sealed(code, shopper),
+        requested_by=shopper,
     )
 
 
@@ -49,7 +46,7 @@ async def test_authorizations_answer_with_the_credit_or_the_reason(
         client = await make_store_credit(producer, isolated, watch)
         customer, order_id = random_id("cust"), random_id("ord")
         mine = credit(customer_id=customer, amount=3_000, allow_balance_owing=True)
-        code = (await client.do(customer, mine, ORDER_SERVICE))["produced"]["code"]
+        code = opened((await client.do(customer, mine, ORDER_SERVICE))["produced"])["code"]
         await balance_copied(isolated, mine.store_credit_id, 3_000)
 
         ok = await client.do(customer, by_code(isolated, code, customer, order_id), ORDER_SERVICE)
@@ -77,9 +74,18 @@ async def test_authorizations_answer_with_the_credit_or_the_reason(
                 "store_credit_not_found",
             ),
         ]
+        # A sealed code copied from the topic into another customer's request, or into one
+        # that names no requester, does not open.
         stolen = by_code(isolated, code, customer, order_id)
-        replayed = stolen.model_copy(update={"application_id": random_id("app")})
-        refusals.append((replayed, "invalid_sealed_code"))  # sealed for another application
+        thief = random_id("cust")
+        replayed = stolen.model_copy(
+            update={
+                "customer_id": thief,
+                "requested_by": Actor(kind=ActorKind.CUSTOMER, id=thief),
+            }
+        )
+        refusals.append((replayed, "invalid_sealed_code"))
+        refusals.append((stolen.model_copy(update={"requested_by": None}), "invalid_sealed_code"))
         for ask, wanted in refusals:
             refused = await client.do(customer, ask, ORDER_SERVICE)
             assert (refused["status"], refused["code"]) == ("rejected", wanted), refused

@@ -31,6 +31,7 @@ from tests.integration.test_store_credit_rules import credit
 from tests.integration.test_store_credits import ask
 from tests.kafka_tools import Record, has_type, send_envelope
 from tests.random_refs import random_id
+from tests.sealed import opened
 from tests.store_credit_client import make_store_credit
 
 ORDER_SERVICE = Actor(kind=ActorKind.SERVICE, id="order")
@@ -91,7 +92,7 @@ async def test_a_credit_the_ledger_has_not_reported_is_waited_for_never_counted_
         customer = random_id("cust")
         issued = credit(customer_id=customer, amount=3_000)
         accepted = await client.do(customer, issued)
-        token = accepted["produced"]["token"]
+        token = opened(accepted["produced"])["token"]
         account = ledger_account_id(issued.store_credit_id)
         ledger = PlayedLedger(isolated, producer, account)
 

@@ -1,6 +1,6 @@
 """Store-credit rules over real Kafka and PostgreSQL: every UpdateStoreCredit
-refusal, changes of owner and dates, a code-hash key rotation, and dead letters
-that never carry a code in clear."""
+refusal, changes of owner and dates, a code-hash key rotation, clear codes refused
+and never parked, and dead letters that never carry a code in clear."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from contracts.envelope import Actor, ActorKind
+from contracts.envelope import Actor, ActorKind, Envelope
 from contracts.store_credit import CreateStoreCredit, FindStoreCredit, UpdateStoreCredit
 from contracts.topics import (
     STORE_CREDIT_COMMAND_RESULTS,
@@ -26,24 +26,32 @@ from services.ledger.app import definition as ledger
 from services.store_credit.app import definition as store_credit
 from services.store_credit.codes import CodeHasher
 from services.store_credit.db import store_credits
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.codec import encode
 from shared.runtime.db import create_engine
 from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
 from tests.integration.shop import balance_copied
 from tests.integration.test_store_credits import ask
-from tests.kafka_tools import command, has_type, is_result_of, send
+from tests.kafka_tools import ADMIN, command, has_type, is_result_of, send
 from tests.random_refs import random_id
+from tests.sealed import REPLY_PUBLIC_KEY, find_by_code, opened, sealed
 from tests.store_credit_client import make_store_credit
 
 
-def credit(**fields: Any) -> CreateStoreCredit:
+def credit(code: str | None = None, **fields: Any) -> CreateStoreCredit:
+    """A credit to issue (with ``code``, sealed by the admin who will send it); its new code
+    and token come back sealed to the tests."""
     values: dict[str, Any] = {
         "store_credit_id": random_id("sc"),
         "name": "Gift card",
         "amount": 5_000,
         "currency": "USD",
+        "reply_public_key": REPLY_PUBLIC_KEY,
     }
+    if code is not None:
+        values["sealed_code"] = sealed(code, ADMIN)
     values.update(fields)
     return CreateStoreCredit(**values)
 
@@ -92,7 +100,7 @@ async def test_update_refusals_and_changes(
         assert (await client.do(owner, raised_by_customer, shopper))["code"] == "forbidden"
 
         # Not yet active: found, but not usable, until the date is cleared.
-        token = made[0]["produced"]["token"]  # given once, to whoever issued it
+        token = opened(made[0]["produced"])["token"]  # given once, sealed to whoever issued it
         found = await ask(isolated, owner, FindStoreCredit(token=token), shopper)
         assert found.payload["store_credit"]["unusable_code"] == "not_yet_active"
 
@@ -148,8 +156,8 @@ async def test_codes_survive_a_key_rotation_and_are_rehashed(
     kept, other = credit(customer_id=customer), credit(customer_id=customer)
     async with running(ledger, store_credit, settings=before):
         client = await make_store_credit(producer, before, watch)
-        code = (await client.do(customer, kept))["produced"]["code"]
-        other_code = (await client.do(customer, other))["produced"]["code"]
+        code = opened((await client.do(customer, kept))["produced"])["code"]
+        other_code = opened((await client.do(customer, other))["produced"])["code"]
 
     engine = create_engine(isolated.database_url_for("store_credit"))
 
@@ -168,16 +176,16 @@ async def test_codes_survive_a_key_rotation_and_are_rehashed(
             clash = credit(customer_id=customer, code=other_code)
             assert (await client.do(customer, clash))["code"] == "code_taken"
             # ... and still found, and then stored under the current key.
-            found = await ask(after, customer, FindStoreCredit(code=code))
+            found = await ask(after, customer, find_by_code(code, ADMIN))
             assert found.payload["store_credit"]["store_credit_id"] == kept.store_credit_id
             assert await stored_hash() == CodeHasher(new_key.encode()).hash(code)
-            again = await ask(after, customer, FindStoreCredit(code=code))
+            again = await ask(after, customer, find_by_code(code, ADMIN))
             assert again.type == "StoreCreditFound"
     finally:
         await engine.dispose()
 
 
-async def test_dead_letters_never_carry_a_code_in_clear(
+async def test_clear_codes_are_refused_unparked_and_dead_letters_mask_codes(
     isolated: Settings, producer: AIOKafkaProducer, watch: Any
 ) -> None:
     async with running(store_credit, settings=isolated):
@@ -187,46 +195,59 @@ async def test_dead_letters_never_carry_a_code_in_clear(
         )
         key = random_id("cust")
         code = "4000 1234 5678 9010"
-        issue = command(credit(customer_id=key, code=code))
+        clear = command(credit(customer_id=key))
+        clear_body = json.loads(encode(clear))
+        clear_body["payload"]["code"] = code  # in clear: refused, kept nowhere
+        issue = command(credit(code=code, customer_id=key))
         body = json.loads(encode(issue))
         body["payload"]["amount"] = "a lot"  # schema-invalid: parked and refused
         garbage = b"\xff not json, but a code: 4000-1234-5678-9010 and an amount 1500"
-        question = json.loads(encode(command(FindStoreCredit(code=code))))
-        question["payload"]["token"] = "also-a-token"  # two keys: invalid
-        await send(
-            producer, isolated.topic(STORE_CREDIT_COMMANDS), key, json.dumps(body).encode(), {}
-        )
+        question = json.loads(encode(command(FindStoreCredit(token="a-token"))))
+        question["payload"] = {"code": code}
+        for value in (clear_body, body):
+            await send(
+                producer, isolated.topic(STORE_CREDIT_COMMANDS), key, json.dumps(value).encode(), {}
+            )
         await send(producer, isolated.topic(STORE_CREDIT_COMMANDS), key, garbage, {})
 
         def parked_commands(record: Any) -> bool:
             return bool(record.topic.endswith("dead-letters") and record.key == key.encode())
 
+        [refused] = await watcher.wait_for(is_result_of(clear))
+        assert refused.json()["payload"]["code"] == "code_not_sealed"
+        assert "crypto_box_seal" in refused.json()["payload"]["reason"]  # says how to seal
+        assert code not in refused.value.decode()
         await watcher.wait_for(parked_commands, count=2)
         # Queries are read from the latest offset: one answered question first proves
         # the query consumer is in place before the bad one is sent.
         answered = await ask(isolated, key, FindStoreCredit(token="no-such-token"))
         assert answered.payload["code"] == "store_credit_not_found"
-        await send(
-            producer,
-            isolated.topic(STORE_CREDIT_QUERIES),
-            key,
-            json.dumps(question).encode(),
-            {"reply_to": isolated.topic(STORE_CREDIT_QUERY_REPLIES)},
-        )
-        parked = await watcher.wait_for(parked_commands, count=3)
+        async with RequestClient(
+            isolated.kafka_bootstrap_servers,
+            isolated.topic(STORE_CREDIT_QUERY_REPLIES),
+            keyring=isolated.keyring(),
+            **kafka_client_options(isolated),
+        ) as client:
+            unsealed = await client.request(
+                isolated.topic(STORE_CREDIT_QUERIES),
+                key,
+                Envelope[dict[str, Any]].model_validate(question),
+            )
+        assert unsealed.payload["code"] == "code_not_sealed"
+        # answered in order: the query before this one was handled (and not parked)
+        assert (await ask(isolated, key, FindStoreCredit(token="x"))).type == "QueryFailed"
+        parked = await watcher.wait_for(parked_commands, count=2)
         [result] = await watcher.wait_for(is_result_of(issue))
         assert result.json()["payload"]["code"] == "invalid_command"
+        assert len([r for r in watcher.records if parked_commands(r)]) == 2  # nothing more
         digits = code.replace(" ", "")
         for record in parked:
-            assert record.headers["dlt-redacted"] == "true"
+            assert record.headers.get("dlt-redacted") == "true" or record.value[:1] == b"{"
             assert digits not in record.value.decode("utf-8", "replace").replace("-", "")
             assert code not in record.value.decode("utf-8", "replace")
-        by_topic = {r.headers["dlt-original-topic"]: r for r in parked if r.value[:1] == b"{"}
-        command_letter = by_topic[isolated.topic(STORE_CREDIT_COMMANDS)].json()
-        assert command_letter["payload"]["code"] == "******9010"
-        assert command_letter["payload"]["amount"] == "a lot"  # the rest kept for a fix
-        query_letter = by_topic[isolated.topic(STORE_CREDIT_QUERIES)].json()
-        assert query_letter["payload"]["code"] == "******9010"
+        [letter] = [r.json() for r in parked if r.value[:1] == b"{"]
+        assert letter["payload"]["amount"] == "a lot"  # the rest kept for a fix
+        assert letter["payload"]["sealed_code"] == issue.payload.sealed_code  # sealed
         [raw] = [r for r in parked if r.value[:1] != b"{"]
         assert raw.value.endswith(b"an amount 1500")  # short numbers are no code
 
@@ -246,13 +267,14 @@ async def test_a_retried_issue_never_issues_twice_nor_shows_the_code_again(
         key = random_id("refund-key")
         first = await client.ask(customer, command(refund, actor=service, key=key))
         retry = await client.ask(customer, command(refund, actor=service, key=key))
-        code = first["produced"]["code"]
+        code = opened(first["produced"])["code"]
         assert first["status"] == retry["status"] == "accepted"
-        assert first["produced"]["token"] is not None
+        assert first["produced"]["code"] == "******" + code[-4:]
+        assert first["produced"]["sealed_token"] is not None
         assert retry["produced"] == {
             **first["produced"],
-            "code": "******" + code[-4:],
-            "token": None,
+            "sealed_code": None,
+            "sealed_token": None,
         }
         account = first["produced"]["ledger_account_id"]
         await client.watcher.wait_for(has_type("BalanceChanged", account_id=account, balance=2_495))

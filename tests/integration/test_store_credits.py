@@ -1,6 +1,6 @@
 """Store credits over real Kafka and PostgreSQL: issue, look up, lock out, top up,
-validity codes; and the clear code never reaches a topic (but its one result),
-the database or a log line."""
+validity codes; and the clear code and token never reach a topic (they come back
+sealed to their requester alone), the database or a log line."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ from shared.runtime.db import create_engine
 from shared.runtime.settings import Settings
 from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
-from tests.kafka_tools import ADMIN, has_type, read_all
+from tests.kafka_tools import ADMIN, command, has_type, read_all
 from tests.random_refs import random_id
+from tests.sealed import REPLY_PUBLIC_KEY, find_by_code, opened, sealed
 from tests.store_credit_client import make_store_credit
 
 
@@ -61,21 +62,31 @@ async def test_store_credit_life_and_the_code_stays_secret(
             generate_external_id=True,
             reason="refund",
             references={"order_id": "o-42"},
+            reply_public_key=REPLY_PUBLIC_KEY,
         )
-        created = await client.do(customer, issue)
+        first = command(issue, key=random_id("create"))
+        created = await client.ask(customer, first)
         assert created["status"] == "accepted", created
-        code = created["produced"]["code"]
-        assert len(code) == 16 and code.isdigit()
+        produced = opened(created["produced"])
+        code, token = produced["code"], produced["token"]
+        assert len(code) == 16 and code.isdigit() and len(token) == 64
+        assert created["produced"]["code"] == "******" + code[-4:]  # clear only once opened
         assert created["produced"]["external_id"] and len(created["produced"]["external_id"]) >= 32
+        # A retry gets the first result without the sealed code and token: given once.
+        retried = await client.ask(customer, command(issue, key=first.idempotency_key))
+        assert retried["status"] == "accepted", retried
+        assert (retried["produced"]["sealed_code"], retried["produced"]["sealed_token"]) == (
+            None,
+            None,
+        )
 
-        # A retry gets the first result with the code masked: it is given once.
         [event] = await client.watcher.wait_for(
             has_type("StoreCredit", store_credit_id=issue.store_credit_id)
         )
         assert event.json()["payload"]["code"] == "******" + code[-4:]
         await client.watcher.wait_for(has_type("BalanceChanged", balance=10_000))
 
-        found = await ask(isolated, customer, FindStoreCredit(code=code, currency="USD"), shopper)
+        found = await ask(isolated, customer, find_by_code(code, shopper, currency="USD"), shopper)
         credit = found.payload["store_credit"]
         assert (credit["code"], credit["usable"], credit["amount"]) == (
             "******" + code[-4:],
@@ -84,7 +95,6 @@ async def test_store_credit_life_and_the_code_stays_secret(
         )
         assert credit["balance"] == 10_000
         assert "token" not in credit and "token" not in event.json()["payload"]
-        token = created["produced"]["token"]
         by_token = await ask(isolated, customer, FindStoreCredit(token=token), shopper)
         assert by_token.payload["store_credit"]["store_credit_id"] == issue.store_credit_id
         by_external = await ask(
@@ -92,11 +102,11 @@ async def test_store_credit_life_and_the_code_stays_secret(
         )
         assert by_external.payload["store_credit"]["store_credit_id"] == issue.store_credit_id
         wrong_currency = await ask(
-            isolated, customer, FindStoreCredit(code=code, currency="EUR"), shopper
+            isolated, customer, find_by_code(code, shopper, currency="EUR"), shopper
         )
         assert wrong_currency.payload["store_credit"]["unusable_code"] == "currency_mismatch"
         stranger = Actor(kind=ActorKind.CUSTOMER, id=random_id("cust"))
-        for theirs in [FindStoreCredit(code=code), FindStoreCredit(token=token)]:
+        for theirs in [find_by_code(code, stranger), FindStoreCredit(token=token)]:
             # Another customer's credit answers as none at all, and counts as a wrong guess.
             refused = await ask(isolated, customer, theirs, stranger)
             assert refused.payload["code"] == "store_credit_not_found"
@@ -134,28 +144,33 @@ async def test_store_credit_life_and_the_code_stays_secret(
         locked_customer = Actor(kind=ActorKind.CUSTOMER, id=random_id("cust"))
         for _ in range(5):
             miss = await ask(
-                isolated, "k", FindStoreCredit(code="0000111122223333"), locked_customer
+                isolated, "k", find_by_code("0000111122223333", locked_customer), locked_customer
             )
             assert miss.payload["code"] == "store_credit_not_found"
-        locked = await ask(isolated, "k", FindStoreCredit(code=code), locked_customer)
+        locked = await ask(isolated, "k", find_by_code(code, locked_customer), locked_customer)
         assert locked.payload["code"] == "locked_out"
         order_locked = [
-            await ask(isolated, "k", FindStoreCredit(code="9999888877776666", order_id="ord-x"))
+            await ask(isolated, "k", find_by_code("9999888877776666", ADMIN, order_id="ord-x"))
             for _ in range(5)
         ]
         assert order_locked[-1].payload["code"] == "store_credit_not_found"
-        by_order = await ask(isolated, "k", FindStoreCredit(code=code, order_id="ord-x"))
+        by_order = await ask(isolated, "k", find_by_code(code, ADMIN, order_id="ord-x"))
         assert by_order.payload["code"] == "locked_out"
 
         for payload, wanted in [
             (issue, "store_credit_exists"),
             (
-                issue.model_copy(update={"store_credit_id": random_id("sc"), "code": code}),
+                issue.model_copy(
+                    update={"store_credit_id": random_id("sc"), "sealed_code": sealed(code, ADMIN)}
+                ),
                 "code_taken",
             ),
             (
                 issue.model_copy(
-                    update={"store_credit_id": random_id("sc"), "code": "abcd-efgh-ijkl"}
+                    update={
+                        "store_credit_id": random_id("sc"),
+                        "sealed_code": sealed("abcd-efgh-ijkl", ADMIN),
+                    }
                 ),
                 "invalid_code",
             ),
@@ -166,29 +181,19 @@ async def test_store_credit_life_and_the_code_stays_secret(
         customer_issue = issue.model_copy(update={"store_credit_id": random_id("sc")})
         assert (await client.do(customer, customer_issue, shopper))["code"] == "forbidden"
 
-    # The clear code and token: on no topic the platform writes but in their one result (clients
-    # send it on commands and queries to look it up), nowhere in the database or logs.
+    # The clear code: on no topic at all (clients send it sealed, it comes back sealed); the
+    # token (it finds only its owner's credit) on none the platform writes; neither anywhere
+    # in the database or logs.
     seen = []
-    written_by_clients = (".commands", ".queries")
-    for spec in [t for t in ALL_TOPICS if not t.name.endswith(written_by_clients)]:
+    for spec in ALL_TOPICS:
+        by_clients = spec.name.endswith((".commands", ".queries"))
         for record in await read_all(
             isolated.kafka_bootstrap_servers, isolated.topic(spec), **kafka_client_options(isolated)
         ):
-            if code.encode() in record.value or token.encode() in record.value:
-                seen.append(
-                    (
-                        record.topic,
-                        record.json()["type"],
-                        record.json()["payload"].get("command_type"),
-                    )
-                )
-    assert seen == [
-        (
-            isolated.topic_prefix + "store-credit.command-results",
-            "CommandResult",
-            "CreateStoreCredit",
-        )
-    ]
+            held = record.value + (record.key or b"") + str(record.headers).encode()
+            if code.encode() in held or (token.encode() in held and not by_clients):
+                seen.append((record.topic, record.json()["type"]))
+    assert seen == []
     # aiokafka's own DEBUG lines dump raw records; services run it at WARNING
     # (shared.runtime.logging.configure_logging). Every other logger, at DEBUG, never shows it.
     leaks = [
@@ -199,6 +204,9 @@ async def test_store_credit_life_and_the_code_stays_secret(
     assert leaks == []
     engine = create_engine(isolated.database_url_for("store_credit"))
     async with engine.connect() as connection:
+        # the result that carried them sealed is emptied once published
+        sealed_rows = text("SELECT octet_length(value) FROM outbox WHERE secret")
+        assert (await connection.execute(sealed_rows)).scalars().all() == [0]
         for table in ("store_credits", "inbox", "outbox", "code_attempts", "point_accounts"):
             rows = (
                 (await connection.execute(text(f"SELECT t::text FROM {table} t"))).scalars().all()

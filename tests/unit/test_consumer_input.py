@@ -18,7 +18,7 @@ from shared.runtime.broker import keep_bytes, parse_any_headers
 from shared.runtime.codec import DecodeError, decode, encode
 from shared.runtime.dead_letters import send_to_dead_letters
 from shared.runtime.outbox import MessageTooLarge, check_fits
-from shared.runtime.redaction import redact_codes
+from shared.runtime.redaction import redact_secrets
 from tests.kafka_tools import ADMIN
 
 KNOWN: dict[str, type[Message]] = {CreatePointTransaction.message_type: CreatePointTransaction}
@@ -85,7 +85,7 @@ def test_a_reason_names_a_field_in_a_few_hundred_characters_at_most() -> None:
 def test_json_nested_too_deep_to_walk_has_its_digit_runs_masked() -> None:
     """json.loads raised RecursionError, which the dead-letter path did not expect."""
     deep = b'{"code": "1234567812345678", "n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    masked, changed = redact_codes(deep)
+    masked, changed = redact_secrets(deep)
     assert changed
     assert b"1234567812345678" not in masked
 

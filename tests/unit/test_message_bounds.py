@@ -95,7 +95,7 @@ TOTALS = Totals(
     paid_externally=BIG,
     balance_owing=BIG,
 )
-PAYMENT = PaymentView(provider_reference_name=TEXT, token="k" * 200, amount=MAX_AMOUNT)
+PAYMENT = PaymentView(provider_reference_name=TEXT, reference=TEXT, amount=MAX_AMOUNT)
 
 
 def _size(payload: Order | OrderCheckedOut | Fulfillment) -> int:

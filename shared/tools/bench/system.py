@@ -4,8 +4,8 @@ and topic prefix, migrated, ready when every ``/health/ready`` says so.
 
 The settings are made here, once, and ``shared.runtime.provision.prepare`` creates and migrates
 the databases, as ``storecredit setup`` does. Each process gets only the secrets its
-service reads: the code-hash key and the sealing private key to store-credit, the
-sealing public key to order. Only the processes started here are ever stopped, by
+service reads: the code-hash key and the sealing private key to store-credit, each
+its own signing key. Only the processes started here are ever stopped, by
 their handles.
 """
 
@@ -97,8 +97,6 @@ def _secrets(settings: Settings, service: str) -> dict[str, str]:
             "STORECREDIT_CODE_HASH_KEY": settings.code_hash_key_bytes().decode(),
             "STORECREDIT_CODE_SEAL_PRIVATE_KEY": settings.code_seal_private_key_hex(),
         }
-    if service == "order":
-        return {**claimed, "STORECREDIT_CODE_SEAL_PUBLIC_KEY": settings.code_seal_public_key_hex()}
     return claimed
 
 

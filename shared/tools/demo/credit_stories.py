@@ -32,7 +32,8 @@ from shared.tools.platform_client import Answer, Platform, until
 
 @dataclass(frozen=True)
 class Credit:
-    """A credit as its creation answered: the code in clear (once), the token, the id."""
+    """A credit as its creation answered: the code and token (sealed to the demo, once,
+    opened), the id."""
 
     store_credit_id: str
     code: str
@@ -78,9 +79,11 @@ async def issue(platform: Platform, cast: Cast, name: str, amount: int, **terms:
         amount=amount,
         currency="USD",
         customer_id=cast.customer_id,
+        reply_public_key=platform.codes.reply_public_key,
         **terms,
     )
-    produced = accepted(await platform.do(cast.customer_id, created, ADMIN))["produced"]
+    answer = accepted(await platform.do(cast.customer_id, created, ADMIN))
+    produced = platform.codes.opened(answer["produced"])
     return Credit(created.store_credit_id, produced["code"], produced["token"])
 
 
@@ -140,11 +143,16 @@ async def credits_pay_orders(platform: Platform, say: Narrator, cast: Cast) -> C
         view = await store_credit_by_token(platform, cast, credit.token)
         say.step(
             f'admin issues "{view["name"]}" of {money(view["amount"])} USD: code '
-            f"{credit.code} (given once, in the creation's result; stored only hashed)"
+            f"{credit.code} (given once, sealed to the admin in the creation's result; "
+            "stored only hashed)"
         )
     order_id = await seed_cart(platform, cast, "ord-credits")
     say.step(f"{cast.customer_id}'s cart {order_id}: two tickets at 15.00 and 24.95 shipping")
-    apply_code = ApplyStoreCredit(order_id=order_id, application_id="by-code", code=first.code)
+    apply_code = ApplyStoreCredit(
+        order_id=order_id,
+        application_id="by-code",
+        sealed_code=platform.codes.seal(first.code, cast.customer),  # as the storefront does
+    )
     accepted(await platform.do(order_id, apply_code, cast.customer))
     await credits_settled(platform, order_id, 1)
     apply_token = ApplyStoreCredit(order_id=order_id, application_id="by-token", token=second.token)
@@ -256,7 +264,9 @@ async def unusable_credits_refused(platform: Platform, say: Narrator, cast: Cast
     await open_cart(platform, cast, order_id, shirt)
     for count, (name, credit) in enumerate(credits.items(), start=1):
         apply = ApplyStoreCredit(
-            order_id=order_id, application_id=name.replace(" ", "-"), code=credit.code
+            order_id=order_id,
+            application_id=name.replace(" ", "-"),
+            sealed_code=platform.codes.seal(credit.code, cast.customer),
         )
         accepted(await platform.do(order_id, apply, cast.customer))
         order = await credits_settled(platform, order_id, count)  # one in flight at a time

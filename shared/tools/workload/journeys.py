@@ -102,10 +102,12 @@ async def journey(platform: Platform, tally: Tally, terms: Terms, plan: Customer
             amount=cents,
             currency="USD",
             customer_id=plan.customer_id,
+            reply_public_key=platform.codes.reply_public_key,
         )
         answer = await tally.do(platform, plan.customer_id, issued, ADMIN)
         if answer["status"] == "accepted":
-            await store_credit_token_known(platform, plan.customer_id, answer["produced"]["token"])
+            token = platform.codes.opened(answer["produced"])["token"]
+            await store_credit_token_known(platform, plan.customer_id, token)
             credits.append(issued.store_credit_id)
     for order in plan.orders:
         await _order(platform, tally, terms, customer, (loyalty, wallet), credits, order)
