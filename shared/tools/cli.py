@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import sys
 
 from contracts.envelope import Actor, ActorKind
@@ -20,7 +19,7 @@ from shared.runtime import sealing
 from shared.runtime.settings import SERVICES, Settings
 from shared.tools import ledger_cli
 from shared.tools.invariants import cli as invariants_cli
-from shared.tools.local_keys import local_principal_passwords, use_local_keys
+from shared.tools.local_keys import local_principal_passwords, local_secret, use_local_keys
 from shared.tools.operator import dead_letters, send, tail, topics
 
 
@@ -41,25 +40,13 @@ def _stack(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_secret(name: str) -> str:
-    """A secret for local use only, made once and kept in the git-ignored .local/secrets/."""
-    from shared.tools.stack import PROJECT_ROOT
-
-    path = PROJECT_ROOT / ".local" / "secrets" / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def _local_environment() -> dict[str, str]:
     """Bring up the dev stack unless the environment names other servers."""
     from shared.tools import stack
 
     env = dict(os.environ)
-    env.setdefault("STORECREDIT_CODE_HASH_KEY", _local_secret("code-hash-key"))
-    env.setdefault("STORECREDIT_CODE_SEAL_PRIVATE_KEY", _local_secret("code-seal-private-key"))
+    env.setdefault("STORECREDIT_CODE_HASH_KEY", local_secret("code-hash-key"))
+    env.setdefault("STORECREDIT_CODE_SEAL_PRIVATE_KEY", local_secret("code-seal-private-key"))
     use_local_keys(env, create=True)
     if "KAFKA_BOOTSTRAP_SERVERS" in env and "DATABASE_URL" in env:
         return env
@@ -109,17 +96,9 @@ def _claim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seal_public_key() -> str:
-    """The store-credit service's sealing key: the environment's, else the local one."""
-    if "STORECREDIT_CODE_SEAL_PUBLIC_KEY" in os.environ:
-        return os.environ["STORECREDIT_CODE_SEAL_PUBLIC_KEY"]
-    private = os.environ.get("STORECREDIT_CODE_SEAL_PRIVATE_KEY")
-    return sealing.public_key_for(private or _local_secret("code-seal-private-key"))
-
-
 def _requester_key() -> str:
     """This machine's requester key (new codes sealed back to the tools beside make run)."""
-    return os.environ.get("STORECREDIT_REQUESTER_PRIVATE_KEY") or _local_secret(
+    return os.environ.get("STORECREDIT_REQUESTER_PRIVATE_KEY") or local_secret(
         "requester-private-key"
     )
 
@@ -132,7 +111,7 @@ def _seal(args: argparse.Namespace) -> int:
     """Print the code on standard input sealed for the store-credit service, by ACTOR."""
     kind, _, actor_id = args.actor.partition(":")
     actor = Actor(kind=ActorKind(kind), id=actor_id)
-    print(sealing.seal(_stdin_line(), _seal_public_key(), actor))
+    print(sealing.seal(_stdin_line(), Settings().code_seal_public_key_hex(), actor))
     return 0
 
 

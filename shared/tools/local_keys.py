@@ -15,11 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from contracts.access import PRINCIPALS
-from shared.runtime import claims
+from shared.runtime import claims, sealing
 from shared.runtime.settings import SERVICES, Settings
 
 SIGNERS_VARIABLE = "STORECREDIT_ACTOR_SIGNERS"
 KEYS_VARIABLE = "STORECREDIT_ACTOR_KEYS"
+
+
+def local_secret(name: str) -> str:
+    """A secret for local use only, made once and kept in the git-ignored .local/secrets/."""
+    from shared.tools.stack import PROJECT_ROOT
+
+    path = PROJECT_ROOT / ".local" / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def keyset_path() -> Path:
@@ -48,6 +60,7 @@ def use_local_keys(env: MutableMapping[str, str], *, create: bool = False) -> No
     """Fill in the claim settings from the local keyset, and the connection to the local
     Kafka as its admin (when ``env`` names no other broker), unless ``env`` has its own."""
     _use_local_kafka(env)
+    _use_local_sealing_key(env)
     if SIGNERS_VARIABLE in env and KEYS_VARIABLE in env:
         return
     keyset = local_keyset(create)
@@ -55,6 +68,16 @@ def use_local_keys(env: MutableMapping[str, str], *, create: bool = False) -> No
         return
     env.setdefault(SIGNERS_VARIABLE, claims.signers_json(keyset))
     env.setdefault(KEYS_VARIABLE, claims.keys_json(keyset))
+
+
+def _use_local_sealing_key(env: MutableMapping[str, str]) -> None:
+    """The public key of the local store-credit service (made by ``make run``), to seal
+    codes with, unless ``env`` names a key of its own."""
+    if "STORECREDIT_CODE_SEAL_PUBLIC_KEY" in env or "STORECREDIT_CODE_SEAL_PRIVATE_KEY" in env:
+        return
+    env["STORECREDIT_CODE_SEAL_PUBLIC_KEY"] = sealing.public_key_for(
+        local_secret("code-seal-private-key")
+    )
 
 
 def _use_local_kafka(env: MutableMapping[str, str]) -> None:

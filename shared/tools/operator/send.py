@@ -3,7 +3,9 @@
 The file (``-`` for stdin) holds ``type`` and ``payload``, and optionally
 ``actor`` (default admin ``storecredit-cli``; an object or ``kind:id``),
 ``idempotency_key``, ``correlation_id`` and ``key``. Nothing is sent unless the
-type is a command or query of the registry and its payload validates.
+type is a command or query of the registry and its payload validates. A
+store-credit ``code`` given in clear is sealed before it is sent, as the actor
+sends it (``STORECREDIT_CODE_SEAL_PUBLIC_KEY``; beside ``make run``, the local one).
 
 What was sent goes to stderr as a line, and to stdout as JSON; with ``--wait``
 stdout gets the answer instead: the command's result from its service's
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from contracts import topics
 from contracts.envelope import Actor, ActorKind, Envelope, IdempotencyKey, Message, new_envelope
 from contracts.registry import MESSAGES, MessageSpec
+from shared.runtime import sealing
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import Settings
 from shared.tools.operator.connection import client_options, partitions_of, reader, writer
@@ -117,11 +120,24 @@ def sendable(message_type: str) -> MessageSpec:
     raise OperatorError(f"{message_type!r} is not a message type of the registry")
 
 
-def prepare(request: Request, key: str | None = None) -> Outbound:
-    """The envelope, topic and key to send; an OperatorError when any is wrong."""
+def prepare(request: Request, key: str | None = None, seal_key: str | None = None) -> Outbound:
+    """The envelope, topic and key to send; an OperatorError when any is wrong.
+
+    A store-credit code given in clear (``code``) is sealed here, as the request's actor
+    sends it, with ``seal_key`` (the store-credit service's public key): it never leaves
+    this machine in clear."""
     spec = sendable(request.type)
+    fields = dict(request.payload)
+    for clear, sealed in spec.model.sealed_instead.items():
+        if isinstance(fields.get(clear), str):
+            if seal_key is None:
+                raise OperatorError(
+                    f"{request.type} takes a code sealed; set STORECREDIT_CODE_SEAL_PUBLIC_KEY "
+                    "to seal it here"
+                )
+            fields[sealed] = sealing.seal(fields.pop(clear), seal_key, request.actor)
     try:
-        payload = spec.model.model_validate(request.payload)
+        payload = spec.model.model_validate(fields)
     except ValidationError as error:
         raise OperatorError(f"invalid {request.type} payload: {summary(error)}") from None
     [topic] = spec.topics
@@ -235,13 +251,18 @@ async def query_reply(settings: Settings, outbound: Outbound, wait: float) -> in
 
 
 async def send(settings: Settings, request: Request, *, key: str | None, wait: float | None) -> int:
-    outbound = prepare(request, key)
+    seal_key = settings.code_seal_public_key_hex() if _can_seal(settings) else None
+    outbound = prepare(request, key, seal_key)
     if wait is not None and outbound.spec.role == "query":
         return await query_reply(settings, outbound, wait)
     if wait is not None:
         return await command_result(settings, outbound, wait)
     print(json.dumps(await publish(settings, outbound)))
     return 0
+
+
+def _can_seal(settings: Settings) -> bool:
+    return settings.code_seal_public_key is not None or settings.code_seal_private_key is not None
 
 
 def run(args: argparse.Namespace) -> int:
