@@ -70,6 +70,12 @@ class RejectionCode(StrEnum):
     """No good actor claim vouches for the envelope's actor (README: "Security")."""
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     INVALID_COMMAND = "invalid_command"
+    """The payload does not validate (the reason names the fields), or the type is unknown."""
+    INVALID_ENVELOPE = "invalid_envelope"
+    """The envelope itself is wrong (a time without a zone, a bad actor or id): answered by
+    whatever message id, idempotency key and correlation id it carries, and parked."""
+    CODE_NOT_SEALED = "code_not_sealed"
+    """A store-credit code came in clear: seal it (README: "Sealed codes"). Never parked."""
     MESSAGE_TOO_LARGE = "message_too_large"
     """What the command would publish (an event repeating its payload) is more than
     Kafka takes in one record."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
@@ -16,6 +18,8 @@ from contracts.envelope import (
     HEADER_IDEMPOTENCY_KEY,
     HEADER_MESSAGE_ID,
     HEADER_TYPE,
+    Actor,
+    ActorKind,
     Envelope,
     Message,
     RawEnvelope,
@@ -111,6 +115,55 @@ def unstorable(value: Any, where: str = "") -> str | None:
     return None
 
 
+def salvaged(value: bytes) -> RawEnvelope | None:
+    """What an invalid envelope says of itself, enough to answer it ``invalid_envelope``:
+    its message id, idempotency key, type and correlation id where they are usable, the
+    rest filled in (a message id derived from the bytes, so a redelivery is answered
+    alike). None when it names none of the four: there is nothing to answer it by."""
+    try:
+        body = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+
+    def text(name: str, limit: int) -> str | None:
+        found = body.get(name)
+        ok = isinstance(found, str) and 0 < len(found) <= limit and "\x00" not in found
+        return found if ok else None
+
+    try:
+        message_id = uuid.UUID(str(body.get("message_id")))
+    except ValueError:
+        message_id = None
+    key, kind, correlation = (
+        text("idempotency_key", 200),
+        text("type", 100),
+        text("correlation_id", 200),
+    )
+    if message_id is None and key is None and correlation is None:
+        return None
+    message_id = message_id or uuid.uuid5(_SALVAGED, hashlib.sha256(value).hexdigest())
+    try:
+        actor = Actor.model_validate(body.get("actor"))
+    except ValidationError:
+        actor = Actor(kind=ActorKind.SYSTEM, id="unknown")
+    return RawEnvelope.model_construct(
+        message_id=message_id,
+        idempotency_key=key or str(message_id),
+        type=kind or "unknown",
+        schema_version=1,
+        correlation_id=correlation or str(message_id),
+        causation_id=None,
+        occurred_at=datetime.now(UTC),
+        actor=actor,
+        payload={},
+    )
+
+
+_SALVAGED = uuid.UUID("0d6c3f1e-5b7a-4c2e-9a61-4f0b1d2e3c4a")
+
+
 def decode(value: bytes | None, known: Mapping[str, type[Message]]) -> Incoming[Message]:
     """Decode bytes into an envelope and its payload, or raise DecodeError."""
     if not value:
@@ -121,10 +174,10 @@ def decode(value: bytes | None, known: Mapping[str, type[Message]]) -> Incoming[
         invalid_json = any(e["type"] == "json_invalid" for e in error.errors())
         if invalid_json:
             raise DecodeError("undecodable", "value is not UTF-8 JSON") from error
-        raise DecodeError("invalid_envelope", _summary(error)) from error
+        raise DecodeError("invalid_envelope", _summary(error), salvaged(value)) from error
     envelope_text = (raw.idempotency_key, raw.type, raw.correlation_id, raw.causation_id)
     if any(unstorable(text) is not None for text in envelope_text):
-        raise DecodeError("invalid_envelope", f"an envelope field: {UNSTORABLE}")
+        raise DecodeError("invalid_envelope", f"an envelope field: {UNSTORABLE}", salvaged(value))
     model = known.get(raw.type)
     if model is None:
         raise DecodeError("unknown_type", f"no handler for message type {raw.type!r}", raw)

@@ -85,11 +85,12 @@ class CommandStage:
             await self.processor.reject_undeliverable(error.envelope, key, error.code, error.detail)
             return
         await self.park(record, error.code, error.detail)
-        if error.envelope is not None:
+        if error.envelope is not None:  # readable enough to be answered
+            envelope_wrong = error.code == RejectionCode.INVALID_ENVELOPE
             await self.processor.reject_undeliverable(
                 error.envelope,
                 _key_of(record) or error.envelope.correlation_id,
-                RejectionCode.INVALID_COMMAND,
+                RejectionCode.INVALID_ENVELOPE if envelope_wrong else RejectionCode.INVALID_COMMAND,
                 error.detail,
             )
 

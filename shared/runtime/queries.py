@@ -281,8 +281,9 @@ class QueryResponder:
             return await route.handle(session, incoming, self.context)
 
     async def _reply_undecodable(self, record: Any, reply_to: str, error: DecodeError) -> None:
-        """Tell the asker its query was invalid, matched by whatever correlation id it sent."""
-        envelope = error.envelope
+        """Tell the asker its query was invalid, matched by whatever correlation id it sent
+        (an envelope that is itself wrong is matched by its headers, as raw bytes are)."""
+        envelope = error.envelope if error.code != "invalid_envelope" else None
         correlation_id = (
             envelope.correlation_id
             if envelope is not None

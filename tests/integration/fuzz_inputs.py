@@ -123,6 +123,19 @@ def unreadable(kind: str, reason: str) -> Expect:
     return Expect(dead_letter=reason, reply="invalid_query" if kind == QUERY else None)
 
 
+def envelope_broken(kind: str, broken: Any, message_id: str) -> Expect:
+    """An envelope whose own fields are wrong: parked; a command still answered
+    ``invalid_envelope`` by the message id it still carries (``codec.salvaged``)."""
+    expect = unreadable(kind, "invalid_envelope")
+    if kind != COMMAND or not isinstance(broken, dict):
+        return expect
+    try:
+        kept = str(uuid.UUID(str(broken.get("message_id")))) == message_id
+    except ValueError:
+        kept = False
+    return Expect(result="invalid_envelope", dead_letter="invalid_envelope") if kept else expect
+
+
 # --- envelopes ---------------------------------------------------------------------------------
 
 
@@ -461,9 +474,12 @@ def bad_messages(
     model = type(sample)
     payload = json.loads(sample.model_dump_json())
 
-    def changed(label: str, change: Change, expect: Expect, *, whole: bool = True) -> None:
+    def changed(label: str, change: Change, expect: Expect | None, *, whole: bool = True) -> None:
+        """``expect`` None: the envelope itself is broken (``envelope_broken``)."""
         body = envelope_of(make(), actor)
         broken = change.apply(body) if whole else body | {"payload": change.apply(body["payload"])}
+        if expect is None:
+            expect = envelope_broken(kind, broken, str(body["message_id"]))
         probe = probe_of(label, body, expect)
         probe.value = dumps(broken)
         probes.append(probe)
@@ -471,7 +487,7 @@ def bad_messages(
     for change in generate(payload_changes(model, payload), examples):
         changed(f"payload: {change}", change, readable(kind, "invalid_payload"), whole=False)
     for change in generate(envelope_changes(placeholder(sample, actor)), examples):
-        changed(f"envelope: {change}", change, unreadable(kind, "invalid_envelope"))
+        changed(f"envelope: {change}", change, None)
     skipped = IGNORED if kind == EVENT else readable(kind, "unknown_type")
     for name in generate(unknown_types(known), max(examples // 2, 1)):
         changed(f"type {name!r:.40}", Change("set", ("type",), name), skipped)
@@ -484,7 +500,7 @@ def bad_messages(
     for label, raw, reason in raw_cases():
         probes.append(Probe(label, raw, unreadable(kind, reason)))
     for label, change in envelope_cases():
-        changed(label, change, unreadable(kind, "invalid_envelope"))
+        changed(label, change, None)
     for label, change in payload_cases(make, number_field, free_form_field):
         changed(label, change, readable(kind, "invalid_payload"))
     for label, change in unstorable_cases(text_field, free_form_field):

@@ -59,9 +59,14 @@ def refusal(body: dict[str, Any]) -> DecodeError:
 @pytest.mark.parametrize("field", ["correlation_id", "idempotency_key", "type"])
 def test_nul_in_an_envelope_field_makes_it_unreadable(field: str) -> None:
     """PostgreSQL text refuses U+0000: the inbox, or the outbox row of the result, failed
-    on it, and the command was read again for ever."""
-    error = refusal(deposit() | {field: "a\x00b"})
-    assert (error.code, error.envelope) == ("invalid_envelope", None)
+    on it, and the command was read again for ever. It is answered by what is storable of
+    its envelope (the field with U+0000 replaced)."""
+    body = deposit() | {field: "a\x00b"}
+    error = refusal(body)
+    assert error.code == "invalid_envelope" and error.envelope is not None
+    assert str(error.envelope.message_id) == body["message_id"]
+    kept = (error.envelope.correlation_id, error.envelope.idempotency_key, error.envelope.type)
+    assert not any("\x00" in text for text in kept)
 
 
 @pytest.mark.parametrize(
