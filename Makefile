@@ -57,12 +57,14 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Regenerate JSON Schema and AsyncAPI documents in contracts/.
+## Regenerate JSON Schema and AsyncAPI documents in contracts/, and docs/configuration.md.
 contracts: venv
 	$(PY) -m contracts.generate
+	$(PY) -m shared.tools.settings_reference
 
 check-contracts: venv
 	$(PY) -m contracts.generate --check
+	$(PY) -m shared.tools.settings_reference --check
 
 stack-up: venv
 	$(BIN)/storecredit stack up

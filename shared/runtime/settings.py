@@ -76,19 +76,32 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
+        default="127.0.0.1:9092",
+        validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"),
+        description="The Kafka brokers to connect to, host:port, comma-separated.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        default="PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+        default="PLAINTEXT",
+        validation_alias=_env("KAFKA_SECURITY_PROTOCOL"),
+        description=(
+            "How to talk to Kafka: in the clear, over TLS, and with or without SASL "
+            "(the SASL ones need KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)."
+        ),
     )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        default=None, validation_alias=_env("KAFKA_SASL_MECHANISM")
+        default=None,
+        validation_alias=_env("KAFKA_SASL_MECHANISM"),
+        description="The SASL mechanism of a SASL security protocol; unset means PLAIN.",
     )
     kafka_sasl_username: str | None = Field(
-        default=None, validation_alias=_env("KAFKA_SASL_USERNAME")
+        default=None,
+        validation_alias=_env("KAFKA_SASL_USERNAME"),
+        description="The SASL user: a service's own principal, or an admin for setup.",
     )
     kafka_sasl_password: SecretStr | None = Field(
-        default=None, validation_alias=_env("KAFKA_SASL_PASSWORD")
+        default=None,
+        validation_alias=_env("KAFKA_SASL_PASSWORD"),
+        description="The password of KAFKA_SASL_USERNAME.",
     )
     kafka_passwords: SecretStr | None = Field(
         default=None,
@@ -102,23 +115,47 @@ class Settings(BaseSettings):
     kafka_principal_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
         default="SCRAM-SHA-256",
         validation_alias=_env("STORECREDIT_KAFKA_PRINCIPAL_MECHANISM"),
+        description=(
+            "The SASL mechanism a service connects with as its own principal, when "
+            "STORECREDIT_KAFKA_PASSWORDS has its password."
+        ),
     )
     database_url: SecretStr = Field(
-        default=SecretStr(DEFAULT_DATABASE_URL), validation_alias=_env("DATABASE_URL")
+        default=SecretStr(DEFAULT_DATABASE_URL),
+        validation_alias=_env("DATABASE_URL"),
+        description=(
+            "A PostgreSQL server URL; each service uses its own database on it, "
+            "storecredit_<service>, unless its own *_DATABASE_URL is set."
+        ),
     )
     ledger_database_url: SecretStr | None = Field(
-        default=None, validation_alias=_env("LEDGER_DATABASE_URL")
+        default=None,
+        validation_alias=_env("LEDGER_DATABASE_URL"),
+        description="Exactly the ledger service's database URL (overrides DATABASE_URL).",
     )
     store_credit_database_url: SecretStr | None = Field(
-        default=None, validation_alias=_env("STORE_CREDIT_DATABASE_URL")
+        default=None,
+        validation_alias=_env("STORE_CREDIT_DATABASE_URL"),
+        description="Exactly the store-credit service's database URL (overrides DATABASE_URL).",
     )
     order_database_url: SecretStr | None = Field(
-        default=None, validation_alias=_env("ORDER_DATABASE_URL")
+        default=None,
+        validation_alias=_env("ORDER_DATABASE_URL"),
+        description="Exactly the order service's database URL (overrides DATABASE_URL).",
     )
     fulfillment_database_url: SecretStr | None = Field(
-        default=None, validation_alias=_env("FULFILLMENT_DATABASE_URL")
+        default=None,
+        validation_alias=_env("FULFILLMENT_DATABASE_URL"),
+        description="Exactly the fulfillment service's database URL (overrides DATABASE_URL).",
     )
-    topic_prefix: str = Field(default="", validation_alias=_env("STORECREDIT_TOPIC_PREFIX"))
+    topic_prefix: str = Field(
+        default="",
+        validation_alias=_env("STORECREDIT_TOPIC_PREFIX"),
+        description=(
+            "Prepended to every topic name, consumer group id and Kafka user, so several "
+            "environments can share one Kafka cluster."
+        ),
+    )
     topic_replication_factor: int = Field(
         default=1,
         ge=1,
@@ -126,27 +163,69 @@ class Settings(BaseSettings):
         validation_alias=_env("STORECREDIT_TOPIC_REPLICATION_FACTOR"),
         description="Replicas of each topic `storecredit setup` creates (3 on a real cluster).",
     )
-    log_level: str = Field(default="INFO", validation_alias=_env("STORECREDIT_LOG_LEVEL"))
+    log_level: str = Field(
+        default="INFO",
+        validation_alias=_env("STORECREDIT_LOG_LEVEL"),
+        description="The level of the services' logs (DEBUG, INFO, WARNING, ERROR).",
+    )
     log_format: Literal["text", "json"] = Field(
-        default="text", validation_alias=_env("STORECREDIT_LOG_FORMAT")
+        default="text",
+        validation_alias=_env("STORECREDIT_LOG_FORMAT"),
+        description="Log lines as plain text, or one JSON object each.",
     )
     outbox_poll_ms: int = Field(
-        default=500, ge=10, le=60_000, validation_alias=_env("STORECREDIT_OUTBOX_POLL_MS")
+        default=500,
+        ge=10,
+        le=60_000,
+        validation_alias=_env("STORECREDIT_OUTBOX_POLL_MS"),
+        description=(
+            "How often, in milliseconds, the outbox relay looks for unsent rows when "
+            "nothing woke it."
+        ),
     )
     batch_size: int = Field(
-        default=500, ge=1, le=5_000, validation_alias=_env("STORECREDIT_BATCH_SIZE")
+        default=500,
+        ge=1,
+        le=5_000,
+        validation_alias=_env("STORECREDIT_BATCH_SIZE"),
+        description=(
+            "The most records a command or event consumer takes from Kafka at once and "
+            "handles in one database transaction; 1 handles each message on its own."
+        ),
     )
     hold_sweep_ms: int = Field(
-        default=1000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_HOLD_SWEEP_MS")
+        default=1000,
+        ge=50,
+        le=600_000,
+        validation_alias=_env("STORECREDIT_HOLD_SWEEP_MS"),
+        description="How often, in milliseconds, the ledger looks for expired holds to void.",
     )
     max_point_accounts_per_customer: int = Field(
-        default=10, ge=1, le=1000, validation_alias=_env("STORECREDIT_MAX_POINT_ACCOUNTS")
+        default=10,
+        ge=1,
+        le=1000,
+        validation_alias=_env("STORECREDIT_MAX_POINT_ACCOUNTS"),
+        description="How many open point accounts one customer may have.",
     )
     cart_ttl_s: int = Field(
-        default=86_400, ge=60, le=30 * 86_400, validation_alias=_env("STORECREDIT_CART_TTL_S")
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        validation_alias=_env("STORECREDIT_CART_TTL_S"),
+        description=(
+            "How long, in seconds, a new cart (open order) lives before it expires and is "
+            "abandoned, its holds released."
+        ),
     )
     checkout_margin_s: int = Field(
-        default=60, ge=0, le=3_600, validation_alias=_env("STORECREDIT_CHECKOUT_MARGIN_S")
+        default=60,
+        ge=0,
+        le=3_600,
+        validation_alias=_env("STORECREDIT_CHECKOUT_MARGIN_S"),
+        description=(
+            "Seconds a cart and the point holds that pay for it must still have to live at "
+            "checkout, so fulfillment can commit the holds in time."
+        ),
     )
     checkout_timeout_s: int = Field(
         default=30,
@@ -179,7 +258,14 @@ class Settings(BaseSettings):
         ),
     )
     cart_sweep_ms: int = Field(
-        default=5_000, ge=50, le=600_000, validation_alias=_env("STORECREDIT_CART_SWEEP_MS")
+        default=5_000,
+        ge=50,
+        le=600_000,
+        validation_alias=_env("STORECREDIT_CART_SWEEP_MS"),
+        description=(
+            "How often, in milliseconds, the order service looks for expired carts to "
+            "abandon and overdue checkouts to fail."
+        ),
     )
     no_refund_policy: bool = Field(
         default=False,
@@ -200,10 +286,24 @@ class Settings(BaseSettings):
         ),
     )
     guess_window_s: int = Field(
-        default=900, ge=1, le=86_400 * 7, validation_alias=_env("STORECREDIT_GUESS_WINDOW_S")
+        default=900,
+        ge=1,
+        le=86_400 * 7,
+        validation_alias=_env("STORECREDIT_GUESS_WINDOW_S"),
+        description=(
+            "The window, in seconds from the first failure, in which one subject's wrong "
+            "guesses count against STORECREDIT_GUESS_MAX_FAILURES."
+        ),
     )
     guess_lockout_s: int = Field(
-        default=900, ge=1, le=86_400 * 7, validation_alias=_env("STORECREDIT_GUESS_LOCKOUT_S")
+        default=900,
+        ge=1,
+        le=86_400 * 7,
+        validation_alias=_env("STORECREDIT_GUESS_LOCKOUT_S"),
+        description=(
+            "How long, in seconds, a subject over STORECREDIT_GUESS_MAX_FAILURES is locked "
+            "out, even for a right code."
+        ),
     )
     guess_principal_max_failures: int = Field(
         default=50,
@@ -218,13 +318,24 @@ class Settings(BaseSettings):
         ),
     )
     guess_principal_window_s: int = Field(
-        default=60, ge=1, le=86_400, validation_alias=_env("STORECREDIT_GUESS_PRINCIPAL_WINDOW_S")
+        default=60,
+        ge=1,
+        le=86_400,
+        validation_alias=_env("STORECREDIT_GUESS_PRINCIPAL_WINDOW_S"),
+        description=(
+            "The window, in seconds, in which wrong guesses through one client principal "
+            "count against STORECREDIT_GUESS_PRINCIPAL_MAX_FAILURES."
+        ),
     )
     guess_principal_lockout_s: int = Field(
         default=60,
         ge=1,
         le=86_400,
         validation_alias=_env("STORECREDIT_GUESS_PRINCIPAL_LOCKOUT_S"),
+        description=(
+            "How long, in seconds, the look-ups through a client principal over "
+            "STORECREDIT_GUESS_PRINCIPAL_MAX_FAILURES are refused."
+        ),
     )
     guess_overall_max_failures: int = Field(
         default=100,
@@ -239,22 +350,56 @@ class Settings(BaseSettings):
         ),
     )
     guess_overall_window_s: int = Field(
-        default=60, ge=1, le=86_400, validation_alias=_env("STORECREDIT_GUESS_OVERALL_WINDOW_S")
+        default=60,
+        ge=1,
+        le=86_400,
+        validation_alias=_env("STORECREDIT_GUESS_OVERALL_WINDOW_S"),
+        description=(
+            "The window, in seconds, in which everyone's wrong guesses together count "
+            "against STORECREDIT_GUESS_OVERALL_MAX_FAILURES."
+        ),
     )
     guess_overall_lockout_s: int = Field(
-        default=60, ge=1, le=86_400, validation_alias=_env("STORECREDIT_GUESS_OVERALL_LOCKOUT_S")
+        default=60,
+        ge=1,
+        le=86_400,
+        validation_alias=_env("STORECREDIT_GUESS_OVERALL_LOCKOUT_S"),
+        description=(
+            "How long, in seconds, every look-up by code, token or external id is refused "
+            "once STORECREDIT_GUESS_OVERALL_MAX_FAILURES is reached."
+        ),
     )
     code_hash_key: SecretStr | None = Field(
-        default=None, validation_alias=_env("STORECREDIT_CODE_HASH_KEY")
+        default=None,
+        validation_alias=_env("STORECREDIT_CODE_HASH_KEY"),
+        description=(
+            "The secret (32 characters or more) store-credit codes are hashed with "
+            "(HMAC-SHA256). Required by the store-credit service."
+        ),
     )
     code_hash_previous_keys: SecretStr | None = Field(
-        default=None, validation_alias=_env("STORECREDIT_CODE_HASH_PREVIOUS_KEYS")
+        default=None,
+        validation_alias=_env("STORECREDIT_CODE_HASH_PREVIOUS_KEYS"),
+        description=(
+            "Retired code-hash keys, comma-separated, still accepted during a rotation: a "
+            "code found under one is hashed again under STORECREDIT_CODE_HASH_KEY."
+        ),
     )
     code_seal_private_key: SecretStr | None = Field(
-        default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PRIVATE_KEY")
+        default=None,
+        validation_alias=_env("STORECREDIT_CODE_SEAL_PRIVATE_KEY"),
+        description=(
+            "The store-credit service's X25519 private key (hex) that opens the codes shops "
+            "seal for it. Required by the store-credit service."
+        ),
     )
     code_seal_public_key: str | None = Field(
-        default=None, validation_alias=_env("STORECREDIT_CODE_SEAL_PUBLIC_KEY")
+        default=None,
+        validation_alias=_env("STORECREDIT_CODE_SEAL_PUBLIC_KEY"),
+        description=(
+            "The public key (64 hex) clients seal codes with; unset, it is derived from "
+            "STORECREDIT_CODE_SEAL_PRIVATE_KEY when that is set."
+        ),
     )
     actor_signers: str | None = Field(
         default=None,
@@ -279,11 +424,29 @@ class Settings(BaseSettings):
             "(the topics' retention), or a backlog would be refused."
         ),
     )
-    crash_at: str | None = Field(default=None, validation_alias=_env("STORECREDIT_CRASH_AT"))
-    http_port: int | None = Field(
-        default=None, ge=0, le=65_535, validation_alias=_env("STORECREDIT_HTTP_PORT")
+    crash_at: str | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_CRASH_AT"),
+        description=(
+            "Fault injection for tests: the process exits the first time it reaches the "
+            "crash point of this name (after_commit)."
+        ),
     )
-    http_host: str = Field(default="127.0.0.1", validation_alias=_env("STORECREDIT_HTTP_HOST"))
+    http_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65_535,
+        validation_alias=_env("STORECREDIT_HTTP_PORT"),
+        description=(
+            "The port of the service's /metrics and /health endpoint; unset, empty or off: "
+            "no HTTP endpoint, 0: any free port."
+        ),
+    )
+    http_host: str = Field(
+        default="127.0.0.1",
+        validation_alias=_env("STORECREDIT_HTTP_HOST"),
+        description="The address the HTTP endpoint listens on (0.0.0.0 in a container).",
+    )
 
     @field_validator("http_port", mode="before")
     @classmethod
