@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: run demo chaos bench test unit lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
 
-$(STAMP): pyproject.toml docs/examples/seal/package-lock.json
+$(STAMP): pyproject.toml docs/examples/seal/package-lock.json clients/js/package-lock.json
 	bash deploy/local/prerequisites.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	npm ci --prefix docs/examples/seal --no-audit --no-fund --silent
+	npm ci --prefix clients/js --no-audit --no-fund --silent
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)
