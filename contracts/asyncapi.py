@@ -22,15 +22,19 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from contracts import dead_letters
 from contracts.envelope import (
+    HEADER_ACTOR_CLAIM,
     HEADER_CORRELATION_ID,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_MESSAGE_ID,
+    HEADER_REPLY_TO,
     HEADER_TYPE,
     Envelope,
     Message,
 )
 from contracts.registry import MESSAGES, MessageSpec
+from contracts.results import CommandResult
 from contracts.topics import ALL_TOPICS, TopicSpec
+from contracts.typed_results import result_specs
 
 JsonObject = dict[str, Any]
 Action = Literal["send", "receive"]
@@ -55,9 +59,11 @@ ROLE_SENTENCES = {
     "event": "An event the platform publishes; it is never answered.",
     "result": "The one answer to a command, published by the platform.",
     "query": (
-        "A question: publish it with a reply_to header naming the topic for the answer "
-        "(ledger.query-replies, or a topic of your own) and a correlation-id header; "
-        "the answer carries the same correlation id. It changes nothing."
+        "A question: publish it with a reply_to header naming the owning service's "
+        "query-replies topic (with the environment's prefix; any other is not answered) "
+        "and a correlation-id header, unique per question in flight; the answer carries "
+        "the envelope's correlation id and, as causation_id, the question's message id. "
+        "It changes nothing."
     ),
     "reply": "The answer to a query, published on the topic its reply_to header named.",
     "upstream": "An event an upstream system publishes; the platform reads it.",
@@ -90,7 +96,19 @@ constants; a service rejects an unknown type or another schema version.
 
 Every message also carries four Kafka headers, UTF-8 strings that repeat envelope fields
 so that `kcat` shows them without decoding the value: `{HEADER_TYPE}`,
-`{HEADER_IDEMPOTENCY_KEY}`, `{HEADER_CORRELATION_ID}` and `{HEADER_MESSAGE_ID}`.
+`{HEADER_IDEMPOTENCY_KEY}`, `{HEADER_CORRELATION_ID}` and `{HEADER_MESSAGE_ID}`. Every
+command and query also carries `{HEADER_ACTOR_CLAIM}`: a compact JWS (EdDSA) by a signer
+allowed to speak for the envelope's actor, over the SHA-256 of the record's value (the
+README's "Security"); without a good one it is answered `unauthenticated` or
+`forbidden`. A query carries `{HEADER_REPLY_TO}`, the topic to answer on.
+
+## Security
+
+Kafka authenticates every client with SASL (SCRAM-SHA-256 for the platform's principals)
+and grants each principal only its ACLs (`contracts/access.md`): a client principal
+writes the command and query topics it needs, reads its results and replies, and uses
+consumer groups named `<prefix><principal>-...` only. Store-credit codes travel sealed
+(`sealed_code`: libsodium's crypto_box_seal, the README's "Sealed codes").
 
 ## Keys
 
@@ -111,12 +129,16 @@ rejected with `idempotency_key_reused`.
 
 A message a service cannot decode or validate is never lost: it is copied, key and
 value bytes unchanged, to the service's `<service>.dead-letters` topic (two
-exceptions: store-credit codes in it are masked, and `dlt-redacted` says so; a
+exceptions: anything shaped like a store-credit code in it is masked, and
+`dlt-redacted` says so; a
 message too large to park whole is parked with an empty value, `dlt-detail` saying
 so, and stays readable at its original offset), with its original headers
 plus {", ".join(f"`{name}`" for name in DEAD_LETTER_HEADERS)},
-and the consumer goes on with the next message. When the envelope could still be read,
-the command gets a rejected result (`invalid_command`) as well.
+and the consumer goes on with the next message. A command gets a rejected result as
+well whenever it names a message id, idempotency key or correlation id to answer by:
+`invalid_envelope` when the envelope itself is wrong, `invalid_command` when its type
+or payload is (every code: `contracts/codes.md`; each command's typed result:
+`<Command>Result`).
 
 ## Topic prefix
 
@@ -157,6 +179,20 @@ def own_docstring(model: type[Message]) -> str:
     return inspect.cleandoc(doc) if isinstance(doc, str) else ""
 
 
+def all_specs() -> list[MessageSpec]:
+    """The registry's messages, and each command's typed result (``contracts.typed_results``)."""
+    return [*MESSAGES, *result_specs()]
+
+
+def spec_name(spec: MessageSpec) -> str:
+    """A message's name in the documents: its type, or for a typed result its own name
+    (``CreateStoreCreditResult``: on the wire a CommandResult)."""
+    model = spec.model
+    if model is not CommandResult and issubclass(model, CommandResult):
+        return model.__name__
+    return model.message_type
+
+
 def schema_mode(spec: MessageSpec) -> JsonSchemaMode:
     """Commands are described as the platform accepts them, the rest as it writes them."""
     return "validation" if spec.role in ("command", "query", "upstream") else "serialization"
@@ -189,7 +225,7 @@ def constrain_envelope(schema: JsonObject, spec: MessageSpec) -> JsonObject:
     properties: JsonObject = schema["properties"]
     properties["type"] = _with_const(properties["type"], model.message_type)
     properties["schema_version"] = _with_const(properties["schema_version"], model.schema_version)
-    schema["title"] = model.message_type
+    schema["title"] = spec_name(spec)
     schema["description"] = message_description(spec)
     return schema
 
@@ -214,7 +250,7 @@ def check_registry() -> None:
 
 
 def messages_on(topic: TopicSpec) -> list[MessageSpec]:
-    return [spec for spec in MESSAGES if any(t.name == topic.name for t in spec.topics)]
+    return [spec for spec in all_specs() if any(t.name == topic.name for t in spec.topics)]
 
 
 # --- components ---------------------------------------------------------------------------
@@ -222,17 +258,18 @@ def messages_on(topic: TopicSpec) -> list[MessageSpec]:
 
 def envelope_schemas() -> tuple[JsonObject, dict[str, str]]:
     """All schemas for components/schemas, and the envelope schema name of each message type."""
-    inputs = [(envelope_model(spec), schema_mode(spec)) for spec in MESSAGES]
+    specs = all_specs()
+    inputs = [(envelope_model(spec), schema_mode(spec)) for spec in specs]
     refs, top = models_json_schema(inputs, ref_template=COMPONENT_SCHEMA_REF)
     schemas: JsonObject = top.get("$defs", {})
     names: dict[str, str] = {}
-    for spec in MESSAGES:
+    for spec in specs:
         generated = refs[(envelope_model(spec), schema_mode(spec))]["$ref"].rsplit("/", 1)[-1]
-        name = f"{spec.model.message_type}Envelope"
+        name = f"{spec_name(spec)}Envelope"
         if name in schemas:
             raise ValueError(f"schema name {name!r} is already taken")
         schemas[name] = constrain_envelope(schemas.pop(generated), spec)
-        names[spec.model.message_type] = name
+        names[spec_name(spec)] = name
     return schemas, names
 
 
@@ -271,7 +308,31 @@ def _dead_letter_header(name: str, description: str) -> JsonObject:
     return header
 
 
-def message_headers(message_type: str) -> JsonObject:
+def message_headers(message_type: str, role: str = "event") -> JsonObject:
+    headers = _envelope_headers(message_type)
+    if role in ("command", "query"):
+        headers["required"].append(HEADER_ACTOR_CLAIM)
+        headers["properties"][HEADER_ACTOR_CLAIM] = {
+            "type": "string",
+            "description": (
+                "The actor claim: a compact JWS (EdDSA, kid = the signer) whose payload is "
+                '{"sub": "<kind>:<id>", "dig": base64url SHA-256 of the record value, '
+                '"iat": seconds}, by a signer that may speak for the actor.'
+            ),
+        }
+    if role == "query":
+        headers["required"].append(HEADER_REPLY_TO)
+        headers["properties"][HEADER_REPLY_TO] = {
+            "type": "string",
+            "pattern": "query-replies$",
+            "description": (
+                "The owning service's query-replies topic (with the environment's prefix)."
+            ),
+        }
+    return headers
+
+
+def _envelope_headers(message_type: str) -> JsonObject:
     return {
         "type": "object",
         "description": "Envelope fields repeated as Kafka headers (UTF-8 strings).",
@@ -315,7 +376,7 @@ def _kafka_binding(content: JsonObject) -> JsonObject:
 
 
 def component_message(spec: MessageSpec, envelope_schema: str) -> JsonObject:
-    name = spec.model.message_type
+    name = spec_name(spec)
     docstring = own_docstring(spec.model)
     summary = docstring.split("\n\n", 1)[0] if docstring else ROLE_SENTENCES[spec.role]
     return {
@@ -325,7 +386,7 @@ def component_message(spec: MessageSpec, envelope_schema: str) -> JsonObject:
         "description": message_description(spec),
         "contentType": "application/json",
         "correlationId": {"$ref": "#/components/correlationIds/correlationId"},
-        "headers": message_headers(name),
+        "headers": message_headers(spec.model.message_type, spec.role),
         "payload": {"$ref": f"#/components/schemas/{envelope_schema}"},
         "bindings": _kafka_binding(
             {"key": {"type": "string", "description": _key_description(spec)}}
@@ -358,13 +419,22 @@ def components() -> JsonObject:
     schemas, envelope_names = envelope_schemas()
     schemas.update(dead_letter_schemas())
     messages = {
-        spec.model.message_type: component_message(spec, envelope_names[spec.model.message_type])
-        for spec in MESSAGES
+        spec_name(spec): component_message(spec, envelope_names[spec_name(spec)])
+        for spec in all_specs()
     }
     messages[DEAD_LETTER] = dead_letter_message()
     return {
         "schemas": schemas,
         "messages": messages,
+        "securitySchemes": {
+            "principal": {
+                "type": "scramSha256",
+                "description": (
+                    "Each service and kind of client logs in as its own principal "
+                    "(contracts/access.md); `storecredit setup` makes them."
+                ),
+            }
+        },
         "correlationIds": {
             "correlationId": {
                 "description": "Ties together every message of one business flow.",
@@ -380,7 +450,7 @@ def components() -> JsonObject:
 def channel_message_names(topic: TopicSpec) -> list[str]:
     if is_dead_letter_topic(topic):
         return [DEAD_LETTER]
-    return [spec.model.message_type for spec in messages_on(topic)]
+    return [spec_name(spec) for spec in messages_on(topic)]
 
 
 def topic_configuration(topic: TopicSpec) -> JsonObject:
@@ -455,6 +525,7 @@ def servers() -> JsonObject:
                 "Inside docker-compose.yml the broker is kafka:9092, and localhost:29092 from "
                 "the host."
             ),
+            "security": [{"$ref": "#/components/securitySchemes/principal"}],
         }
     }
 

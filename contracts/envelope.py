@@ -27,6 +27,10 @@ HEADER_TYPE = "type"
 HEADER_IDEMPOTENCY_KEY = "idempotency-key"
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_MESSAGE_ID = "message-id"
+HEADER_ACTOR_CLAIM = "actor-claim"
+"""Every command and query: the signed claim that vouches for its actor."""
+HEADER_REPLY_TO = "reply_to"
+"""Every query: the topic to answer on."""
 
 Identifier = Annotated[
     str,

@@ -24,18 +24,22 @@ from typing import Any
 
 from contracts.access_docs import access_table, kafka_users
 from contracts.asyncapi import (
+    all_specs,
     build_document,
     check_registry,
     constrain_envelope,
     envelope_model,
     schema_mode,
+    spec_name,
 )
-from contracts.registry import MESSAGES, MessageSpec
+from contracts.registry import MessageSpec
+from contracts.typed_results import codes_page
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.json"
 ACCESS_PATH = CONTRACTS_DIR / "access.md"
+CODES_PATH = CONTRACTS_DIR / "codes.md"
 KAFKA_USERS_PATH = CONTRACTS_DIR.parent / "deploy" / "k8s" / "kafka-users.yaml"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_BASE = "https://storecredit.dev/contracts/schemas/"
@@ -51,7 +55,7 @@ def message_schema(spec: MessageSpec) -> dict[str, Any]:
     schema = envelope_model(spec).model_json_schema(mode=schema_mode(spec))
     schema = constrain_envelope(schema, spec)
     schema["$schema"] = JSON_SCHEMA_DIALECT
-    schema["$id"] = f"{SCHEMA_ID_BASE}{spec.model.message_type}.json"
+    schema["$id"] = f"{SCHEMA_ID_BASE}{spec_name(spec)}.json"
     return schema
 
 
@@ -59,9 +63,9 @@ def expected_files() -> dict[Path, str]:
     """Every generated file and its exact content."""
     check_registry()
     files = {
-        SCHEMAS_DIR / f"{spec.model.message_type}.json": dumps(message_schema(spec))
-        for spec in MESSAGES
+        SCHEMAS_DIR / f"{spec_name(spec)}.json": dumps(message_schema(spec)) for spec in all_specs()
     }
+    files[CODES_PATH] = codes_page()
     files[ASYNCAPI_PATH] = dumps(build_document())
     files[ACCESS_PATH] = access_table()
     files[KAFKA_USERS_PATH] = kafka_users()

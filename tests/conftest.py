@@ -57,6 +57,11 @@ def _docker_answers() -> bool:
         return False
 
 
+# Every service the tests start, in this process or as a process of its own, fails a
+# handler that answers off its contract (shared/runtime/contract_checks.py).
+os.environ.setdefault("STORECREDIT_STRICT_CONTRACTS", "true")
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")

@@ -53,10 +53,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.envelope import Actor
+from contracts.envelope import HEADER_ACTOR_CLAIM, Actor
 from contracts.results import RejectionCode
 
-CLAIM_HEADER = "actor-claim"
+CLAIM_HEADER = HEADER_ACTOR_CLAIM
 ALGORITHM = "EdDSA"
 UNAUTHENTICATED = RejectionCode.UNAUTHENTICATED.value
 FORBIDDEN = RejectionCode.FORBIDDEN.value

@@ -21,6 +21,7 @@ from contracts.results import CommandResult, RejectionCode, ResultStatus
 from contracts.topics import TopicSpec
 from shared.runtime import inbox, outbox
 from shared.runtime.codec import Incoming, payload_fingerprint
+from shared.runtime.contract_checks import check_code, check_produced
 from shared.runtime.db import SessionFactory
 from shared.runtime.faults import crash_point
 from shared.runtime.logging import correlation_id_var
@@ -325,6 +326,7 @@ class CommandProcessor:
                 accepted = await self._run_in_batch(session, incoming, route, state)
         except Rejected as rejection:
             log.info("command rejected", extra={"type": envelope.type, "code": rejection.code})
+            check_code(envelope.type, rejection.code, strict=self._settings.strict_contracts)
             rejected = result_for(
                 envelope,
                 code=rejection.code,
@@ -333,9 +335,12 @@ class CommandProcessor:
             )
             return rejected, rejected, []
         log.info("command accepted", extra={"type": envelope.type})
+        strict = self._settings.strict_contracts
+        check_produced(envelope.type, accepted.produced, strict=strict)
         result = result_for(envelope, produced=accepted.produced)
         remembered = result
         if accepted.remembered is not None:
+            check_produced(envelope.type, accepted.remembered, strict=strict)
             remembered = result_for(envelope, produced=accepted.remembered)
         return result, remembered, accepted.messages
 

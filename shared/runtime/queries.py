@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import (
     HEADER_CORRELATION_ID,
     HEADER_MESSAGE_ID,
+    HEADER_REPLY_TO,
     Actor,
     ActorKind,
     Message,
@@ -66,6 +67,7 @@ from shared.runtime.codec import (
     headers_for,
 )
 from shared.runtime.commands import HandlerContext
+from shared.runtime.contract_checks import check_code
 from shared.runtime.db import SessionFactory
 from shared.runtime.dead_letters import Parking, Redactor
 from shared.runtime.logging import correlation_id_var
@@ -77,7 +79,7 @@ from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REPLY_TO_HEADER = "reply_to"
+REPLY_TO_HEADER = HEADER_REPLY_TO
 """The header naming the reply topic (FastStream's name for it, so its clients work too)."""
 FASTSTREAM_CORRELATION_HEADER = "correlation_id"
 """FastStream's own correlation header; read when ours (``correlation-id``) is missing."""
@@ -254,12 +256,18 @@ class QueryResponder:
     ) -> tuple[Message, QueryOutcome]:
         """The handler's answer, a QueryFailed for a refusal, or internal_error for a bug."""
         query_type = incoming.envelope.type
+        strict = self.context.settings.strict_contracts
         try:
-            return await self.answer(incoming), QueryOutcome.ANSWERED
-        except QueryFailure as failure:
-            log.info("query refused", extra={"type": query_type, "code": failure.code})
-            reason = mask_text(failure.reason)  # a reason may quote what was asked
-            return QueryFailed(code=failure.code, reason=reason), QueryOutcome.REFUSED
+            try:
+                answer, outcome = await self.answer(incoming), QueryOutcome.ANSWERED
+            except QueryFailure as failure:
+                log.info("query refused", extra={"type": query_type, "code": failure.code})
+                reason = mask_text(failure.reason)  # a reason may quote what was asked
+                answer = QueryFailed(code=failure.code, reason=reason)
+                outcome = QueryOutcome.REFUSED
+            if isinstance(answer, QueryFailed):
+                check_code(query_type, answer.code, strict=strict)
+            return answer, outcome
         except Exception as error:
             if is_transient(error):
                 raise

@@ -183,6 +183,15 @@ class Settings(BaseSettings):
             "nothing woke it."
         ),
     )
+    strict_contracts: bool = Field(
+        default=False,
+        validation_alias=_env("STORECREDIT_STRICT_CONTRACTS"),
+        description=(
+            "An answer off its contract (a produced field or a rejection code its message "
+            "does not list) fails the handler instead of only being logged as an error; "
+            "the tests run so."
+        ),
+    )
     batch_size: int = Field(
         default=500,
         ge=1,

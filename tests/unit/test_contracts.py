@@ -12,9 +12,11 @@ import pytest
 
 from contracts import asyncapi, generate
 from contracts.envelope import (
+    HEADER_ACTOR_CLAIM,
     HEADER_CORRELATION_ID,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_MESSAGE_ID,
+    HEADER_REPLY_TO,
     HEADER_TYPE,
     Actor,
     ActorKind,
@@ -181,7 +183,8 @@ def test_generated_files_are_up_to_date() -> None:
 
 def test_one_schema_file_per_registered_message() -> None:
     names = {path.stem for path in generate.SCHEMAS_DIR.glob("*.json")}
-    assert names == {spec.model.message_type for spec in MESSAGES}
+    typed_results = {f"{s.model.message_type}Result" for s in MESSAGES if s.role == "command"}
+    assert names == {spec.model.message_type for spec in MESSAGES} | typed_results
 
 
 def test_generation_is_deterministic() -> None:
@@ -283,7 +286,9 @@ def test_asyncapi_header(document: dict[str, Any]) -> None:
         "host": "127.0.0.1:9092",
         "protocol": "kafka",
         "description": document["servers"]["local"]["description"],
+        "security": [{"$ref": "#/components/securitySchemes/principal"}],
     }
+    assert document["components"]["securitySchemes"]["principal"]["type"] == "scramSha256"
 
 
 def test_one_channel_per_topic(document: dict[str, Any]) -> None:
@@ -318,11 +323,15 @@ def test_message_components(document: dict[str, Any]) -> None:
         name = spec.model.message_type
         message = document["components"]["messages"][name]
         headers = message["headers"]
+        signed = {HEADER_ACTOR_CLAIM} if spec.role in ("command", "query") else set()
+        answered_on = {HEADER_REPLY_TO} if spec.role == "query" else set()
         assert set(headers["required"]) == {
             HEADER_TYPE,
             HEADER_IDEMPOTENCY_KEY,
             HEADER_CORRELATION_ID,
             HEADER_MESSAGE_ID,
+            *signed,
+            *answered_on,
         }
         assert headers["properties"][HEADER_TYPE]["const"] == name
         assert message["bindings"]["kafka"]["key"]["type"] == "string"
