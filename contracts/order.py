@@ -28,8 +28,8 @@ from contracts.envelope import (
     exactly_one_of,
 )
 from contracts.ledger import INT64_MAX, Unit
+from contracts.store_credit import Currency
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Money = Annotated[int, Field(strict=True, ge=0, le=10**15)]
 PositiveMoney = Annotated[int, Field(strict=True, ge=1, le=10**15)]
 Quantity = Annotated[int, Field(strict=True, ge=1, le=100_000)]

@@ -16,6 +16,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import (
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -35,8 +36,36 @@ from contracts.envelope import (
 )
 from contracts.ledger import INT64_MAX, Unit
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-ExchangeRate = Annotated[Decimal, Field(gt=0, max_digits=30, decimal_places=12)]
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    Field(
+        description=(
+            "An ISO 4217 currency code (USD, EUR, JPY); every amount in it is an integer "
+            "count of its minor unit, with ISO 4217's exponent: 2 (cents) unless 0 (BIF "
+            "CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF), 3 (BHD "
+            "IQD JOD KWD LYD OMR TND) or 4 (CLF UYW)."
+        )
+    ),
+]
+ExchangeRate = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=30, decimal_places=12),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?$",
+            "description": (
+                'How much one point is worth in the currency\'s major unit ("0.01": a '
+                "point is a cent of USD), as a decimal string (exact, never a JSON "
+                "number), above 0, at most 12 decimals; a point spend's value is rounded "
+                "toward zero to whole minor units."
+            ),
+            "examples": ["0.01", "1", "2.5"],
+        },
+        mode="validation",
+    ),
+]
 MAX_EXCHANGE_RATES = 50
 ExchangeRates = Annotated[dict[Currency, ExchangeRate], Field(max_length=MAX_EXCHANGE_RATES)]
 """What one point is worth per currency (major units, an exact decimal); at most 50."""
@@ -363,6 +392,9 @@ class StoreCredit(Event):
     expiry_date: datetime | None
     disabled: bool
     customer_id: str | None
+    ledger_account_id: str = Field(
+        description="The credit's ledger account: its balance on ledger.balances has this id."
+    )
     reason: StoreCreditReason
     references: dict[str, str]
     version: int
@@ -419,6 +451,9 @@ class StoreCreditView(Part):
     expiry_date: datetime | None
     disabled: bool
     customer_id: str | None
+    ledger_account_id: str = Field(
+        description="The credit's ledger account: its balance on ledger.balances has this id."
+    )
     usable: bool
     unusable_code: str | None = Field(
         default=None,

@@ -86,6 +86,7 @@ def _event(row: Any) -> Outgoing:
         expiry_date=row.expiry_date,
         disabled=row.disabled,
         customer_id=row.customer_id,
+        ledger_account_id=row.ledger_account_id,
         reason=StoreCreditReason(row.reason),
         references=row.references,
         version=row.version,
@@ -260,6 +261,7 @@ def view(row: Any, now: datetime, currency: str | None, customer: str | None) ->
         expiry_date=row.expiry_date,
         disabled=row.disabled,
         customer_id=row.customer_id,
+        ledger_account_id=row.ledger_account_id,
         usable=reason is None,
         unusable_code=reason,
     )
