@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from contracts import customers, fulfillment, ledger, order, store_credit, topics
 from contracts.envelope import Message
 from contracts.results import CommandResult
+from contracts.state import COMPANIONS
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,12 @@ class MessageSpec:
     model: type[Message]
     topics: tuple[topics.TopicSpec, ...]
     role: str  # "command", "event", "result", "query", "reply" or "upstream" (an event we read)
+
+
+def _state(model: type[Message]) -> tuple[topics.TopicSpec, ...]:
+    """A snapshot event's state topic too (``contracts.state``), if it has one."""
+    companion = COMPANIONS.get(model.message_type)
+    return () if companion is None else (companion.topic,)
 
 
 _LEDGER_COMMANDS = (
@@ -100,8 +107,13 @@ MESSAGES: tuple[MessageSpec, ...] = (
         MessageSpec(model, (topics.STORE_CREDIT_COMMANDS,), "command")
         for model in _STORE_CREDIT_COMMANDS
     ),
-    *(MessageSpec(model, (topics.STORE_CREDIT_EVENTS,), "event") for model in _STORE_CREDIT_EVENTS),
+    *(
+        MessageSpec(model, (topics.STORE_CREDIT_EVENTS, *_state(model)), "event")
+        for model in _STORE_CREDIT_EVENTS
+    ),
     MessageSpec(store_credit.ListCustomerAccounts, (topics.STORE_CREDIT_QUERIES,), "query"),
+    MessageSpec(store_credit.ListPointAccountTemplates, (topics.STORE_CREDIT_QUERIES,), "query"),
+    MessageSpec(store_credit.PointAccountTemplates, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
     MessageSpec(store_credit.CustomerAccounts, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
     MessageSpec(store_credit.FindStoreCredit, (topics.STORE_CREDIT_QUERIES,), "query"),
     MessageSpec(store_credit.ListCustomerStoreCredits, (topics.STORE_CREDIT_QUERIES,), "query"),
@@ -109,14 +121,20 @@ MESSAGES: tuple[MessageSpec, ...] = (
     MessageSpec(store_credit.CustomerStoreCredits, (topics.STORE_CREDIT_QUERY_REPLIES,), "reply"),
     MessageSpec(customers.CustomerCreated, (topics.CUSTOMERS_EVENTS,), "upstream"),
     *(MessageSpec(model, (topics.ORDER_COMMANDS,), "command") for model in _ORDER_COMMANDS),
-    *(MessageSpec(model, (topics.ORDER_EVENTS,), "event") for model in _ORDER_EVENTS),
+    *(
+        MessageSpec(model, (topics.ORDER_EVENTS, *_state(model)), "event")
+        for model in _ORDER_EVENTS
+    ),
     MessageSpec(order.GetOrder, (topics.ORDER_QUERIES,), "query"),
     MessageSpec(order.OrderFound, (topics.ORDER_QUERY_REPLIES,), "reply"),
     *(
         MessageSpec(model, (topics.FULFILLMENT_COMMANDS,), "command")
         for model in _FULFILLMENT_COMMANDS
     ),
-    *(MessageSpec(model, (topics.FULFILLMENT_EVENTS,), "event") for model in _FULFILLMENT_EVENTS),
+    *(
+        MessageSpec(model, (topics.FULFILLMENT_EVENTS, *_state(model)), "event")
+        for model in _FULFILLMENT_EVENTS
+    ),
     MessageSpec(
         CommandResult,
         (

@@ -806,6 +806,7 @@ QUERY_CODES: dict[str, frozenset[str]] = {
     "GetOrder": frozenset({"order_not_found"}),
     # the store-credit service (accounts.py, credits.py)
     "ListCustomerAccounts": frozenset(),
+    "ListPointAccountTemplates": frozenset(),
     "ListCustomerStoreCredits": frozenset(),
     "FindStoreCredit": frozenset(
         {_SEALED, "invalid_sealed_code", "locked_out", "store_credit_not_found"}

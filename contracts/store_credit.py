@@ -176,6 +176,40 @@ class PointAccountTemplate(Event):
     version: int
 
 
+class ListPointAccountTemplates(Message):
+    """Every point-account template as it is now (a query), by id, a page at a time.
+    Any verified actor may ask. Key: any (``templates``)."""
+
+    message_type: ClassVar[str] = "ListPointAccountTemplates"
+
+    status: TemplateStatus | None = Field(default=None, description="Only templates in it.")
+    after: Identifier | None = Field(
+        default=None, description="The next_after of the previous page; none: the first."
+    )
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class PointAccountTemplateView(Part):
+    template_id: str
+    name: str
+    kind: str
+    unit: str
+    exchange_rates: dict[str, Decimal]
+    status: TemplateStatus
+    allow_negative: bool
+    negative_limit: int | None
+    version: int
+
+
+class PointAccountTemplates(Message):
+    """A page of templates, by id; ``next_after`` asks for the next (none: the last)."""
+
+    message_type: ClassVar[str] = "PointAccountTemplates"
+
+    templates: list[PointAccountTemplateView]
+    next_after: str | None
+
+
 class PointAccount(Event):
     """A point account as it is now (after a create or any change). Key: ``customer_id``.
 

@@ -206,6 +206,37 @@ FULFILLMENT_DEAD_LETTERS = TopicSpec(
     description="Messages the fulfillment service could not decode or validate.",
 )
 
+STATE_CONFIG = {"min.cleanable.dirty.ratio": "0.1", "segment.ms": str(HOUR_MS)}
+STORE_CREDIT_STATE = TopicSpec(
+    "store-credit.state",
+    partitions=6,
+    key="the entity: template:<template id>, account:<account id>, store_credit:<id>",
+    description=(
+        "The latest PointAccountTemplate, PointAccount and StoreCredit of every entity, "
+        "log-compacted: read it from the beginning to know them all, as they are now."
+    ),
+    compacted=True,
+    config=STATE_CONFIG,
+)
+ORDER_STATE = TopicSpec(
+    "order.state",
+    partitions=6,
+    key="order id",
+    description="The latest Order of every order, log-compacted (read it from the beginning).",
+    compacted=True,
+    config=STATE_CONFIG,
+)
+FULFILLMENT_STATE = TopicSpec(
+    "fulfillment.state",
+    partitions=6,
+    key="order id",
+    description=(
+        "The latest Fulfillment of every order, log-compacted (read it from the beginning)."
+    ),
+    compacted=True,
+    config=STATE_CONFIG,
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     LEDGER_COMMANDS,
     LEDGER_COMMAND_RESULTS,
@@ -220,6 +251,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     STORE_CREDIT_QUERIES,
     STORE_CREDIT_QUERY_REPLIES,
     STORE_CREDIT_DEAD_LETTERS,
+    STORE_CREDIT_STATE,
     CUSTOMERS_EVENTS,
     ORDER_COMMANDS,
     ORDER_COMMAND_RESULTS,
@@ -227,10 +259,12 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ORDER_QUERIES,
     ORDER_QUERY_REPLIES,
     ORDER_DEAD_LETTERS,
+    ORDER_STATE,
     FULFILLMENT_COMMANDS,
     FULFILLMENT_COMMAND_RESULTS,
     FULFILLMENT_EVENTS,
     FULFILLMENT_DEAD_LETTERS,
+    FULFILLMENT_STATE,
 )
 
 

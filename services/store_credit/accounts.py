@@ -20,8 +20,11 @@ from contracts.store_credit import (
     CreatePointAccountTemplate,
     CustomerAccounts,
     ListCustomerAccounts,
+    ListPointAccountTemplates,
     PointAccountRefused,
     PointAccountStatus,
+    PointAccountTemplates,
+    PointAccountTemplateView,
     PointAccountView,
     UpdatePointAccount,
     UpdatePointAccountTemplate,
@@ -261,3 +264,18 @@ async def list_customer_accounts(
         raise QueryFailure("forbidden", "A customer may only list their own accounts.")
     rows = await db.customer_accounts(session, asked.customer_id, asked.include_closed)
     return CustomerAccounts(customer_id=asked.customer_id, point_accounts=[_view(r) for r in rows])
+
+
+async def list_templates(
+    session: AsyncSession, query: Incoming[ListPointAccountTemplates], _: HandlerContext
+) -> PointAccountTemplates:
+    """A page of templates, by id (templates are the shop's configuration: anyone asks)."""
+    asked = query.payload
+    status = asked.status.value if asked.status is not None else None
+    rows = await db.templates_page(session, status, asked.after, asked.limit)
+    page = rows[: asked.limit]
+    views = [
+        PointAccountTemplateView.model_validate(db.template_event(row).model_dump()) for row in page
+    ]
+    more = len(rows) > asked.limit
+    return PointAccountTemplates(templates=views, next_after=page[-1].id if more else None)

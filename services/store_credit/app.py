@@ -14,6 +14,7 @@ from contracts.store_credit import (
     FindStoreCredit,
     ListCustomerAccounts,
     ListCustomerStoreCredits,
+    ListPointAccountTemplates,
     UpdatePointAccount,
     UpdatePointAccountTemplate,
     UpdateStoreCredit,
@@ -66,6 +67,7 @@ definition = ServiceDefinition(
     queries=STORE_CREDIT_QUERIES,
     query_routes=by_type(
         QueryRoute(ListCustomerAccounts, accounts.list_customer_accounts),
+        QueryRoute(ListPointAccountTemplates, accounts.list_templates),
         QueryRoute(ListCustomerStoreCredits, credits.list_customer_store_credits),
         # not read-only: wrong codes are counted for the lock-out
         QueryRoute(FindStoreCredit, credits.find_store_credit, read_only=False),

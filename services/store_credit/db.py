@@ -287,6 +287,19 @@ async def customer_accounts(
     return list((await session.execute(query.order_by(point_accounts.c.created_at))).all())
 
 
+async def templates_page(
+    session: AsyncSession, status: str | None, after: str | None, limit: int
+) -> list[Any]:
+    """Templates by id, after ``after``: at most ``limit`` + 1 (one more says there are)."""
+    query = select(point_account_templates)
+    if status is not None:
+        query = query.where(point_account_templates.c.status == status)
+    if after is not None:
+        query = query.where(point_account_templates.c.id > after)
+    query = query.order_by(point_account_templates.c.id).limit(limit + 1)
+    return list((await session.execute(query)).all())
+
+
 store_credits = Table(
     "store_credits",
     metadata,

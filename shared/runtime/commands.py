@@ -135,6 +135,7 @@ async def add_caused(
             envelope,
             settings.service_signer(service),
         )
+        await outbox.add_companion(sink, session, settings, envelope)
 
 
 def result_for(

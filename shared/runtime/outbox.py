@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Actor, ActorKind, Command, Envelope, Message
 from contracts.results import SEALED_PRODUCED, RejectionCode
+from contracts.state import COMPANIONS, companion_message_id
 from contracts.topics import TopicSpec
 from shared.runtime.claims import CLAIM_HEADER, Signer
 from shared.runtime.codec import encode, headers_for
@@ -160,6 +161,23 @@ class BatchRows:
 _NAMESPACE = uuid.UUID("6f1c2a52-8f0e-4c61-9d55-1f4b8f7c2d10")
 
 
+async def add_companion(
+    sink: Sink, session: AsyncSession, settings: Settings, envelope: Envelope[Message]
+) -> None:
+    """A snapshot event's copy on its state topic, keyed by its entity (``contracts.state``)."""
+    companion = COMPANIONS.get(envelope.payload.message_type)
+    if companion is None:
+        return
+    copy = envelope.model_copy(
+        update={
+            "message_id": companion_message_id(envelope.message_id),
+            "idempotency_key": str(companion_message_id(envelope.message_id)),
+        }
+    )
+    key = companion.key(envelope.payload)
+    await sink.add(session, settings.topic(companion.topic), key, copy)
+
+
 def stable_message_id(origin: str, index: int | str) -> uuid.UUID:
     """The id of the ``index``-th message caused by ``origin``: the same every time,
     so doing the same work twice can never publish two different messages."""
@@ -213,3 +231,4 @@ async def add_system_messages(
             envelope,
             settings.service_signer(service),
         )
+        await add_companion(DIRECT, session, settings, envelope)

@@ -14,6 +14,8 @@ import yaml
 from contracts import topics
 from contracts.access import BY_NAME, PRINCIPALS, writers_of
 from contracts.access_docs import kafka_users
+from contracts.registry import MESSAGES
+from contracts.state import COMPANIONS
 from contracts.topics import ALL_TOPICS, CUSTOMERS_EVENTS, TopicSpec
 from services.fulfillment.app import definition as fulfillment
 from services.ledger.app import definition as ledger
@@ -55,10 +57,20 @@ def test_a_service_may_read_what_it_consumes(definition: ServiceDefinition) -> N
     assert consumed == names(BY_NAME[definition.name].reads)
 
 
+def _event_topics_of(message_type: str) -> list[TopicSpec]:
+    [spec] = [s for s in MESSAGES if s.model.message_type == message_type]
+    return [topic for topic in spec.topics if not topic.compacted]
+
+
 @pytest.mark.parametrize("definition", SERVICES, ids=lambda d: d.name)
 def test_a_service_may_write_what_it_produces(definition: ServiceDefinition) -> None:
     produced = names([definition.results, definition.dead_letters])
     produced |= sent_topics(definition.name)
+    produced |= {  # each snapshot event's compacted companion (contracts/state.py)
+        companion.topic.name
+        for name, companion in COMPANIONS.items()
+        if any(spec.name in produced for spec in _event_topics_of(name))
+    }
     if definition.queries is not None:
         produced.add(definition.queries.name.replace(".queries", ".query-replies"))
     assert produced == names(BY_NAME[definition.name].writes)
