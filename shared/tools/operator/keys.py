@@ -25,6 +25,8 @@ from contracts.topics import (
 )
 
 KeyRule = Callable[[Message], str | None]
+TEMPLATES_KEY = "templates"
+"""ListPointAccountTemplates is about no one entity: any key does, this one by custom."""
 
 
 def _field(payload: Message, name: str) -> str | None:
@@ -46,6 +48,8 @@ def store_credit_key(payload: Message) -> str | None:
         return payload.template_id
     if isinstance(payload, store_credit.CreateStoreCredit):
         return payload.customer_id or payload.store_credit_id
+    if isinstance(payload, store_credit.ListPointAccountTemplates):
+        return TEMPLATES_KEY
     if isinstance(
         payload,
         store_credit.CreatePointAccount
