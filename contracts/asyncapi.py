@@ -206,14 +206,18 @@ def envelope_model(spec: MessageSpec) -> type[BaseModel]:
     return parametrized
 
 
-def _topic_phrase(topic: TopicSpec) -> str:
+def _topic_phrase(topic: TopicSpec, spec: MessageSpec) -> str:
+    if spec.model.key_field is not None:
+        return f"`{topic.name}` (key: the payload's `{spec.model.key_field}`)"
+    if spec.model.key_hint is not None:
+        return f"`{topic.name}` (key: {spec.model.key_hint})"
     return f"`{topic.name}` (key: {topic.key})"
 
 
 def message_description(spec: MessageSpec) -> str:
     if spec.role not in ROLE_SENTENCES:
         raise ValueError(f"{spec.model.__name__}: unknown role {spec.role!r}")
-    topics = ", ".join(_topic_phrase(topic) for topic in spec.topics)
+    topics = ", ".join(_topic_phrase(topic, spec) for topic in spec.topics)
     label = "Topic" if len(spec.topics) == 1 else "Topics"
     parts = [own_docstring(spec.model), ROLE_SENTENCES[spec.role], f"{label}: {topics}."]
     return "\n\n".join(part for part in parts if part)
@@ -365,10 +369,25 @@ def _envelope_headers(message_type: str) -> JsonObject:
 
 
 def _key_description(spec: MessageSpec) -> str:
+    if spec.model.key_hint is not None:
+        return spec.model.key_hint
     keys = {topic.key for topic in spec.topics}
     if len(keys) == 1:
         return keys.pop()
     return "; ".join(f"{topic.name}: {topic.key}" for topic in spec.topics)
+
+
+def message_key(spec: MessageSpec) -> JsonObject:
+    """The Kafka key of a message: a string; for a command or query also the payload
+    field it is the value of (``x-key-field``, and as a runtime expression in
+    ``x-key-location``, the form AsyncAPI uses for correlation ids)."""
+    key: JsonObject = {"type": "string", "description": _key_description(spec)}
+    field = spec.model.key_field
+    if field is not None:
+        key["description"] = f"The payload's {field}."
+        key["x-key-field"] = field
+        key["x-key-location"] = f"$message.payload#/payload/{field}"
+    return key
 
 
 def _kafka_binding(content: JsonObject) -> JsonObject:
@@ -388,9 +407,7 @@ def component_message(spec: MessageSpec, envelope_schema: str) -> JsonObject:
         "correlationId": {"$ref": "#/components/correlationIds/correlationId"},
         "headers": message_headers(spec.model.message_type, spec.role),
         "payload": {"$ref": f"#/components/schemas/{envelope_schema}"},
-        "bindings": _kafka_binding(
-            {"key": {"type": "string", "description": _key_description(spec)}}
-        ),
+        "bindings": _kafka_binding({"key": message_key(spec)}),
         "x-message-role": spec.role,
         "x-schema-version": spec.model.schema_version,
     }

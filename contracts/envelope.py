@@ -140,6 +140,19 @@ class Message(BaseModel):
     sealed_instead: ClassVar[dict[str, str]] = {}
     """Secrets that must never come in clear, and the sealed field to send instead: a
     payload with such a field is refused ``code_not_sealed`` before it is read."""
+    key_field: ClassVar[str | None] = None
+    """The payload field a command or query is keyed by on Kafka (its value is the
+    record's key), or None when its service handles it correctly under any key
+    (``key_hint`` then says the custom). Every service is correct under any key: the
+    key only decides which messages are handled in order."""
+    key_hint: ClassVar[str | None] = None
+
+    def message_key(self) -> str | None:
+        """The Kafka key this payload travels with, or None if it names none."""
+        if self.key_field is None:
+            return None
+        value = getattr(self, self.key_field)
+        return value if isinstance(value, str) and value else None
 
 
 class Command(Message):

@@ -124,6 +124,7 @@ class FulfillItem(Command):
     """Mark a manual fulfillment item (goods) fulfilled (admin or service)."""
 
     message_type: ClassVar[str] = "FulfillItem"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     fulfillment_item_id: Identifier
@@ -133,6 +134,7 @@ class RetryFulfillmentItem(Command):
     """Send a failed auto item's ledger command again, as a new attempt (admin)."""
 
     message_type: ClassVar[str] = "RetryFulfillmentItem"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     fulfillment_item_id: Identifier
@@ -144,6 +146,7 @@ class CancelFulfillment(Command):
     the order was paid by other means is the shop's to refund. Key: ``order_id``."""
 
     message_type: ClassVar[str] = "CancelFulfillment"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     reason: Reason = ""
@@ -157,6 +160,7 @@ class ReturnItem(Command):
     """
 
     message_type: ClassVar[str] = "ReturnItem"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     return_id: Identifier

@@ -59,6 +59,7 @@ class OpenLedgerAccount(Command):
     """Open a customer ledger account. Key: ``account_id``. Admin or service only."""
 
     message_type: ClassVar[str] = "OpenLedgerAccount"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier = Field(description="Chosen by the caller; the Kafka key.")
     unit: Unit = Field(description="What the account counts.", examples=["points:loyalty", "USD"])
@@ -84,6 +85,7 @@ class CloseLedgerAccount(Command):
     """Close an account whose balance and holds are zero. Key: ``account_id``."""
 
     message_type: ClassVar[str] = "CloseLedgerAccount"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
 
@@ -98,6 +100,7 @@ class CreatePointTransaction(Command):
     """
 
     message_type: ClassVar[str] = "CreatePointTransaction"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
     transaction_id: Identifier = Field(description="Chosen by the caller, unique in the ledger.")
@@ -140,6 +143,7 @@ class CommitPointTransaction(Command):
     """
 
     message_type: ClassVar[str] = "CommitPointTransaction"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
     transaction_id: Identifier
@@ -163,6 +167,7 @@ class VoidPointTransaction(Command):
     """
 
     message_type: ClassVar[str] = "VoidPointTransaction"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
     transaction_id: Identifier
@@ -183,6 +188,7 @@ class BindPointTransaction(Command):
     """
 
     message_type: ClassVar[str] = "BindPointTransaction"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
     transaction_id: Identifier
@@ -201,6 +207,7 @@ class ReplacePointTransaction(Command):
     """
 
     message_type: ClassVar[str] = "ReplacePointTransaction"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
     transaction_id: Identifier = Field(description="The pending transaction replaced.")
@@ -225,6 +232,7 @@ class ReversePointTransaction(Command):
     """
 
     message_type: ClassVar[str] = "ReversePointTransaction"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
     transaction_id: Identifier = Field(description="The committed transaction to reverse.")
@@ -360,6 +368,7 @@ class GetAccountBalances(Message):
     """Ask for an account's balances. Publish with a ``reply_to`` header."""
 
     message_type: ClassVar[str] = "GetAccountBalances"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
 
@@ -368,6 +377,7 @@ class GetTransactionHistory(Message):
     """Ask for an account's transactions, newest first, one page at a time."""
 
     message_type: ClassVar[str] = "GetTransactionHistory"
+    key_field: ClassVar[str | None] = "account_id"
 
     account_id: Identifier
     page_size: int = Field(default=50, ge=1, le=500)

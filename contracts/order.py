@@ -78,6 +78,7 @@ class CreateOrder(Command):
     """Open a cart (a customer for themselves, or a service). Key: ``order_id``."""
 
     message_type: ClassVar[str] = "CreateOrder"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     customer_id: Identifier
@@ -98,6 +99,7 @@ class AddProductLineItem(Command):
     """A product, at its price; with points earned once the order is checked out."""
 
     message_type: ClassVar[str] = "AddProductLineItem"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     line_item_id: Identifier
@@ -113,6 +115,7 @@ class AddDepositLineItem(Command):
     customer's accounts once the order is checked out."""
 
     message_type: ClassVar[str] = "AddDepositLineItem"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     line_item_id: Identifier
@@ -130,6 +133,7 @@ class AddPointTransactionLineItem(Command):
     item per pending transaction. Removing the line item voids the transaction."""
 
     message_type: ClassVar[str] = "AddPointTransactionLineItem"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     line_item_id: Identifier
@@ -138,6 +142,7 @@ class AddPointTransactionLineItem(Command):
 
 class RemoveLineItem(Command):
     message_type: ClassVar[str] = "RemoveLineItem"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     line_item_id: Identifier
@@ -147,6 +152,7 @@ class SetOrderCharges(Command):
     """Shipping and tax, as the shop computed them (the platform does not)."""
 
     message_type: ClassVar[str] = "SetOrderCharges"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     shipping: Money = 0
@@ -167,6 +173,7 @@ class ApplyStoreCredit(Command):
     """
 
     message_type: ClassVar[str] = "ApplyStoreCredit"
+    key_field: ClassVar[str | None] = "order_id"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
     sealed_instead: ClassVar[dict[str, str]] = {"code": "sealed_code"}
 
@@ -183,6 +190,7 @@ class RemoveStoreCredit(Command):
     """Take an applied store credit off the order; its hold is voided."""
 
     message_type: ClassVar[str] = "RemoveStoreCredit"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     application_id: Identifier
@@ -224,6 +232,7 @@ class CheckoutOrder(Command):
     """
 
     message_type: ClassVar[str] = "CheckoutOrder"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     payment: ExternalPayment | None = None
@@ -236,6 +245,7 @@ class SetOrderPaymentStatus(Command):
     the one shown (``fulfillment_version``) changes nothing."""
 
     message_type: ClassVar[str] = "SetOrderPaymentStatus"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     payment_status: Literal["captured", "failed", "cancelled"]
@@ -246,6 +256,7 @@ class CancelOrder(Command):
     """Cancel an open order: its holds and targeted point transactions are voided."""
 
     message_type: ClassVar[str] = "CancelOrder"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
     reason: str = Field(default="", max_length=200)
@@ -424,6 +435,7 @@ class GetOrder(Message):
     """The whole order (a query), like the seed's Order.Get."""
 
     message_type: ClassVar[str] = "GetOrder"
+    key_field: ClassVar[str | None] = "order_id"
 
     order_id: Identifier
 

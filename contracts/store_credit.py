@@ -109,6 +109,7 @@ class CreatePointAccountTemplate(_AccountTerms):
     """
 
     message_type: ClassVar[str] = "CreatePointAccountTemplate"
+    key_field: ClassVar[str | None] = "template_id"
 
     template_id: Identifier
     status: TemplateStatus = TemplateStatus.ACTIVE
@@ -123,6 +124,7 @@ class UpdatePointAccountTemplate(Command):
     """
 
     message_type: ClassVar[str] = "UpdatePointAccountTemplate"
+    key_field: ClassVar[str | None] = "template_id"
 
     template_id: Identifier
     name: Name | None = None
@@ -136,6 +138,7 @@ class CreatePointAccount(_AccountTerms):
     """Create an account directly, without a template (admin). Key: ``customer_id``."""
 
     message_type: ClassVar[str] = "CreatePointAccount"
+    key_field: ClassVar[str | None] = "customer_id"
 
     account_id: Identifier
     customer_id: Identifier
@@ -150,6 +153,7 @@ class UpdatePointAccount(Command):
     """
 
     message_type: ClassVar[str] = "UpdatePointAccount"
+    key_field: ClassVar[str | None] = "customer_id"
 
     account_id: Identifier
     customer_id: Identifier
@@ -181,6 +185,7 @@ class ListPointAccountTemplates(Message):
     Any verified actor may ask. Key: any (``templates``)."""
 
     message_type: ClassVar[str] = "ListPointAccountTemplates"
+    key_hint: ClassVar[str | None] = "any key: by custom `templates`"
 
     status: TemplateStatus | None = Field(default=None, description="Only templates in it.")
     after: Identifier | None = Field(
@@ -246,6 +251,7 @@ class ListCustomerAccounts(Message):
     """Ask for a customer's point accounts with their balances (a query)."""
 
     message_type: ClassVar[str] = "ListCustomerAccounts"
+    key_field: ClassVar[str | None] = "customer_id"
 
     customer_id: Identifier
     include_closed: bool = False
@@ -285,8 +291,7 @@ class StoreCreditReason(StrEnum):
 
 
 class CreateStoreCredit(Command):
-    """Issue a store credit (admin, or a service "via code"). Key: ``customer_id``,
-    else ``store_credit_id``.
+    """Issue a store credit (admin, or a service "via code"). Key: ``store_credit_id``.
 
     The code is generated (16 digits) unless given (``sealed_code``, sealed by
     this command's actor; a clear ``code`` is refused ``code_not_sealed``). The
@@ -298,6 +303,7 @@ class CreateStoreCredit(Command):
     """
 
     message_type: ClassVar[str] = "CreateStoreCredit"
+    key_field: ClassVar[str | None] = "store_credit_id"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
     sealed_instead: ClassVar[dict[str, str]] = {"code": "sealed_code"}
 
@@ -340,14 +346,15 @@ class CreateStoreCredit(Command):
 
 
 class UpdateStoreCredit(Command):
-    """Change a store credit (admin). Key: ``customer_id`` (the current one), else
-    ``store_credit_id``. Omitted fields stay; ``clear`` names fields to empty.
+    """Change a store credit (admin). Key: ``store_credit_id``. Omitted fields stay;
+    ``clear`` names fields to empty.
 
     ``amount`` may only be raised, to a value above the current balance; the
     difference between it and the balance is credited through the ledger.
     """
 
     message_type: ClassVar[str] = "UpdateStoreCredit"
+    key_field: ClassVar[str | None] = "store_credit_id"
 
     store_credit_id: Identifier
     name: Name | None = None
@@ -379,6 +386,7 @@ class AuthorizeStoreCredit(Command):
     """
 
     message_type: ClassVar[str] = "AuthorizeStoreCredit"
+    key_field: ClassVar[str | None] = "customer_id"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
 
     application_id: Identifier
@@ -448,6 +456,9 @@ class FindStoreCredit(Message):
     """
 
     message_type: ClassVar[str] = "FindStoreCredit"
+    key_hint: ClassVar[str | None] = (
+        "any key: by custom the order id, or else the id of whoever looks"
+    )
     secret_fields: ClassVar[frozenset[str]] = frozenset({"sealed_code"})
     sealed_instead: ClassVar[dict[str, str]] = {"code": "sealed_code"}
 
@@ -464,6 +475,7 @@ class ListCustomerStoreCredits(Message):
     """A customer's store credits with balances (a query); usable ones first."""
 
     message_type: ClassVar[str] = "ListCustomerStoreCredits"
+    key_field: ClassVar[str | None] = "customer_id"
 
     customer_id: Identifier
     currency: Currency | None = None

@@ -91,7 +91,10 @@ LEDGER_DEAD_LETTERS = TopicSpec(
 STORE_CREDIT_COMMANDS = TopicSpec(
     "store-credit.commands",
     partitions=6,
-    key="customer id, or store credit id when it has no customer",
+    key=(
+        "what the command is about: template id for templates, customer id for point "
+        "accounts and authorizations, store credit id for store credits"
+    ),
     description="Commands to the store-credit service.",
     config=SEALED_RETENTION,
 )
@@ -111,7 +114,7 @@ STORE_CREDIT_EVENTS = TopicSpec(
 STORE_CREDIT_QUERIES = TopicSpec(
     "store-credit.queries",
     partitions=6,
-    key="customer id",
+    key="customer id (any key for FindStoreCredit and ListPointAccountTemplates)",
     description=(
         "Questions to the store-credit service (a customer's accounts with balances). "
         "Publish with reply_to and correlation-id headers, as for ledger.queries."

@@ -29,24 +29,23 @@ export { ReplyKey } from "./sealing.mjs";
 
 export class TimeoutError extends Error {}
 
-/** A command's key, from its payload, as each topic's key says (contracts/README.md, Topics). */
-const KEY_FIELDS = {
-  ledger: ["account_id"],
-  "store-credit": ["customer_id", "store_credit_id", "template_id", "account_id"],
-  order: ["order_id"],
-  fulfillment: ["order_id"],
-};
-
 /**
- * @param {string} topic a command or query topic without prefix
- * @param {Record<string, any>} payload
+ * Refuse a value JavaScript numbers cannot hold exactly: the schemas allow 64-bit integers
+ * (a ledger balance), and JSON.parse rounds any beyond 2^53 without a word. Such a record is
+ * a violation, never a silently wrong amount.
+ * @param {unknown} value
+ * @param {string} [path]
  */
-export function keyFor(topic, payload) {
-  const service = topic.slice(0, topic.lastIndexOf("."));
-  for (const field of KEY_FIELDS[/** @type {keyof KEY_FIELDS} */ (service)] ?? []) {
-    if (typeof payload[field] === "string") return payload[field];
+export function checkExactNumbers(value, path = "") {
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value) && Number.isInteger(value)) {
+      throw new ContractError(`${path || "/"} is beyond 2^53: JavaScript cannot hold it exactly`);
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => checkExactNumbers(item, `${path}/${index}`));
+  } else if (value !== null && typeof value === "object") {
+    for (const [name, item] of Object.entries(value)) checkExactNumbers(item, `${path}/${name}`);
   }
-  throw new Error(`cannot tell the key of a message on ${topic} from its payload: name it`);
 }
 
 /** @param {any} headers kafkajs's headers @returns {Record<string, string>} */
@@ -192,6 +191,7 @@ export class StoreCreditClient {
     try {
       this.contracts.validate(parsed);
       this.checkHeaders(parsed, headers);
+      checkExactNumbers(parsed);
     } catch (error) {
       const said = error instanceof Error ? error.message : String(error);
       this.violations.push({ ...where, error: said });
@@ -336,7 +336,7 @@ export class StoreCreditClient {
   async command(type, actor, payload, options = {}) {
     const topicName = this.contracts.topicOf(type, "command");
     const resultsTopic = topicName.replace(/\.commands$/, ".command-results");
-    const key = options.key ?? keyFor(topicName, payload);
+    const key = options.key ?? this.contracts.keyOf(type, payload);
     const idempotencyKey = options.idempotencyKey ?? randomUUID();
     const giveUpAt = Date.now() + (options.retryWhileRetryableMs ?? 0);
     for (;;) {
@@ -384,7 +384,7 @@ export class StoreCreditClient {
       options.timeoutMs ?? 30_000,
       `reply to ${type} ${correlationId}`,
     );
-    await this.publish(topicName, options.key ?? keyFor(topicName, payload), envelope, {
+    await this.publish(topicName, options.key ?? this.contracts.keyOf(type, payload), envelope, {
       reply_to: this.topic(repliesTopic),
     });
     return (await reply).envelope;

@@ -22,6 +22,8 @@ export class ContractError extends Error {
  * @property {string} role command | query | result | reply | event | upstream
  * @property {string[]} addresses the topics (without prefix) it travels on
  * @property {string} keyDescription what its Kafka key is, as the AsyncAPI says it
+ * @property {string | null} keyField the payload field whose value is its Kafka key
+ *   (`x-key-field` of its Kafka binding), null when any key does
  */
 
 export class Contracts {
@@ -62,6 +64,7 @@ export class Contracts {
           role: message["x-message-role"] ?? "other",
           addresses: [channel.address],
           keyDescription: message.bindings?.kafka?.key?.description ?? "",
+          keyField: message.bindings?.kafka?.key?.["x-key-field"] ?? null,
         });
       }
     }
@@ -116,6 +119,19 @@ export class Contracts {
     const info = this.messages.get(type);
     if (!info) throw new ContractError(`the AsyncAPI document has no message ${type}`);
     return info;
+  }
+
+  /**
+   * The Kafka key of a command or query: the value of the payload field its contract names.
+   * @param {string} type
+   * @param {Record<string, any>} payload
+   * @returns {string}
+   */
+  keyOf(type, payload) {
+    const { keyField, keyDescription } = this.message(type);
+    const value = keyField === null ? undefined : payload[keyField];
+    if (typeof value === "string" && value !== "") return value;
+    throw new ContractError(`the key of ${type} (${keyDescription}) is not in its payload: name it`);
   }
 
   /**

@@ -180,9 +180,7 @@ def _part(
             references=references,
         )
         row.update(store_credit_id=store_credit_id, command_id=command_id)
-        return row, Outgoing(
-            STORE_CREDIT_COMMANDS, fulfillment.customer_id, issue, message_id=command_id
-        )
+        return row, Outgoing(STORE_CREDIT_COMMANDS, store_credit_id, issue, message_id=command_id)
     if part.kind is ReturnPartKind.RESTORE_STORE_CREDIT:
         source = sources[part.source_id or ""]
         account_id, transaction_id = source.ledger_account_id, source.transaction_id

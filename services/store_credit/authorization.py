@@ -9,10 +9,14 @@ wrong one counts toward the lock-out of the customer and the order, as in
 is available, or the reason it cannot pay. The hold itself is the order
 service's to ask of the ledger.
 
-What is available comes from the copy of the ledger's balance. While a credit
-sent to the ledger (the initial one above all) is not in that copy yet, an
-empty balance is not "nothing left" but ``balance_not_known``, a retryable
-refusal; a balance above zero is offered as it is, the smaller of the two.
+What is available comes from the copy of the ledger's balance. A new credit's
+initial amount counts before the ledger has reported it: that credit went to the
+ledger's commands (keyed by the credit's ledger account) before this answer was
+sent, so it is there before any hold the order service asks for on the strength
+of this answer, and the ledger, which has the last word, sees it first. While a
+later credit (a top-up) is not in the copy yet, an empty balance is not "nothing
+left" but ``balance_not_known``, a retryable refusal; a balance above zero is
+offered as it is, the smaller of the two.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ async def authorize_store_credit(
     unusable = credits.unusable_reason(row, now, asked.currency, asked.customer_id)
     if unusable is not None:
         raise Rejected(unusable, UNUSABLE_REASONS[unusable])
-    available = None if row.balance is None else row.balance - (row.holds or 0)
+    available = _available(row)
     if available is None or (available <= 0 and row.credit_in_flight is not None):
         raise domain.BalanceNotKnown(
             "The ledger has not yet reported this store credit's balance with its latest "
@@ -77,6 +81,14 @@ async def authorize_store_credit(
             "expiry_date": row.expiry_date.isoformat() if row.expiry_date else None,
         }
     )
+
+
+def _available(row: Any) -> int | None:
+    """What the credit can pay: its reported balance less its holds, or, while its
+    initial credit is on its way to the ledger, that credit's amount less its holds."""
+    if row.credit_in_flight == credits.initial_credit_id(row.id):
+        return int(row.amount) - (row.holds or 0)
+    return None if row.balance is None else row.balance - (row.holds or 0)
 
 
 async def _guessed(

@@ -317,6 +317,11 @@ def test_every_message_is_on_its_topics(document: dict[str, Any]) -> None:
             assert list(by_address[topic.name]["messages"]) == ["DeadLetter"]
 
 
+def payload_properties(schema: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = schema["properties"]
+    return properties
+
+
 def test_message_components(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     for spec in MESSAGES:
@@ -334,7 +339,15 @@ def test_message_components(document: dict[str, Any]) -> None:
             *answered_on,
         }
         assert headers["properties"][HEADER_TYPE]["const"] == name
-        assert message["bindings"]["kafka"]["key"]["type"] == "string"
+        key = message["bindings"]["kafka"]["key"]
+        assert key["type"] == "string"
+        if spec.role in ("command", "query") and spec.model.key_hint is None:
+            field = spec.model.key_field
+            assert field is not None, f"{name} names no key field and no key hint"
+            assert key["x-key-field"] == field
+            assert key["x-key-location"] == f"$message.payload#/payload/{field}"
+            assert spec.model.model_fields[field].is_required(), f"{name}.{field} is optional"
+            assert field in payload_properties(schemas[spec.model.__name__]), name
         envelope = _resolve(document, message["payload"]["$ref"])
         assert envelope["properties"]["type"]["const"] == name
         payload = _resolve(document, envelope["properties"]["payload"]["$ref"])

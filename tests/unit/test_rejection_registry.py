@@ -321,3 +321,24 @@ def test_the_module_is_pure() -> None:
         assert module == "__future__" or module.split(".")[0] in ("contracts", "dataclasses"), (
             module
         )
+
+
+_CODE_TABLE_ROW = re.compile(r"^\| `(?P<type>\w+)` \|.*\| (?P<codes>[^|]*) \|$")
+
+
+def test_the_service_readmes_code_tables_agree_with_the_registry() -> None:
+    """A README row naming a command and its rejection codes lists exactly the command's
+    own codes (common ones may be named too): prose never drifts from contracts/codes.md."""
+    rows = 0
+    for service in SERVICES:
+        for line in (ROOT / "services" / service / "README.md").read_text().splitlines():
+            row = _CODE_TABLE_ROW.match(line)
+            if row is None or row["type"] not in COMMAND_CODES:
+                continue
+            rows += 1
+            named = set(re.findall(r"`(\w+)`", row["codes"]))
+            own = set(COMMAND_CODES[row["type"]])
+            assert own <= named, f"{service}: {row['type']} lacks {sorted(own - named)}"
+            unknown = named - own - set(COMMON_COMMAND_CODES)
+            assert not unknown, f"{service}: {row['type']} names {sorted(unknown)}"
+    assert rows >= 8  # the ledger's table at least
