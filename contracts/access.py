@@ -173,6 +173,15 @@ PRINCIPALS: tuple[Principal, ...] = (
         ),
     ),
     Principal(
+        "gateway",
+        "service",
+        "The HTTP gateway (services/gateway): storefronts, back offices and the Dashboard "
+        "over HTTP; it signs the verified actor with the storefront's, back office's or "
+        "shop's key. It reads results, replies, balances and dead letters outside any group.",
+        writes=(*COMMAND_TOPICS, *QUERY_TOPICS),
+        reads=(*RESULT_TOPICS, *REPLY_TOPICS, LEDGER_BALANCES, *DEAD_LETTER_TOPICS),
+    ),
+    Principal(
         "storefront",
         "client",
         "The shop's gateway acting for customers (actor claims: customer).",

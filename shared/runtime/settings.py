@@ -433,6 +433,104 @@ class Settings(BaseSettings):
             "(the topics' retention), or a backlog would be refused."
         ),
     )
+    gateway_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65_535,
+        validation_alias=_env("STORECREDIT_GATEWAY_PORT"),
+        description="The port the HTTP gateway serves its API, docs and Dashboard on; 0: any.",
+    )
+    gateway_host: str = Field(
+        default="127.0.0.1",
+        validation_alias=_env("STORECREDIT_GATEWAY_HOST"),
+        description="The address the HTTP gateway listens on (0.0.0.0 in a container).",
+    )
+    gateway_jwks: str | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_GATEWAY_JWKS"),
+        description=(
+            "The shop's identity provider's public keys (a JWKS document, JSON, or the path "
+            "of a file holding one): customers' bearer tokens are verified against them. "
+            "Unset: no customer can sign in."
+        ),
+    )
+    gateway_jwt_issuer: str | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_GATEWAY_JWT_ISSUER"),
+        description="The iss a customer's token must have. Required with the JWKS.",
+    )
+    gateway_jwt_audience: str | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_GATEWAY_JWT_AUDIENCE"),
+        description="The aud a customer's token must have. Required with the JWKS.",
+    )
+    gateway_jwt_algorithms: str = Field(
+        default="RS256,ES256,EdDSA",
+        validation_alias=_env("STORECREDIT_GATEWAY_JWT_ALGORITHMS"),
+        description="The signature algorithms accepted on customers' tokens (never none or HS*).",
+    )
+    gateway_jwt_customer_claim: str = Field(
+        default="sub",
+        validation_alias=_env("STORECREDIT_GATEWAY_JWT_CUSTOMER_CLAIM"),
+        description="The claim of a customer's token that is their customer id.",
+    )
+    gateway_api_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_GATEWAY_API_KEYS"),
+        description=(
+            "JSON: API key id to {sha256 (hex of the SHA-256 of the key's secret), actor "
+            "(admin:<id> or service:shop)}: how back offices, the Dashboard and the shop's "
+            "back end sign in (X-API-Key: <id>.<secret>). Only hashes are kept "
+            "(printf %s SECRET | sha256sum)."
+        ),
+    )
+    gateway_operation_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_GATEWAY_OPERATION_KEY"),
+        description=(
+            "The secret (32 characters or more) the gateway signs the operation ids of slow "
+            "commands with, the same on every gateway instance. Required by the gateway."
+        ),
+    )
+    gateway_cors_origins: str = Field(
+        default="",
+        validation_alias=_env("STORECREDIT_GATEWAY_CORS_ORIGINS"),
+        description="Comma-separated origins of the storefronts whose browsers may call the API.",
+    )
+    gateway_result_wait_s: float = Field(
+        default=10,
+        gt=0,
+        le=120,
+        validation_alias=_env("STORECREDIT_GATEWAY_RESULT_WAIT_S"),
+        description=(
+            "How long a command's HTTP request waits for its result before it answers 202 "
+            "with the operation to poll."
+        ),
+    )
+    gateway_query_wait_s: float = Field(
+        default=10,
+        gt=0,
+        le=120,
+        validation_alias=_env("STORECREDIT_GATEWAY_QUERY_WAIT_S"),
+        description="How long a read waits for its query's reply before it answers 504.",
+    )
+    gateway_result_lookback_s: int = Field(
+        default=3_600,
+        ge=0,
+        le=3 * 86_400,
+        validation_alias=_env("STORECREDIT_GATEWAY_RESULT_LOOKBACK_S"),
+        description=(
+            "How far back a starting gateway reads the results topics, so an operation "
+            "another instance answered 202 for can be polled here."
+        ),
+    )
+    gateway_max_body_bytes: int = Field(
+        default=65_536,
+        ge=1_024,
+        le=1_048_576,
+        validation_alias=_env("STORECREDIT_GATEWAY_MAX_BODY_BYTES"),
+        description="The largest request body the gateway reads; a larger one is refused 413.",
+    )
     crash_at: str | None = Field(
         default=None,
         validation_alias=_env("STORECREDIT_CRASH_AT"),

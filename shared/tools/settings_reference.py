@@ -15,9 +15,10 @@ the first rule of ``GROUPS`` that matches it:
 2. Databases: ends with ``DATABASE_URL``;
 3. Store-credit codes and guesses: contains ``_CODE_`` or ``_GUESS_``;
 4. Actor claims: contains ``_ACTOR_``;
-5. Logging and the HTTP endpoint: contains ``_LOG_`` or ``_HTTP_``;
-6. Timing and sweeps: ends with ``_MS`` or ``_S``;
-7. Other: matches none of the rules above.
+5. The HTTP gateway: contains ``_GATEWAY_``;
+6. Logging and the HTTP endpoint: contains ``_LOG_`` or ``_HTTP_``;
+7. Timing and sweeps: ends with ``_MS`` or ``_S``;
+8. Other: matches none of the rules above.
 
 Groups come in that order, rows in the order the fields are declared, so the page
 depends on nothing but the model. Importing this module reads no environment and
@@ -70,6 +71,7 @@ GROUPS: tuple[Group, ...] = (
         lambda env: "_CODE_" in env or "_GUESS_" in env,
     ),
     Group("Actor claims", "contains `_ACTOR_`", lambda env: "_ACTOR_" in env),
+    Group("The HTTP gateway", "contains `_GATEWAY_`", lambda env: "_GATEWAY_" in env),
     Group(
         "Logging and the HTTP endpoint",
         "contains `_LOG_` or `_HTTP_`",

@@ -1,0 +1,316 @@
+"""The HTTP gateway over real HTTP, in front of the four services on real Kafka and
+PostgreSQL: the seed stories, who may do what, idempotent replays, a slow result
+answered 202 and then found, live balances, and bad input that changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.gateway.routes import ROUTES
+from tests.e2e.conftest import System
+from tests.gateway_client import Gateway, IdentityProvider, gateway_process, until
+from tests.random_refs import random_id
+
+
+@pytest.fixture(scope="module")
+def gateway(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with gateway_process(system.settings, tmp_path_factory.mktemp("gateway")) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+        yield client
+
+
+def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.text)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_the_openapi_document_is_3_1_and_matches_the_routes(
+    http: httpx.AsyncClient,
+) -> None:
+    document = ok(await http.get("/openapi.json"))
+    assert document["openapi"].startswith("3.1")
+    for route in ROUTES:
+        operation = document["paths"][route.path][route.method.lower()]
+        assert operation["operationId"] == route.operation_id
+    text = json.dumps(document)
+    for ref in {part.split('"')[0] for part in text.split('"$ref": "')[1:]}:
+        node: Any = document
+        for step in ref.removeprefix("#/").split("/"):
+            node = node[step]
+    assert (await http.get("/docs")).status_code == 200
+
+
+async def test_the_store_credit_seed_story_over_http(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    customer, order_id, credit_id = random_id("cust"), random_id("ord"), random_id("sc")
+    me = gateway.identity.bearer(customer)
+    created = ok(
+        await http.post(
+            "/v1/store-credits",
+            headers={**gateway.admin.header, "Idempotency-Key": f"create-{credit_id}"},
+            json={
+                "store_credit_id": credit_id,
+                "name": "Credit over HTTP",
+                "amount": 5_495,
+                "currency": "USD",
+                "customer_id": customer,
+                "reason": "goodwill",
+            },
+        )
+    )
+    code = created["produced"]["code"]
+    assert len(code) == 16 and code.isdigit(), "the new code, once, to the admin who made it"
+    listed = ok(await http.get(f"/v1/customers/{customer}/store-credits", headers=me))
+    assert [c["store_credit_id"] for c in listed["store_credits"]] == [credit_id]
+    assert listed["store_credits"][0]["code"] == f"******{code[-4:]}"
+
+    ok(
+        await http.post(
+            "/v1/orders",
+            headers=me,
+            json={"order_id": order_id, "customer_id": customer, "currency": "USD"},
+        )
+    )
+    shop = gateway.shop.header
+    ok(
+        await http.post(
+            f"/v1/orders/{order_id}/line-items/products",
+            headers=shop,
+            json={
+                "line_item_id": "tickets",
+                "sku": "T6060",
+                "name": "Tickets",
+                "unit_price": 1500,
+                "quantity": 2,
+            },
+        )
+    )
+    ok(await http.put(f"/v1/orders/{order_id}/charges", headers=shop, json={"shipping": 2495}))
+    applied = ok(
+        await http.post(
+            f"/v1/orders/{order_id}/store-credits",
+            headers=me,
+            json={"application_id": "by-code", "code": code},
+        )
+    )
+    assert applied["produced"]["status"] == "requested"
+
+    async def held() -> dict[str, Any] | None:
+        found = ok(await http.get(f"/v1/orders/{order_id}", headers=me))["order"]
+        credit = found["applied_credits"][0]
+        return found if credit["status"] not in ("requested", "holding") else None
+
+    order = await until(held)
+    assert order["applied_credits"][0]["status"] == "held", order
+    assert order["applied_credits"][0]["code"] == f"******{code[-4:]}"
+    assert order["totals"]["amount_due"] == 0
+
+    async def checked_out() -> dict[str, Any] | None:
+        answer = await http.post(f"/v1/orders/{order_id}/checkout", headers=me, json={})
+        if answer.status_code == 503:
+            return None
+        return ok(answer)
+
+    checkout = await until(checked_out)
+    assert checkout["produced"]["amount_due"] == 0, checkout
+    assert code not in gateway.log.read_text(), "a code never reaches a log"
+
+
+async def test_the_point_spend_seed_story_and_another_customer_is_refused(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    customer, other = random_id("cust"), random_id("cust")
+    account = random_id("acct")
+    admin = gateway.admin.header
+    ok(
+        await http.post(
+            f"/v1/customers/{customer}/accounts",
+            headers=admin,
+            json={"account_id": account, "name": "Loyalty", "kind": "loyalty", "unit": "points"},
+        )
+    )
+
+    async def deposited() -> dict[str, Any] | None:
+        answer = await http.post(
+            f"/v1/accounts/{account}/transactions",
+            headers={**admin, "Idempotency-Key": f"deposit-{account}"},
+            json={"transaction_id": f"{account}-deposit", "amount": 1_000, "kind": "deposit"},
+        )
+        return None if answer.status_code in (404, 503) else ok(answer)  # opening on its way
+
+    await until(deposited)
+    me = gateway.identity.bearer(customer)
+    balance = ok(await http.get(f"/v1/accounts/{account}/balance", headers=me))
+    assert (balance["balance"], balance["available"]) == (1_000, 1_000)
+    spend = ok(
+        await http.post(
+            f"/v1/accounts/{account}/transactions",
+            headers=me,
+            json={
+                "transaction_id": f"{account}-spend",
+                "amount": -300,
+                "kind": "spend",
+                "status": "pending",
+            },
+        )
+    )
+    assert spend["produced"]["status"] == "pending"
+    assert ok(await http.get(f"/v1/accounts/{account}/balance", headers=me))["available"] == 700
+
+    stranger = gateway.identity.bearer(other)
+    peek = await http.get(f"/v1/accounts/{account}/balance", headers=stranger)
+    assert peek.status_code == 404 and peek.json()["code"] == "account_not_found", peek.text
+    steal = await http.post(
+        f"/v1/accounts/{account}/transactions",
+        headers=stranger,
+        json={
+            "transaction_id": random_id("tx"),
+            "amount": -100,
+            "kind": "spend",
+            "status": "pending",
+        },
+    )
+    assert steal.status_code in (403, 404), steal.text
+    assert steal.headers["content-type"] == "application/problem+json"
+    listing = await http.get(f"/v1/customers/{customer}/accounts", headers=stranger)
+    assert listing.status_code == 403, listing.text
+    assert ok(await http.get(f"/v1/accounts/{account}/balance", headers=me))["available"] == 700
+
+
+async def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_body(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    customer, order_id = random_id("cust"), random_id("ord")
+    me = {**gateway.identity.bearer(customer), "Idempotency-Key": f"open-{order_id}"}
+    body = {"order_id": order_id, "customer_id": customer, "currency": "USD"}
+    first = ok(await http.post("/v1/orders", headers=me, json=body))
+    again = ok(await http.post("/v1/orders", headers=me, json=body))
+    assert (again["command_id"], again["produced"]) == (first["command_id"], first["produced"])
+    other = await http.post("/v1/orders", headers=me, json={**body, "currency": "EUR"})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+
+async def test_a_slow_result_is_answered_202_and_then_found(system: System, tmp_path: Path) -> None:
+    with gateway_process(
+        system.settings, tmp_path, STORECREDIT_GATEWAY_RESULT_WAIT_S="0.001"
+    ) as hasty:
+        async with httpx.AsyncClient(base_url=hasty.url, timeout=60) as http:
+            customer = random_id("cust")
+            me = hasty.identity.bearer(customer)
+            body = {"order_id": random_id("ord"), "customer_id": customer, "currency": "USD"}
+            sent = await http.post("/v1/orders", headers=me, json=body)
+            assert sent.status_code == 202, sent.text
+            location = sent.headers["location"]
+            assert location == sent.json()["location"]
+
+            async def found() -> dict[str, Any] | None:
+                answer = await http.get(location, headers=me)
+                return None if answer.status_code == 202 else ok(answer)
+
+            result = await until(found)
+            assert (
+                result["status"] == "accepted"
+                and result["produced"]["order_id"] == body["order_id"]
+            )
+            stranger = await http.get(location, headers=hasty.identity.bearer(random_id("cust")))
+            assert stranger.status_code == 404
+            forged = await http.get(location[:-3] + "AAA", headers=me)
+            assert forged.status_code == 404
+
+
+async def test_a_balance_streams_as_server_sent_events(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    customer, account = random_id("cust"), random_id("acct")
+    admin = gateway.admin.header
+    ok(
+        await http.post(
+            f"/v1/customers/{customer}/accounts",
+            headers=admin,
+            json={"account_id": account, "name": "Loyalty", "kind": "loyalty", "unit": "points"},
+        )
+    )
+    me = gateway.identity.bearer(customer)
+    await until(lambda: _exists(http, account, me))
+    async with http.stream("GET", f"/v1/accounts/{account}/balance/stream", headers=me) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        first = await _next_event(lines)
+        deposit = {"transaction_id": f"{account}-d", "amount": 250, "kind": "deposit"}
+        ok(await http.post(f"/v1/accounts/{account}/transactions", headers=admin, json=deposit))
+        later = await _next_event(lines)
+        assert later["balance"] == first["balance"] + 250
+        assert later["version"] > first["version"]
+
+
+async def _exists(http: httpx.AsyncClient, account: str, headers: dict[str, str]) -> bool:
+    return (await http.get(f"/v1/accounts/{account}/balance", headers=headers)).status_code == 200
+
+
+async def _next_event(lines: AsyncIterator[str]) -> dict[str, Any]:
+    async with asyncio.timeout(60):
+        async for line in lines:
+            if line.startswith("data: "):
+                found: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                return found
+    raise AssertionError("the stream ended")
+
+
+async def test_bad_input_gets_a_clear_4xx_and_the_gateway_stays_up(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    customer = random_id("cust")
+    me = gateway.identity.bearer(customer)
+    path = "/v1/orders"
+    good = {"order_id": random_id("ord"), "customer_id": customer, "currency": "USD"}
+    unsigned = await http.post(path, json=good)
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "unauthenticated"
+    forger = IdentityProvider()  # a key the gateway does not know
+    forged = await http.post(path, headers=forger.bearer(customer), json=good)
+    assert forged.status_code == 401
+    expired = gateway.identity.token(customer, life_s=-3_600)
+    assert (
+        await http.post(path, headers={"Authorization": f"Bearer {expired}"}, json=good)
+    ).status_code == 401
+    other_audience = gateway.identity.token(customer, aud="someone-else")
+    assert (
+        await http.post(path, headers={"Authorization": f"Bearer {other_audience}"}, json=good)
+    ).status_code == 401
+    wrong_key = await http.post(
+        path, headers={"X-API-Key": f"{gateway.admin.key_id}.nope"}, json=good
+    )
+    assert wrong_key.status_code == 401
+    typed = await http.post(path, headers=me, json={**good, "currency": 12})
+    assert typed.status_code == 422 and any(
+        e["field"] == "currency" for e in typed.json()["errors"]
+    )
+    broken = await http.post(
+        path, headers={**me, "Content-Type": "application/json"}, content=b"{nope"
+    )
+    assert broken.status_code == 422, broken.text
+    huge = await http.post(
+        path, headers={**me, "Content-Type": "application/json"}, content=b" " * 200_000
+    )
+    assert huge.status_code == 413
+    extra = await http.post(path, headers=me, json={**good, "surprise": True})
+    assert extra.status_code == 422
+    bad_id = await http.get("/v1/orders/has%20space", headers=me)
+    assert bad_id.status_code == 422
+    assert (await http.get("/health/ready")).status_code == 200
+    unknown = await http.get(f"/v1/orders/{good['order_id']}", headers=me)
+    assert unknown.status_code == 404  # nothing was created by any of the above
