@@ -10,6 +10,7 @@ storecredit claim ACTOR    the actor-claim header for a record value (stdin), fo
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -138,6 +139,32 @@ def _keys(_: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from shared.tools import local_gateway
+
+    if args.admin or args.shop:
+        print(local_gateway.local_api_key("local-admin" if args.admin else "local-shop"))
+    else:
+        print(local_gateway.customer_token(args.customer))
+    return 0
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    from services.gateway.identity import ApiKeySpec
+    from shared.tools import local_gateway
+
+    presented, entry = local_gateway.new_api_key(args.actor)
+    try:
+        for spec in entry.values():
+            ApiKeySpec.model_validate(spec)  # an actor the gateway would not take
+    except ValueError:
+        print(f"storecredit: {args.actor!r} is not admin:<id> or service:shop", file=sys.stderr)
+        return 2
+    print(f"X-API-Key: {presented}")
+    print(f"STORECREDIT_GATEWAY_API_KEYS entry: {json.dumps(entry)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storecredit", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "reply-key", help="the public key to name as a creation's reply_public_key"
     ).set_defaults(func=_reply_key)
+    token_parser = commands.add_parser(
+        "token", help="sign in to the local gateway: a customer's bearer token, or an API key"
+    )
+    who = token_parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("customer", nargs="?", help="the customer id to sign a bearer token for")
+    who.add_argument("--admin", action="store_true", help="the local admin's X-API-Key")
+    who.add_argument("--shop", action="store_true", help="the local shop's X-API-Key")
+    token_parser.set_defaults(func=_token)
+    api_key_parser = commands.add_parser(
+        "api-key",
+        help="a new gateway API key for ACTOR, and its STORECREDIT_GATEWAY_API_KEYS entry",
+    )
+    api_key_parser.add_argument("actor", help="admin:<id> or service:shop")
+    api_key_parser.set_defaults(func=_api_key)
     commands.add_parser(
         "unseal", help="open a code or token on stdin sealed to that reply key"
     ).set_defaults(func=_unseal)

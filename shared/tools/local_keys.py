@@ -102,7 +102,12 @@ def local_principal_passwords(create: bool) -> str | None:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as out:
             json.dump(made, out)
-    return path.read_text()
+    known: dict[str, str] = json.loads(path.read_text())
+    missing = {p.name: secrets.token_urlsafe(18) for p in PRINCIPALS if p.name not in known}
+    if missing and create:  # a principal added since (setup makes its user and ACLs)
+        known.update(missing)
+        path.write_text(json.dumps(known))
+    return json.dumps(known)
 
 
 def own_key_only(env: MutableMapping[str, str], service: str) -> None:

@@ -1,4 +1,5 @@
-"""``storecredit run``: the four services as separate processes, logs side by side.
+"""``storecredit run``: the four services and the gateway as separate processes, logs
+side by side.
 
 Each service's output is prefixed with its name. Ctrl-C (or SIGTERM) stops
 them all cleanly: each gets SIGTERM, finishes in-flight messages and its
@@ -23,11 +24,16 @@ import time
 from collections.abc import Mapping
 from typing import IO
 
+from shared.runtime import sealing
 from shared.runtime.settings import SERVICES
+from shared.tools.local_gateway import gateway_signing_keys, use_local_gateway
 from shared.tools.local_keys import own_key_only
 
 GRACE_SECONDS = 20.0
 HTTP_PORTS = {"ledger": 9181, "store_credit": 9182, "order": 9183, "fulfillment": 9184}
+GATEWAY = "gateway"
+PROCESSES = (*SERVICES, GATEWAY)
+"""The gateway serves on STORECREDIT_GATEWAY_PORT (8080): its API, docs, health, metrics."""
 HTTP_PORT_VARIABLE = "STORECREDIT_HTTP_PORT"
 COLOURS = ("\033[36m", "\033[35m", "\033[33m", "\033[32m")
 RESET = "\033[0m"
@@ -42,10 +48,18 @@ def _pump(name: str, colour: str, stream: IO[str]) -> None:
 
 
 def environment_for(name: str, env: Mapping[str, str]) -> dict[str, str]:
-    """A child's environment: the runner's, with the service's own HTTP port."""
+    """A child's environment: the runner's, with the service's own HTTP port (the
+    gateway: its sign-in, the clients' signing keys and no service secret)."""
     child = dict(env)
+    if name == GATEWAY:
+        seal_private = child.pop("STORECREDIT_CODE_SEAL_PRIVATE_KEY", None)
+        if seal_private and "STORECREDIT_CODE_SEAL_PUBLIC_KEY" not in child:
+            child["STORECREDIT_CODE_SEAL_PUBLIC_KEY"] = sealing.public_key_for(seal_private)
+        child.pop("STORECREDIT_CODE_HASH_KEY", None)
+        gateway_signing_keys(child)
+        use_local_gateway(child)
     own_key_only(child, name)
-    if child.get(HTTP_PORT_VARIABLE, "").strip().lower() != "off":
+    if name in HTTP_PORTS and child.get(HTTP_PORT_VARIABLE, "").strip().lower() != "off":
         child[HTTP_PORT_VARIABLE] = str(HTTP_PORTS[name])
     return child
 
@@ -56,6 +70,15 @@ def _print_endpoints(env: Mapping[str, str]) -> None:
     host = env.get("STORECREDIT_HTTP_HOST") or "127.0.0.1"
     listed = ", ".join(f"{name} http://{host}:{port}" for name, port in HTTP_PORTS.items())
     print(f"runner: /metrics and /health/ready of {listed}", flush=True)
+    gateway = f"http://{env.get('STORECREDIT_GATEWAY_HOST') or '127.0.0.1'}:" + (
+        env.get("STORECREDIT_GATEWAY_PORT") or "8080"
+    )
+    print(
+        f"runner: the gateway at {gateway} (docs {gateway}/docs); sign in with "
+        "`storecredit token CUSTOMER_ID` (a customer's bearer token) or "
+        "`storecredit token --admin` (the X-API-Key value)",
+        flush=True,
+    )
 
 
 def _start(name: str, colour: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
@@ -99,7 +122,7 @@ def run_services(env: Mapping[str, str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     processes = {
         name: _start(name, COLOURS[i % len(COLOURS)], environment)
-        for i, name in enumerate(SERVICES)
+        for i, name in enumerate(PROCESSES)
     }
     print("runner: services started; press Ctrl-C to stop them", flush=True)
     _print_endpoints(environment)

@@ -232,3 +232,28 @@ def test_runner_gives_each_service_its_own_port() -> None:
     assert environment_for("order", env)["PATH"] == "/bin"
     off = environment_for("ledger", {"STORECREDIT_HTTP_PORT": "off"})
     assert off["STORECREDIT_HTTP_PORT"] == "off"
+
+
+def test_runner_gives_the_gateway_the_clients_keys_and_no_service_secret() -> None:
+    from shared.runtime import claims, sealing
+
+    keyset = claims.new_keyset(("ledger", "store_credit", "order", "fulfillment"))
+    private = sealing.new_private_key()
+    env = {
+        "STORECREDIT_ACTOR_KEYS": claims.keys_json(keyset),
+        "STORECREDIT_CODE_SEAL_PRIVATE_KEY": private,
+        "STORECREDIT_CODE_HASH_KEY": "h" * 64,
+        "STORECREDIT_GATEWAY_JWKS": '{"keys": []}',
+        "STORECREDIT_GATEWAY_API_KEYS": "{}",
+        "STORECREDIT_GATEWAY_OPERATION_KEY": "o" * 40,
+    }
+    gateway = environment_for("gateway", env)
+    assert set(claims.parse_keys(gateway["STORECREDIT_ACTOR_KEYS"])) == {
+        "storefront",
+        "back-office",
+        "shop",
+    }
+    assert "STORECREDIT_CODE_SEAL_PRIVATE_KEY" not in gateway
+    assert "STORECREDIT_CODE_HASH_KEY" not in gateway
+    assert gateway["STORECREDIT_CODE_SEAL_PUBLIC_KEY"] == sealing.public_key_for(private)
+    assert "STORECREDIT_HTTP_PORT" not in gateway  # it serves on STORECREDIT_GATEWAY_PORT

@@ -39,6 +39,9 @@ def test_without_a_key_nothing_is_sent() -> None:
 
 def test_the_cli_seals_for_an_actor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORECREDIT_CODE_SEAL_PUBLIC_KEY", PUBLIC)
+    # cli.main fills in the local system's settings (os.environ): another broker's
+    # address keeps a local dev stack's credentials out of the other tests' environment
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     monkeypatch.setattr(sys, "stdin", io.StringIO("4000123456789010\n"))
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
