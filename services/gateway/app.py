@@ -4,7 +4,7 @@ balances, health and metrics, over one ``Exchange`` with Kafka."""
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -25,7 +25,7 @@ from services.gateway.body_limit import BodyLimit
 from services.gateway.endpoints import Call, Route, make_endpoint, validation_problem
 from services.gateway.exchange import Exchange
 from services.gateway.identity import Caller, Identities, NotSignedIn
-from services.gateway.problems import problem
+from services.gateway.problems import invalid_request, problem
 from services.gateway.routes import ROUTES
 from shared.runtime import sealing
 from shared.runtime.settings import Settings
@@ -126,10 +126,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await gateway.identities.jwks.fetch()
+        keeping_fresh = asyncio.create_task(gateway.identities.jwks.keep_fresh())
         await gateway.exchange.start()
         try:
             yield
         finally:
+            keeping_fresh.cancel()
             await gateway.exchange.stop()
 
     app = FastAPI(
@@ -149,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Caller:
         try:
-            return gateway.identities.caller(authorization, x_api_key)
+            return await gateway.identities.caller(authorization, x_api_key)
         except NotSignedIn as refusal:
             raise _Unauthorized(str(refusal)) from None
 
@@ -284,29 +287,27 @@ def _add_balance_stream(app: FastAPI, gateway: Gateway, signed_in: Any) -> None:
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> Response:
         seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
-        followed = gateway.exchange.balances_of(account_id)
-        queue = await followed.__aenter__()  # before the first read: no change slips past
-        try:
-            reply = await gateway.exchange.query(
-                LEDGER_QUERIES,
-                LEDGER_QUERY_REPLIES,
-                GetAccountBalances(account_id=account_id),
-                caller.actor,
-                gateway.settings.gateway_query_wait_s,
-            )
-        except TimeoutError:
-            await followed.__aexit__(None, None, None)
-            return answers.timed_out("GetAccountBalances")
-        except BaseException:
-            await followed.__aexit__(None, None, None)
-            raise
-        if reply.type == answers.QUERY_FAILED:
-            await followed.__aexit__(None, None, None)
-            return answers.reply_answer(reply)  # the ledger decides whose account it is
+        following = AsyncExitStack()
+        # Followed before the first read: no change slips past between the two.
+        queue = await following.enter_async_context(gateway.exchange.balances_of(account_id))
+        async with following:  # left here unless the stream below takes it over
+            try:
+                reply = await gateway.exchange.query(
+                    LEDGER_QUERIES,
+                    LEDGER_QUERY_REPLIES,
+                    GetAccountBalances(account_id=account_id),
+                    caller.actor,
+                    gateway.settings.gateway_query_wait_s,
+                )
+            except TimeoutError:
+                return answers.timed_out("GetAccountBalances")
+            if reply.type == answers.QUERY_FAILED:
+                return answers.reply_answer(reply)  # the ledger decides whose account it is
+            stream = following.pop_all()
 
         async def events() -> AsyncIterator[str]:
             last = seen
-            try:
+            async with stream:
                 pending: list[dict[str, Any]] = [reply.payload]
                 while True:
                     for balance in pending:
@@ -319,8 +320,6 @@ def _add_balance_stream(app: FastAPI, gateway: Gateway, signed_in: Any) -> None:
                     except TimeoutError:
                         pending = []
                         yield ": still here\n\n"
-            finally:
-                await followed.__aexit__(None, None, None)
 
         return StreamingResponse(
             events(),
@@ -362,20 +361,13 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> Response:
-        errors = [
-            {
-                "field": ".".join(str(part) for part in item.get("loc", ()) if part != "body"),
-                "message": str(item.get("msg", "")),
-            }
+        return invalid_request(
+            (
+                ".".join(str(part) for part in item.get("loc", ()) if part != "body"),
+                str(item.get("msg", "")),
+            )
             for item in error.errors()
-        ]
-        response = problem(
-            422,
-            "invalid_request",
-            "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors),
-            errors=errors,
         )
-        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> Response:

@@ -33,15 +33,13 @@ class BodyLimit:
             await _refuse(send, self.max_bytes)
             return
         seen = 0
-        too_large = False
 
         async def limited() -> Message:
-            nonlocal seen, too_large
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    too_large = True
                     raise _TooLarge
             return message
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from contracts.envelope import IdempotencyKey, Identifier, Message
 from contracts.topics import TopicSpec
 from services.gateway.identity import Caller
-from services.gateway.problems import PROBLEM_BASE, PROBLEM_TYPE
+from services.gateway.problems import invalid_request
 
 PATH_FIELD = re.compile(r"\{(\w+)\}")
 ClearCode = Annotated[
@@ -175,17 +175,7 @@ def make_endpoint(route: Route, signed_in: Any, handle: Handler) -> Callable[...
 
 def validation_problem(error: ValidationError) -> JSONResponse:
     """A message its contract refuses, as a 422 problem naming each field."""
-    errors = [
-        {"field": ".".join(str(part) for part in item["loc"]) or None, "message": item["msg"]}
+    return invalid_request(
+        (".".join(str(part) for part in item["loc"]), item["msg"])
         for item in error.errors(include_url=False, include_input=False)
-    ]
-    body = {
-        "type": PROBLEM_BASE + "invalid_request",
-        "title": "The request does not match the contract.",
-        "status": 422,
-        "detail": "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors),
-        "code": "invalid_request",
-        "retryable": False,
-        "errors": errors,
-    }
-    return JSONResponse(body, status_code=422, media_type=PROBLEM_TYPE)
+    )

@@ -1,9 +1,12 @@
 """Who is calling: a verified actor from a request's credentials, or a refusal.
 
 Customers bring a bearer token from the shop's identity provider: a JWT whose
-signature verifies against the provider's keys (``STORECREDIT_GATEWAY_JWKS``),
-with the configured issuer and audience, not expired; its customer claim
-(``sub`` by default) is the customer id. There is no identity provider here.
+signature verifies against the provider's keys (``STORECREDIT_GATEWAY_JWKS``,
+see ``jwks.py``), with the configured issuer and audience, not expired; its
+holder claim (``sub`` by default) is the customer id. A token whose roles
+claim holds ``STORECREDIT_GATEWAY_JWT_ADMIN_ROLE`` is an admin's
+(``admin:<id>``), for back offices signed in with the same provider. There is
+no identity provider here.
 
 Back offices, the Dashboard and the shop's back end bring an API key,
 ``X-API-Key: <id>.<secret>``: the gateway keeps only the SHA-256 of each
@@ -16,15 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.envelope import Actor, ActorKind, Identifier
+from services.gateway.jwks import JwksSource
+from shared.runtime.json_settings import named_specs
 from shared.runtime.settings import Settings
 
 API_KEY_HEADER = "x-api-key"
@@ -66,26 +69,7 @@ def secret_hash(secret: str) -> str:
 
 
 def parse_api_keys(raw: str | None) -> dict[str, ApiKeySpec]:
-    if not raw:
-        return {}
-    try:
-        loaded = json.loads(raw)
-        if not isinstance(loaded, dict):
-            raise ValueError("not a JSON object")
-        return {str(key_id): ApiKeySpec.model_validate(spec) for key_id, spec in loaded.items()}
-    except (ValueError, ValidationError) as error:
-        raise ValueError(f"STORECREDIT_GATEWAY_API_KEYS is not valid: {error}") from None
-
-
-def load_jwks(raw: str | None) -> jwt.PyJWKSet | None:
-    """The identity provider's keys: a JWKS document, inline or in the file named."""
-    if not raw:
-        return None
-    text = raw if raw.lstrip().startswith("{") else Path(raw).read_text()
-    try:
-        return jwt.PyJWKSet.from_json(text)
-    except jwt.PyJWTError as error:
-        raise ValueError(f"STORECREDIT_GATEWAY_JWKS is not a usable JWKS: {error}") from None
+    return named_specs(raw, ApiKeySpec, "STORECREDIT_GATEWAY_API_KEYS")
 
 
 class Identities:
@@ -94,8 +78,8 @@ class Identities:
     def __init__(self, settings: Settings) -> None:
         raw_keys = settings.gateway_api_keys
         self._api_keys = parse_api_keys(raw_keys.get_secret_value() if raw_keys else None)
-        self._jwks = load_jwks(settings.gateway_jwks)
-        if self._jwks is not None and not (
+        self.jwks = JwksSource(settings.gateway_jwks, settings.gateway_jwks_refresh_s)
+        if self.jwks.configured and not (
             settings.gateway_jwt_issuer and settings.gateway_jwt_audience
         ):
             raise ValueError(
@@ -108,9 +92,11 @@ class Identities:
         self._algorithms = algorithms
         self._issuer = settings.gateway_jwt_issuer
         self._audience = settings.gateway_jwt_audience
-        self._customer_claim = settings.gateway_jwt_customer_claim
+        self._holder_claim = settings.gateway_jwt_customer_claim
+        self._roles_claim = settings.gateway_jwt_roles_claim
+        self._admin_role = settings.gateway_jwt_admin_role
 
-    def caller(self, authorization: str | None, api_key: str | None) -> Caller:
+    async def caller(self, authorization: str | None, api_key: str | None) -> Caller:
         """The verified caller of a request with these headers; NotSignedIn otherwise."""
         if authorization and api_key:
             raise NotSignedIn("Send a bearer token or an API key, not both.")
@@ -120,7 +106,7 @@ class Identities:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise NotSignedIn("The Authorization header must be 'Bearer <token>'.")
-            return Caller(self._by_token(token.strip()), "bearer")
+            return Caller(await self._by_token(token.strip()), "bearer")
         raise NotSignedIn("Sign in: a bearer token (customers) or an API key.")
 
     def _by_api_key(self, presented: str) -> Actor:
@@ -132,14 +118,19 @@ class Identities:
             raise NotSignedIn("The API key is not valid.")
         return spec.as_actor()
 
-    def _by_token(self, token: str) -> Actor:
-        if self._jwks is None:
-            raise NotSignedIn("Customer sign-in is not configured here.")
+    async def _by_token(self, token: str) -> Actor:
+        if not self.jwks.configured:
+            raise NotSignedIn("Signing in with a token is not configured here.")
         if len(token) > MAX_TOKEN_BYTES:
             raise NotSignedIn("The bearer token is not valid.")
         try:
             header = jwt.get_unverified_header(token)
-            key = self._key_for(header)
+            if header.get("alg") not in self._algorithms:
+                raise LookupError("algorithm not accepted")
+            kid = header.get("kid")
+            key = await self.jwks.key_fetching_if_unknown(kid if isinstance(kid, str) else None)
+            if key is None:
+                raise LookupError("no single key for the token's kid")
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
@@ -147,25 +138,24 @@ class Identities:
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=CLOCK_LEEWAY_S,
-                options={"require": ["exp", "iss", "aud", self._customer_claim]},
+                options={"require": ["exp", "iss", "aud", self._holder_claim]},
             )
         except (jwt.PyJWTError, LookupError):
             raise NotSignedIn("The bearer token is not valid.") from None
-        customer = claims.get(self._customer_claim)
+        kind = ActorKind.ADMIN if self._is_admin(claims) else ActorKind.CUSTOMER
         try:
-            return Actor(kind=ActorKind.CUSTOMER, id=_identifier(customer))
+            return Actor(kind=kind, id=_identifier(claims.get(self._holder_claim)))
         except (ValidationError, TypeError):
-            raise NotSignedIn("The bearer token names no usable customer id.") from None
+            raise NotSignedIn("The bearer token names no usable id.") from None
 
-    def _key_for(self, header: dict[str, Any]) -> Any:
-        assert self._jwks is not None
-        if header.get("alg") not in self._algorithms:
-            raise LookupError("algorithm not accepted")
-        kid = header.get("kid")
-        keys = [k for k in self._jwks.keys if kid is None or k.key_id == kid]
-        if len(keys) != 1:
-            raise LookupError("no single key for the token's kid")
-        return keys[0]
+    def _is_admin(self, claims: dict[str, Any]) -> bool:
+        if self._admin_role is None:
+            return False
+        value: Any = claims
+        for step in self._roles_claim.split("."):
+            value = value.get(step) if isinstance(value, dict) else None
+        roles = value.split() if isinstance(value, str) else value
+        return isinstance(roles, list) and self._admin_role in roles
 
 
 class _CustomerId(BaseModel):

@@ -16,11 +16,42 @@ and 409 every other refusal: a rule of the domain said no in the state things ar
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from contracts.rejections import CODES
+from contracts.rejections import CODES, Rejection
+
+GATEWAY_CODES: dict[str, Rejection] = {
+    rejection.code: rejection
+    for rejection in (
+        Rejection(
+            "invalid_request",
+            False,
+            "The request does not match the contract (each field named in errors); "
+            "correct it before sending it again.",
+        ),
+        Rejection(
+            "body_too_large",
+            False,
+            "The request body is over STORECREDIT_GATEWAY_MAX_BODY_BYTES; nothing was read.",
+        ),
+        Rejection(
+            "gateway_timeout",
+            True,
+            "No reply came in the bounded wait; asking changed nothing: ask again.",
+        ),
+        Rejection(
+            "operation_not_found",
+            False,
+            "No operation of yours has this id (it is signed for the caller that sent it).",
+        ),
+        Rejection("not_found", False, "There is no such resource."),
+        Rejection("method_not_allowed", False, "The resource does not take this method."),
+    )
+}
+"""The codes the gateway answers itself, besides the contract's (contracts/codes.md)."""
 
 PROBLEM_BASE = "https://storecredit.dev/problems/"
 PROBLEM_TYPE = "application/problem+json"
@@ -68,7 +99,7 @@ def status_for(code: str, retryable: bool = False) -> int:
 def problem(
     status: int, code: str, detail: str, *, retryable: bool = False, **extra: Any
 ) -> JSONResponse:
-    known = CODES.get(code)
+    known = CODES.get(code) or GATEWAY_CODES.get(code)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": known.sentence if known is not None else detail,
@@ -84,3 +115,15 @@ def problem(
 
 def rejected(code: str, detail: str, retryable: bool, **extra: Any) -> JSONResponse:
     return problem(status_for(code, retryable), code, detail, retryable=retryable, **extra)
+
+
+def invalid_request(errors: Iterable[tuple[str | None, str]]) -> JSONResponse:
+    """A request its contract refuses, as a 422 problem naming each field (``None``: the
+    request as a whole)."""
+    listed = [{"field": name or None, "message": message} for name, message in errors]
+    return problem(
+        422,
+        "invalid_request",
+        "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in listed),
+        errors=listed,
+    )

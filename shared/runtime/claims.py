@@ -51,10 +51,11 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import HEADER_ACTOR_CLAIM, Actor
 from contracts.results import RejectionCode
+from shared.runtime.json_settings import named_specs
 
 CLAIM_HEADER = HEADER_ACTOR_CLAIM
 ALGORITHM = "EdDSA"
@@ -124,15 +125,7 @@ class SignerSpec(BaseModel):
 
 def parse_signers(raw: str | None) -> dict[str, SignerSpec]:
     """``STORECREDIT_ACTOR_SIGNERS``: a JSON object, signer name to its spec."""
-    if not raw:
-        return {}
-    try:
-        loaded = json.loads(raw)
-        if not isinstance(loaded, dict):
-            raise ValueError("not a JSON object")
-        return {str(name): SignerSpec.model_validate(spec) for name, spec in loaded.items()}
-    except (ValueError, ValidationError) as error:
-        raise ValueError(f"STORECREDIT_ACTOR_SIGNERS is not valid: {error}") from None
+    return named_specs(raw, SignerSpec, "STORECREDIT_ACTOR_SIGNERS")
 
 
 def parse_keys(raw: str | None) -> dict[str, str]:

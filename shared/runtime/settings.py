@@ -449,10 +449,18 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=_env("STORECREDIT_GATEWAY_JWKS"),
         description=(
-            "The shop's identity provider's public keys (a JWKS document, JSON, or the path "
-            "of a file holding one): customers' bearer tokens are verified against them. "
-            "Unset: no customer can sign in."
+            "The shop's identity provider's public keys: a JWKS document (JSON), the path of "
+            "a file holding one, or its https:// URL (http:// for a loopback host only), "
+            "fetched at start, every STORECREDIT_GATEWAY_JWKS_REFRESH_S and when a token "
+            "names a key id not seen yet. Bearer tokens are verified against them. Unset: "
+            "no one signs in with a token."
         ),
+    )
+    gateway_jwks_refresh_s: int = Field(
+        default=300,
+        ge=30,
+        validation_alias=_env("STORECREDIT_GATEWAY_JWKS_REFRESH_S"),
+        description="How often the keys at a JWKS URL are fetched again, in seconds.",
     )
     gateway_jwt_issuer: str | None = Field(
         default=None,
@@ -467,12 +475,31 @@ class Settings(BaseSettings):
     gateway_jwt_algorithms: str = Field(
         default="RS256,ES256,EdDSA",
         validation_alias=_env("STORECREDIT_GATEWAY_JWT_ALGORITHMS"),
-        description="The signature algorithms accepted on customers' tokens (never none or HS*).",
+        description="The signature algorithms accepted on bearer tokens (never none or HS*).",
     )
     gateway_jwt_customer_claim: str = Field(
         default="sub",
         validation_alias=_env("STORECREDIT_GATEWAY_JWT_CUSTOMER_CLAIM"),
-        description="The claim of a customer's token that is their customer id.",
+        description=(
+            "The claim of a token that is its holder's id: the customer id, or an admin's "
+            "id (admin:<id>) for a token with the admin role."
+        ),
+    )
+    gateway_jwt_roles_claim: str = Field(
+        default="roles",
+        validation_alias=_env("STORECREDIT_GATEWAY_JWT_ROLES_CLAIM"),
+        description=(
+            "The claim holding a token's roles: a list, or a space-separated string; a dotted "
+            "path reaches into objects (realm_access.roles)."
+        ),
+    )
+    gateway_jwt_admin_role: str | None = Field(
+        default=None,
+        validation_alias=_env("STORECREDIT_GATEWAY_JWT_ADMIN_ROLE"),
+        description=(
+            "The role that makes a token's holder an admin (admin:<id>) rather than a "
+            "customer. Unset: every token is a customer's, and admins use API keys."
+        ),
     )
     gateway_api_keys: SecretStr | None = Field(
         default=None,

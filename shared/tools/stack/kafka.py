@@ -117,7 +117,8 @@ def _format_once(paths: KafkaPaths, base_cmd: list[str]) -> None:
         paths.cluster_id_file.write_text(cluster_id + "\n")
     cluster_id = paths.cluster_id_file.read_text().strip()
     logger.info("formatting Kafka storage in %s (cluster id %s)", paths.data, cluster_id)
-    cmd = [*base_cmd, "kafka.tools.StorageTool", "format", "-t", cluster_id]
+    # One argument, "=" and all: an id may begin with "-" (1 in 64), an option to a parser.
+    cmd = [*base_cmd, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}"]
     run([*cmd, "-c", str(paths.properties)], what="formatting Kafka storage", timeout=120)
 
 
