@@ -45,7 +45,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, StringConstraints
 
-from contracts.envelope import Command, Event, Identifier, Part
+from contracts.envelope import Command, Event, Identifier, Message, Part
 from contracts.order import Quantity
 
 Reason = Annotated[str, StringConstraints(max_length=500)]
@@ -230,6 +230,22 @@ class Fulfillment(Event):
         description="Whether the order's spends and holds are captured: nothing ships before."
     )
     version: int = Field(description="Increases by one with every change.")
+
+
+class GetFulfillment(Message):
+    """An order's fulfillment as it is now (a query): the last ``Fulfillment`` event's
+    content. A customer gets only their own orders'."""
+
+    message_type: ClassVar[str] = "GetFulfillment"
+    key_field: ClassVar[str | None] = "order_id"
+
+    order_id: Identifier
+
+
+class FulfillmentFound(Message):
+    message_type: ClassVar[str] = "FulfillmentFound"
+
+    fulfillment: Fulfillment
 
 
 class FulfillmentItemFailed(Event):

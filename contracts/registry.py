@@ -100,6 +100,7 @@ MESSAGES: tuple[MessageSpec, ...] = (
             topics.LEDGER_QUERY_REPLIES,
             topics.STORE_CREDIT_QUERY_REPLIES,
             topics.ORDER_QUERY_REPLIES,
+            topics.FULFILLMENT_QUERY_REPLIES,
         ),
         "reply",
     ),
@@ -135,6 +136,8 @@ MESSAGES: tuple[MessageSpec, ...] = (
         MessageSpec(model, (topics.FULFILLMENT_EVENTS, *_state(model)), "event")
         for model in _FULFILLMENT_EVENTS
     ),
+    MessageSpec(fulfillment.GetFulfillment, (topics.FULFILLMENT_QUERIES,), "query"),
+    MessageSpec(fulfillment.FulfillmentFound, (topics.FULFILLMENT_QUERY_REPLIES,), "reply"),
     MessageSpec(
         CommandResult,
         (

@@ -357,6 +357,12 @@ CODES: dict[str, Rejection] = _codes(
         "An order with this id already exists; choose another id.",
     ),
     Rejection(
+        "fulfillment_not_found",
+        False,
+        "The order has no fulfillment (it is not checked out yet), or it is another "
+        "customer's (answered alike); ask again after its OrderCheckedOut.",
+    ),
+    Rejection(
         "order_not_found",
         False,
         "There is no such order, or it is another customer's (answered alike); check the order id.",
@@ -804,6 +810,8 @@ QUERY_CODES: dict[str, frozenset[str]] = {
     "GetTransactionHistory": frozenset({"invalid_cursor", "account_not_found"}),
     # the order service (services/order/queries.py)
     "GetOrder": frozenset({"order_not_found"}),
+    # the fulfillment service (services/fulfillment/queries.py)
+    "GetFulfillment": frozenset({"fulfillment_not_found"}),
     # the store-credit service (accounts.py, credits.py)
     "ListCustomerAccounts": frozenset(),
     "ListPointAccountTemplates": frozenset(),

@@ -202,6 +202,23 @@ FULFILLMENT_EVENTS = TopicSpec(
     key="order id",
     description="Fulfillment item events.",
 )
+FULFILLMENT_QUERIES = TopicSpec(
+    "fulfillment.queries",
+    partitions=6,
+    key="order id",
+    description=(
+        "Questions to the fulfillment service (GetFulfillment). Publish with reply_to and "
+        "correlation-id headers, as for ledger.queries."
+    ),
+    config=QUERY_RETENTION,
+)
+FULFILLMENT_QUERY_REPLIES = TopicSpec(
+    "fulfillment.query-replies",
+    partitions=6,
+    key="the correlation id of the question",
+    description="Answers to fulfillment queries; match them by the correlation-id header.",
+    config=QUERY_RETENTION,
+)
 FULFILLMENT_DEAD_LETTERS = TopicSpec(
     "fulfillment.dead-letters",
     partitions=1,
@@ -266,6 +283,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     FULFILLMENT_COMMANDS,
     FULFILLMENT_COMMAND_RESULTS,
     FULFILLMENT_EVENTS,
+    FULFILLMENT_QUERIES,
+    FULFILLMENT_QUERY_REPLIES,
     FULFILLMENT_DEAD_LETTERS,
     FULFILLMENT_STATE,
 )

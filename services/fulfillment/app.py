@@ -2,7 +2,8 @@
 
 It takes ``OrderCheckedOut`` from ``order.events`` and makes the order's
 fulfillment items; auto items are committed through the ledger, manual ones by
-``FulfillItem``. ``ReturnItem`` gives back what a returned line item was paid
+``FulfillItem``. ``GetFulfillment`` on ``fulfillment.queries`` answers an order's
+fulfillment as it is now. ``ReturnItem`` gives back what a returned line item was paid
 with. It follows the answers to the commands it sends on
 ``ledger.command-results`` and ``store-credit.command-results``, and publishes
 ``Fulfillment``, ``FulfillmentItemFailed`` and ``ReturnPartFailed`` on
@@ -16,6 +17,7 @@ from faststream import FastStream
 from contracts.fulfillment import (
     CancelFulfillment,
     FulfillItem,
+    GetFulfillment,
     RetryFulfillmentItem,
     ReturnItem,
 )
@@ -25,12 +27,14 @@ from contracts.topics import (
     FULFILLMENT_COMMAND_RESULTS,
     FULFILLMENT_COMMANDS,
     FULFILLMENT_DEAD_LETTERS,
+    FULFILLMENT_QUERIES,
     LEDGER_COMMAND_RESULTS,
     ORDER_EVENTS,
     STORE_CREDIT_COMMAND_RESULTS,
 )
-from services.fulfillment import answers, items, returns
+from services.fulfillment import answers, items, queries, returns
 from shared.runtime.commands import CommandRoute
+from shared.runtime.queries import QueryRoute
 from shared.runtime.routing import by_type
 from shared.runtime.service import ServiceDefinition, create_app
 from shared.runtime.settings import Settings
@@ -67,6 +71,8 @@ definition = ServiceDefinition(
     results=FULFILLMENT_COMMAND_RESULTS,
     dead_letters=FULFILLMENT_DEAD_LETTERS,
     routes=routes,
+    queries=FULFILLMENT_QUERIES,
+    query_routes=by_type(QueryRoute(GetFulfillment, queries.get_fulfillment)),
     subscriptions=subscriptions,
 )
 

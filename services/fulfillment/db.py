@@ -144,6 +144,12 @@ async def lock(session: AsyncSession, order_id: str) -> Any | None:
     ).first()
 
 
+async def get(session: AsyncSession, order_id: str) -> Any | None:
+    """The order's fulfillment row, read only (no lock)."""
+    query = select(fulfillments).where(fulfillments.c.order_id == order_id)
+    return (await session.execute(query)).first()
+
+
 async def touch(session: AsyncSession, order_id: str, **changes: Any) -> Any:
     """Count a new version of the order's fulfillment; its row as it is now."""
     return (

@@ -77,12 +77,20 @@ async def fulfillment_event(
     return always counts its quantity (at least 1) on its item in the same transaction.
     """
     row = await db.touch(session, order_id, **changes)
+    view = await fulfillment_view(session, row, items)
+    return Outgoing(FULFILLMENT_EVENTS, order_id, view)
+
+
+async def fulfillment_view(
+    session: AsyncSession, row: Any, items: list[Any] | None = None
+) -> Fulfillment:
+    """The fulfillment of the order of ``row`` (its fulfillments row) as it is now."""
     if items is None:
-        items = await db.items_of(session, order_id)
+        items = await db.items_of(session, row.order_id)
     any_returned = any(i.returned_quantity for i in items)
-    returned = await db.returns_of(session, order_id) if any_returned else []
-    parts = await db.parts_of(session, order_id) if returned else []
-    view = Fulfillment(
+    returned = await db.returns_of(session, row.order_id) if any_returned else []
+    parts = await db.parts_of(session, row.order_id) if returned else []
+    return Fulfillment(
         order_id=row.order_id,
         number=row.number,
         customer_id=row.customer_id,
@@ -92,4 +100,3 @@ async def fulfillment_event(
         payment_status=domain.payment_status(items, row.cancelled_at is not None),
         version=row.version,
     )
-    return Outgoing(FULFILLMENT_EVENTS, order_id, view)

@@ -1,7 +1,7 @@
 """The gateway's Kafka side: send a command or a query, wait for its answer.
 
 Every gateway instance reads every partition of the four results topics and the
-three query-replies topics, outside any consumer group (nothing committed, no
+four query-replies topics, outside any consumer group (nothing committed, no
 group to rebalance), and hands each answer to the request waiting for it: a
 result by the message id it answers (``causation_id``), a reply by its
 correlation id. Results are also kept for a while (``ResultBook``), and a

@@ -12,6 +12,8 @@ from contracts import fulfillment, ledger, order, store_credit
 from contracts.envelope import Command
 from contracts.topics import (
     FULFILLMENT_COMMANDS,
+    FULFILLMENT_QUERIES,
+    FULFILLMENT_QUERY_REPLIES,
     LEDGER_COMMANDS,
     LEDGER_QUERIES,
     LEDGER_QUERY_REPLIES,
@@ -220,6 +222,15 @@ ROUTES: tuple[Route, ...] = (
         "Report the card payment's outcome (the shop's back end)",
     ),
     # --- fulfillment -------------------------------------------------------------------------
+    Route(
+        "GET",
+        "/v1/orders/{order_id}/fulfillment",
+        fulfillment.GetFulfillment,
+        FULFILLMENT_QUERIES,
+        "An order's fulfillment: its items with their status, returns, payment status",
+        FULFILLMENT,
+        replies=FULFILLMENT_QUERY_REPLIES,
+    ),
     _fulfillment(
         "POST",
         "/v1/orders/{order_id}/fulfillment/items/{fulfillment_item_id}/fulfill",

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from contracts.customers import CustomerCreated
 from contracts.envelope import Actor, ActorKind, Message
-from contracts.fulfillment import FulfillItem, ReturnItem
+from contracts.fulfillment import FulfillItem, GetFulfillment, ReturnItem
 from contracts.ledger import (
     BalanceChanged,
     CreatePointTransaction,
@@ -50,6 +50,7 @@ from contracts.store_credit import (
 from contracts.topics import (
     CUSTOMERS_EVENTS,
     FULFILLMENT_COMMANDS,
+    FULFILLMENT_QUERY_REPLIES,
     LEDGER_BALANCES,
     LEDGER_COMMAND_RESULTS,
     LEDGER_COMMANDS,
@@ -375,6 +376,30 @@ def order_queries(world: World, settings: Settings) -> Target:
     )
 
 
+def fulfillment_queries(world: World, settings: Settings) -> Target:
+    get = GetFulfillment(order_id=world.shipped)
+    nowhere = GetFulfillment(order_id=random_id("ord"))
+    good = [
+        valid("the shipped order", get, ADMIN, Expect(reply="FulfillmentFound")),
+        valid("no such order", nowhere, ADMIN, Expect(reply="fulfillment_not_found")),
+        *[
+            valid("a stranger asks", get, s, Expect(reply="fulfillment_not_found"))
+            for s in strangers(2)
+        ],
+    ]
+    return query_target(
+        "fulfillment queries",
+        fulfillment,
+        FULFILLMENT_QUERY_REPLIES,
+        world.shipped,
+        good,
+        (lambda: get, "FulfillmentFound"),
+        ADMIN,
+        settings,
+        text_field="order_id",
+    )
+
+
 def store_credit_commands(world: World, plan: Plan) -> Target:
     owner = world.accounts_owner
     target = Target(
@@ -663,6 +688,7 @@ def plan_for(world: World, settings: Settings) -> Plan:
         order_commands(world, plan),
         order_queries(world, settings),
         fulfillment_commands(world),
+        fulfillment_queries(world, settings),
         customer_events(plan),
         *event_targets(world),
     ]

@@ -12,6 +12,7 @@ from contracts import store_credit
 from contracts.envelope import Message
 from contracts.topics import (
     FULFILLMENT_COMMANDS,
+    FULFILLMENT_QUERIES,
     LEDGER_COMMANDS,
     LEDGER_QUERIES,
     ORDER_COMMANDS,
@@ -45,5 +46,6 @@ KEYED_TOPICS = frozenset(
         ORDER_COMMANDS,
         ORDER_QUERIES,
         FULFILLMENT_COMMANDS,
+        FULFILLMENT_QUERIES,
     )
 )

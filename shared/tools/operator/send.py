@@ -58,6 +58,7 @@ ANSWERS: dict[str, topics.TopicSpec] = {
     topics.LEDGER_QUERIES.name: topics.LEDGER_QUERY_REPLIES,
     topics.STORE_CREDIT_QUERIES.name: topics.STORE_CREDIT_QUERY_REPLIES,
     topics.ORDER_QUERIES.name: topics.ORDER_QUERY_REPLIES,
+    topics.FULFILLMENT_QUERIES.name: topics.FULFILLMENT_QUERY_REPLIES,
 }
 """Where each command topic's results, and each query topic's replies, are published."""
 
