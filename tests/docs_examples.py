@@ -31,10 +31,17 @@ DOCS = (
     "services/order/README.md",
     "services/fulfillment/README.md",
     "docs/operations.md",
+    "services/gateway/README.md",
 )
 """In the order they run: each goes on from what the ones before it made."""
 MAKE_RUN_BROKER = "127.0.0.1:9092"
-MAKE_RUN_PORTS = {"ledger": 9181, "store_credit": 9182, "order": 9183, "fulfillment": 9184}
+MAKE_RUN_PORTS = {
+    "ledger": 9181,
+    "store_credit": 9182,
+    "order": 9183,
+    "fulfillment": 9184,
+    "gateway": 8080,
+}
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
 

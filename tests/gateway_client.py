@@ -25,6 +25,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.gateway.identity import secret_hash
+from shared.runtime import claims
 from shared.runtime.settings import Settings
 from shared.tools.bench.ledger_process import free_port
 
@@ -96,7 +97,7 @@ def gateway_environment(
     client_keys = json.loads(
         settings.actor_keys.get_secret_value() if settings.actor_keys else "{}"
     )
-    signing = {name: client_keys[name] for name in ("storefront", "back-office", "shop")}
+    signing = {name: client_keys[name] for name in claims.GATEWAY_SIGNERS}
     return {
         **os.environ,
         "PYTHONUNBUFFERED": "1",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the native stack needs and a fresh machine may lack: Java 17+
-# and Maven (for Kafka's jars), kcat (to look at topics). PostgreSQL is
+# and Maven (for Kafka's jars), kcat (to look at topics), Chromium (browser tests). PostgreSQL is
 # installed by `storecredit stack up` itself. Idempotent and non-interactive.
 set -euo pipefail
 
@@ -14,6 +14,8 @@ java_ok() {
 java_ok || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
+# The browser tests drive Debian's Chromium with Playwright (tests/browser.py).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo_cmd=()

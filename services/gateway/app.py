@@ -22,6 +22,7 @@ from contracts.store_credit import CreateStoreCredit
 from contracts.topics import LEDGER_QUERIES, LEDGER_QUERY_REPLIES
 from services.gateway import answers, operations
 from services.gateway.body_limit import BodyLimit
+from services.gateway.dead_letters import add_dead_letters
 from services.gateway.endpoints import Call, Route, make_endpoint, validation_problem
 from services.gateway.exchange import Exchange
 from services.gateway.identity import Caller, Identities, NotSignedIn
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for route in ROUTES:
         _add(app, route, signed_in, gateway)
     _add_operations(app, gateway, signed_in)
+    add_dead_letters(app, settings, signed_in)
     _add_balance_stream(app, gateway, signed_in)
     _add_health(app, gateway)
     _add_error_handlers(app)

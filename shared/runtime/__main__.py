@@ -1,16 +1,18 @@
 """What a deployment runs, from the service image (which carries the runtime only):
 
     python -m shared.runtime service ledger|store_credit|order|fulfillment
+    python -m shared.runtime gateway    the HTTP gateway (services/gateway), served by uvicorn
     python -m shared.runtime setup      databases, migrations, topics (safe to run again)
     python -m shared.runtime keys       new secrets for a deployment, as .env lines
 
 ``storecredit`` (the developers' and operators' command line, ``shared.tools.cli``)
-offers the same three beside its tools.
+offers the same beside its tools.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import secrets
 import sys
@@ -38,6 +40,10 @@ def print_keys() -> None:
     print("# The clients' STORECREDIT_ACTOR_KEYS: give each to that client alone.")
     for name in claims.CLIENT_GRANTS:
         print(f"# {name}: STORECREDIT_ACTOR_KEYS='{claims.keys_json(keyset, [name])}'")
+    print("# The gateway signs as the storefront, the back office and the shop, and signs")
+    print("# its operation ids with a key of its own (the same on every instance):")
+    print(f"GATEWAY_ACTOR_KEYS='{claims.keys_json(keyset, claims.GATEWAY_SIGNERS)}'")
+    print(f"STORECREDIT_GATEWAY_OPERATION_KEY={secrets.token_urlsafe(32)}")
 
 
 COMMAND = ["python", "-m", "shared.runtime"]
@@ -49,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     service = commands.add_parser("service", help="run one service")
     service.add_argument("name", choices=SERVICES)
+    commands.add_parser("gateway", help="serve the HTTP gateway")
     commands.add_parser("setup", help="databases, migrations, topics")
     commands.add_parser("keys", help="print new secrets for a deployment")
     return parser
@@ -63,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "service":
             run_service(args.name)
+        elif args.command == "gateway":
+            importlib.import_module("services.gateway.__main__").main()
         elif args.command == "setup":
             prepare(Settings())
         else:

@@ -283,6 +283,10 @@ CLIENT_GRANTS: dict[str, list[str]] = {
 """The outside signers of a deployment: the storefront speaks for customers, the back
 office for admins, the shop's own back end for itself (prices, charges, payments)."""
 
+GATEWAY_SIGNERS = ("storefront", "back-office", "shop")
+"""Whose keys the HTTP gateway signs with: the storefront's for customers, the back
+office's for admins, the shop's for service:shop; never a service's."""
+
 
 def new_keyset(services: Iterable[str]) -> dict[str, dict[str, Any]]:
     """New signers for a deployment: each outside client's and each service's, with

@@ -32,9 +32,6 @@ AUDIENCE = "storecredit-gateway"
 KID = "local-idp-1"
 TOKEN_LIFE_S = 12 * 3_600
 LOCAL_API_KEYS = {"local-admin": "admin:local-admin", "local-shop": "service:shop"}
-GATEWAY_SIGNERS = ("storefront", "back-office", "shop")
-"""Whose keys the gateway signs with: the storefront's for customers, the back office's
-for admins, the shop's for service:shop (shared.runtime.claims.CLIENT_GRANTS)."""
 
 
 def _identity_key() -> ec.EllipticCurvePrivateKey:
@@ -109,5 +106,5 @@ def gateway_signing_keys(env: MutableMapping[str, str]) -> None:
     """The gateway signs as the outside clients, never as a service."""
     keys = claims.parse_keys(env.get("STORECREDIT_ACTOR_KEYS"))
     env["STORECREDIT_ACTOR_KEYS"] = json.dumps(
-        {name: key for name, key in keys.items() if name in GATEWAY_SIGNERS}
+        {name: key for name, key in keys.items() if name in claims.GATEWAY_SIGNERS}
     )

@@ -9,8 +9,10 @@ import os
 from pathlib import Path
 
 from shared.runtime.settings import Settings
+from shared.tools.local_gateway import use_local_gateway
 from tests.docs_examples import DOCS, examples, run
 from tests.e2e.conftest import System, own_system
+from tests.gateway_client import gateway_process
 
 
 def test_the_docs_have_examples_to_run_and_say_what_they_print() -> None:
@@ -24,11 +26,14 @@ async def test_every_shell_example_of_the_docs_runs_as_written(
 ) -> None:
     """On a system of its own: the examples park a message on purpose, and the seed
     stories' system parks nothing."""
+    local_sign_in: dict[str, str] = {}
+    use_local_gateway(local_sign_in)  # what `storecredit token` prints is good here
     async with own_system(settings, tmp_path, "docs") as system:
-        await _run_every_example(system)
+        with gateway_process(system.settings, tmp_path, **local_sign_in) as gateway:
+            await _run_every_example(system, int(gateway.url.rsplit(":", 1)[1]))
 
 
-async def _run_every_example(system: System) -> None:
+async def _run_every_example(system: System, gateway_port: int) -> None:
     settings = system.settings
     env = {
         **os.environ,
@@ -46,6 +51,7 @@ async def _run_every_example(system: System) -> None:
         },
     }
     ports = {name: service.port for name, service in system.services.items()}
+    ports["gateway"] = gateway_port
     outcomes, errors = await asyncio.to_thread(
         run, DOCS, env, settings.kafka_bootstrap_servers, settings.topic_prefix, ports
     )

@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from contracts.topics import LEDGER_COMMANDS
 from services.gateway.routes import ROUTES
 from tests.e2e.conftest import System
 from tests.gateway_client import Gateway, IdentityProvider, gateway_process, until
@@ -127,6 +129,22 @@ async def test_the_store_credit_seed_story_over_http(
 
     checkout = await until(checked_out)
     assert checkout["produced"]["amount_due"] == 0, checkout
+
+    async def fulfilled() -> dict[str, Any] | None:
+        answer = await http.get(f"/v1/orders/{order_id}/fulfillment", headers=me)
+        if answer.status_code == 404:
+            return None  # OrderCheckedOut on its way to the fulfillment service
+        found: dict[str, Any] = ok(answer)["fulfillment"]
+        return found if found["payment_status"] == "captured" else None
+
+    fulfillment = await until(fulfilled)
+    assert {(i["kind"], i["status"]) for i in fulfillment["items"]} == {
+        ("manual", "pending"),
+        ("store_credit", "fulfilled"),
+    }, fulfillment
+    stranger = gateway.identity.bearer(random_id("cust"))
+    peek = await http.get(f"/v1/orders/{order_id}/fulfillment", headers=stranger)
+    assert peek.status_code == 404 and peek.json()["code"] == "fulfillment_not_found"
     assert code not in gateway.log.read_text(), "a code never reaches a log"
 
 
@@ -256,6 +274,94 @@ async def test_a_balance_streams_as_server_sent_events(
         later = await _next_event(lines)
         assert later["balance"] == first["balance"] + 250
         assert later["version"] > first["version"]
+
+
+async def test_a_reconnecting_balance_stream_gets_only_what_is_newer(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    customer, account = random_id("cust"), random_id("acct")
+    admin = gateway.admin.header
+    ok(
+        await http.post(
+            f"/v1/customers/{customer}/accounts",
+            headers=admin,
+            json={"account_id": account, "name": "Loyalty", "kind": "loyalty", "unit": "points"},
+        )
+    )
+    me = gateway.identity.bearer(customer)
+    await until(lambda: _exists(http, account, me))
+    path = f"/v1/accounts/{account}/balance/stream"
+    async with http.stream("GET", path, headers=me) as stream:
+        seen = await _next_event(stream.aiter_lines())
+    # The stream dropped; a deposit happens before the client is back.
+    deposit = {"transaction_id": f"{account}-d1", "amount": 40, "kind": "deposit"}
+    ok(await http.post(f"/v1/accounts/{account}/transactions", headers=admin, json=deposit))
+    back = {**me, "Last-Event-ID": str(seen["version"])}
+    async with http.stream("GET", path, headers=back) as stream:
+        missed = await _next_event(stream.aiter_lines())
+    assert missed["balance"] == seen["balance"] + 40 and missed["version"] > seen["version"]
+    # Up to date on reconnecting: nothing is sent again until the next change.
+    current = {**me, "Last-Event-ID": str(missed["version"])}
+    async with http.stream("GET", path, headers=current) as stream:
+        lines = stream.aiter_lines()
+        more = {"transaction_id": f"{account}-d2", "amount": 2, "kind": "deposit"}
+        ok(await http.post(f"/v1/accounts/{account}/transactions", headers=admin, json=more))
+        change = await _next_event(lines)
+    assert (change["balance"], change["version"] > missed["version"]) == (
+        missed["balance"] + 2,
+        True,
+    )
+
+
+async def test_a_storefront_origin_may_call_and_another_may_not(http: httpx.AsyncClient) -> None:
+    asked = {
+        "Origin": "https://shop.test",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+    }
+    allowed = await http.options("/v1/orders", headers=asked)
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.test"
+    assert "idempotency-key" in allowed.headers["access-control-allow-headers"].lower()
+    other = await http.options("/v1/orders", headers={**asked, "Origin": "https://evil.test"})
+    assert other.status_code == 400
+    assert "access-control-allow-origin" not in other.headers
+    plain = await http.get("/health/live", headers={"Origin": "https://evil.test"})
+    assert "access-control-allow-origin" not in plain.headers
+
+
+async def test_an_admin_reads_dead_letters_and_no_one_else_does(
+    system: System, gateway: Gateway, http: httpx.AsyncClient, producer: AIOKafkaProducer
+) -> None:
+    marker = random_id("junk")
+    await producer.send_and_wait(
+        system.settings.topic(LEDGER_COMMANDS),
+        key=marker.encode(),
+        value=b"{not json " + marker.encode(),
+    )
+
+    async def parked() -> dict[str, Any] | None:
+        page = ok(await http.get("/v1/dead-letters/ledger", headers=gateway.admin.header))
+        return next((d for d in page["dead_letters"] if d["key"] == marker), None)
+
+    letter = await until(parked)
+    assert letter["reason"] and letter["original_topic"] == system.settings.topic(LEDGER_COMMANDS)
+    assert marker in letter["value"]
+    first = ok(await http.get("/v1/dead-letters/ledger?limit=1", headers=gateway.admin.header))
+    assert len(first["dead_letters"]) == 1
+    if first["next_before"] is not None:
+        older = ok(
+            await http.get(
+                f"/v1/dead-letters/ledger?limit=1&before={first['next_before']}",
+                headers=gateway.admin.header,
+            )
+        )
+        assert older["dead_letters"][0]["offset"] < first["dead_letters"][0]["offset"]
+    for caller in (gateway.identity.bearer(random_id("cust")), gateway.shop.header):
+        refused = await http.get("/v1/dead-letters/ledger", headers=caller)
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    unknown = await http.get("/v1/dead-letters/nowhere", headers=gateway.admin.header)
+    assert unknown.status_code == 422
 
 
 async def _exists(http: httpx.AsyncClient, account: str, headers: dict[str, str]) -> bool:

@@ -45,7 +45,10 @@ CODE_SECRETS_NEEDED = {
     "store_credit": {"STORECREDIT_CODE_HASH_KEY", "STORECREDIT_CODE_SEAL_PRIVATE_KEY"},
 }
 """The order service passes codes on sealed, as the shop sealed them: it needs no key."""
+CODE_SEAL_PUBLIC_KEY = "STORECREDIT_CODE_SEAL_PUBLIC_KEY"
 COMPOSE_HOST_PORTS = {"ledger": 9181, "store_credit": 9182, "order": 9183, "fulfillment": 9184}
+PROCESSES = (*SERVICES, "gateway")
+"""What the Deployments run: the four services and the HTTP gateway."""
 
 
 def database_url_variable(service: str) -> str:
@@ -164,17 +167,21 @@ def example_secrets() -> dict[str, set[str]]:
 
 @cache
 def deployments_by_service() -> dict[str, Doc]:
+    """Each Deployment by what it runs: a service's name, or ``gateway``."""
     found: dict[str, Doc] = {}
     for deployment in of_kind("Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         args = parse_command(container["command"])
-        assert args.command == "service", deployment["metadata"]["name"]
-        assert args.name not in found, f"two Deployments run {args.name}"
-        found[args.name] = deployment
+        assert args.command in ("service", "gateway"), deployment["metadata"]["name"]
+        runs = args.name if args.command == "service" else "gateway"
+        assert runs not in found, f"two Deployments run {runs}"
+        found[runs] = deployment
     return found
 
 
-def http_port() -> int:
+def http_port(process: str = "ledger") -> int:
+    if process == "gateway":
+        return int(config_map("gateway-config")["data"]["STORECREDIT_GATEWAY_PORT"])
     return int(config_map("storecredit-config")["data"]["STORECREDIT_HTTP_PORT"])
 
 
@@ -232,28 +239,33 @@ def test_the_setup_job_runs_setup_with_every_database() -> None:
     assert job["spec"].get("parallelism", 1) == 1, "two migrations of one database may clash"
 
 
-def test_every_service_has_a_deployment_that_runs_it() -> None:
-    assert set(deployments_by_service()) == set(SERVICES)
+def test_every_service_and_the_gateway_have_a_deployment_that_runs_it() -> None:
+    assert set(deployments_by_service()) == set(PROCESSES)
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", PROCESSES)
 def test_a_deployment_probes_its_http_port(service: str) -> None:
     deployment = deployments_by_service()[service]
     (container,) = pod_spec(deployment)["containers"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-    assert ports == {"http": http_port()}
+    port = http_port(service)
+    assert ports == {"http": port}
     names = env_names(container)
-    assert {"STORECREDIT_HTTP_HOST", "STORECREDIT_HTTP_PORT"} <= names
-    assert config_map("storecredit-config")["data"]["STORECREDIT_HTTP_HOST"] == "0.0.0.0"
+    if service == "gateway":
+        assert {"STORECREDIT_GATEWAY_HOST", "STORECREDIT_GATEWAY_PORT"} <= names
+        assert config_map("gateway-config")["data"]["STORECREDIT_GATEWAY_HOST"] == "0.0.0.0"
+    else:
+        assert {"STORECREDIT_HTTP_HOST", "STORECREDIT_HTTP_PORT"} <= names
+        assert config_map("storecredit-config")["data"]["STORECREDIT_HTTP_HOST"] == "0.0.0.0"
     for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
         http_get = container[probe]["httpGet"]
         assert http_get["path"] == path
-        assert http_get["port"] in ("http", http_port()), probe
+        assert http_get["port"] in ("http", port), probe
     if "startupProbe" in container:
-        assert container["startupProbe"]["httpGet"]["port"] in ("http", http_port())
+        assert container["startupProbe"]["httpGet"]["port"] in ("http", port)
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", PROCESSES)
 def test_a_deployment_runs_unprivileged_and_stops_gracefully(service: str) -> None:
     spec = pod_spec(deployments_by_service()[service])
     (container,) = spec["containers"]
@@ -290,6 +302,22 @@ def test_a_service_gets_its_own_secrets_only(service: str) -> None:
         assert not refs[name].get("optional", False), f"{name} is required by {service}"
 
 
+def test_the_gateway_gets_its_keys_and_no_database_or_code_secret() -> None:
+    (container,) = pod_spec(deployments_by_service()["gateway"])["containers"]
+    refs = secret_refs(container)
+    assert not {name for name in refs if name.endswith("DATABASE_URL")}
+    assert not (set(refs) | env_names(container)) & (CODE_SECRETS - {CODE_SEAL_PUBLIC_KEY})
+    assert CODE_SEAL_PUBLIC_KEY in env_names(container), "it seals codes typed in browsers"
+    required = {
+        "STORECREDIT_ACTOR_KEYS",
+        "STORECREDIT_GATEWAY_API_KEYS",
+        "STORECREDIT_GATEWAY_OPERATION_KEY",
+    }
+    assert required <= set(refs)
+    for name in required:
+        assert not refs[name].get("optional", False), name
+
+
 def test_every_secret_reference_names_a_documented_key() -> None:
     """A required key missing from the Secret keeps the pod in CreateContainerConfigError."""
     documented = example_secrets()
@@ -312,7 +340,7 @@ def test_every_secret_reference_names_a_documented_key() -> None:
                 )
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", PROCESSES)
 def test_a_service_has_a_service_and_a_disruption_budget_that_select_it(service: str) -> None:
     deployment = deployments_by_service()[service]
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -324,7 +352,7 @@ def test_a_service_has_a_service_and_a_disruption_budget_that_select_it(service:
 
     (kube_service,) = [s for s in of_kind("Service") if selects(s["spec"]["selector"])]
     (port,) = kube_service["spec"]["ports"]
-    assert port["name"] == "http" and port["targetPort"] in ("http", http_port())
+    assert port["name"] == "http" and port["targetPort"] in ("http", http_port(service))
     annotations = kube_service["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/path"] == "/metrics"
@@ -351,3 +379,19 @@ def test_compose_runs_every_service_with_a_health_check_on_its_port() -> None:
         assert "urllib.request" in check and "curl" not in check
         assert f"127.0.0.1:{port}/health/ready" in check
         assert service["stop_grace_period"] == "30s"
+
+
+def test_compose_runs_the_gateway_with_a_health_check_and_no_service_secret() -> None:
+    (gateway,) = [
+        s
+        for s in compose_storecredit_services().values()
+        if parse_command(s["command"]).command == "gateway"
+    ]
+    environment = gateway["environment"]
+    assert environment["STORECREDIT_GATEWAY_HOST"] == "0.0.0.0"
+    port = int(environment["STORECREDIT_GATEWAY_PORT"])
+    assert gateway["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"127.0.0.1:{port}/health/ready" in " ".join(gateway["healthcheck"]["test"])
+    assert not {n for n in environment if n.endswith("DATABASE_URL")}
+    assert not set(environment) & (CODE_SECRETS - {CODE_SEAL_PUBLIC_KEY})
+    assert "GATEWAY_ACTOR_KEYS" in environment["STORECREDIT_ACTOR_KEYS"]

@@ -1,0 +1,127 @@
+"""``GET /v1/dead-letters/{service}``: what a service parked, for admins, a page at a time.
+
+The facts are those of ``storecredit dead-letters list --json`` (the dlt-* headers of
+contracts/dead_letters.py: reason, detail, where it came from), with the parked value as
+text: the services redact a dead letter before parking it (anything shaped like a
+store-credit code, known secrets), so nothing in clear leaves here either. A dead-letter
+topic has one partition (contracts/topics.py), so an offset is a place in it: a page
+is the ``limit`` records before ``before``, newest first. Re-driving stays with the
+operator's command line (``storecredit dead-letters redrive``): the gateway may not write
+to event topics.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import Depends, FastAPI, Path, Query
+from fastapi.responses import JSONResponse, Response
+
+from contracts import dead_letters as dlt
+from contracts.envelope import ActorKind
+from contracts.topics import ALL_TOPICS, TopicSpec
+from services.gateway.identity import Caller
+from services.gateway.problems import problem
+from shared.runtime.broker import kafka_client_options
+from shared.runtime.settings import Settings
+
+MAX_SHOWN_VALUE_BYTES = 65_536
+PAGE_LIMIT = 200
+POLL_MS = 500
+SUFFIX = ".dead-letters"
+DEAD_LETTER_TOPICS: dict[str, TopicSpec] = {
+    spec.name.removesuffix(SUFFIX): spec for spec in ALL_TOPICS if spec.name.endswith(SUFFIX)
+}
+"""Service name, as in topic names (``store-credit``), to its dead-letter topic."""
+
+
+def add_dead_letters(app: FastAPI, settings: Settings, signed_in: Any) -> None:
+    services = "|".join(DEAD_LETTER_TOPICS)
+
+    @app.get(
+        "/v1/dead-letters/{service}",
+        tags=["Operations"],
+        summary="A service's dead letters with their reasons, newest first (admins)",
+        operation_id="ListDeadLetters",
+    )
+    async def list_dead_letters(
+        service: Annotated[str, Path(pattern=f"^({services})$")],
+        caller: Annotated[Caller, Depends(signed_in)],
+        limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
+        before: Annotated[
+            int | None, Query(ge=0, description="The next_before of the page before.")
+        ] = None,
+    ) -> Response:
+        if caller.actor.kind is not ActorKind.ADMIN:
+            return problem(403, "forbidden", "Dead letters are for admins.")
+        topic = settings.topic(DEAD_LETTER_TOPICS[service])
+        records, next_before = await page(settings, topic, limit, before)
+        return JSONResponse(
+            {"dead_letters": [described(r) for r in records], "next_before": next_before}
+        )
+
+
+async def page(
+    settings: Settings, topic: str, limit: int, before: int | None
+) -> tuple[list[Any], int | None]:
+    """Up to ``limit`` records before offset ``before`` (the newest without it), newest
+    first, and the ``before`` of the next page (None: there is no older one)."""
+    partition = TopicPartition(topic, 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="storecredit-gateway-dead-letters",
+        group_id=None,
+        enable_auto_commit=False,
+        **kafka_client_options(settings),
+    )
+    await consumer.start()
+    try:
+        consumer.assign([partition])
+        first = (await consumer.beginning_offsets([partition]))[partition]
+        end = (await consumer.end_offsets([partition]))[partition]
+        stop = end if before is None else max(first, min(before, end))
+        start = max(first, stop - limit)
+        found: list[Any] = []
+        if start < stop:
+            consumer.seek(partition, start)
+            while await consumer.position(partition) < stop:
+                batches = await consumer.getmany(partition, timeout_ms=POLL_MS)
+                found += [r for r in batches.get(partition, []) if r.offset < stop]
+    finally:
+        await consumer.stop()
+    found.reverse()
+    return found, (start if start > first else None)
+
+
+def described(record: Any) -> dict[str, Any]:
+    headers = {name: raw.decode("utf-8", "replace") for name, raw in record.headers or ()}
+    value: bytes = record.value or b""
+    try:
+        envelope = json.loads(value)
+    except ValueError:
+        envelope = None
+    if not isinstance(envelope, dict):
+        envelope = {}
+    partition, offset = headers.get(dlt.ORIGINAL_PARTITION), headers.get(dlt.ORIGINAL_OFFSET)
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": datetime.fromtimestamp(record.timestamp / 1000, UTC).isoformat(),
+        "reason": headers.get(dlt.REASON),
+        "detail": headers.get(dlt.DETAIL),
+        "original_topic": headers.get(dlt.ORIGINAL_TOPIC),
+        "original_partition": int(partition) if partition and partition.isdigit() else None,
+        "original_offset": int(offset) if offset and offset.isdigit() else None,
+        "consumer_group": headers.get(dlt.CONSUMER_GROUP),
+        "failed_at": headers.get(dlt.FAILED_AT),
+        "key": record.key.decode("utf-8", "replace") if record.key is not None else None,
+        "type": envelope.get("type") if isinstance(envelope.get("type"), str) else None,
+        "message_id": str(envelope["message_id"]) if "message_id" in envelope else None,
+        "redacted": headers.get(dlt.REDACTED) == "true",
+        "value": value[:MAX_SHOWN_VALUE_BYTES].decode("utf-8", "replace"),
+        "value_truncated": len(value) > MAX_SHOWN_VALUE_BYTES,
+    }
