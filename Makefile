@@ -23,9 +23,11 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/storecredit run
 
-## With `make run` going (in another terminal): play every seed story and print each step.
+## With `make run` going (in another terminal): play every seed story and print each step;
+## `make demo VIA=http` sends its commands and queries through the HTTP gateway.
+VIA ?= kafka
 demo: venv
-	$(PY) -m shared.tools.demo
+	$(PY) -m shared.tools.demo --via $(VIA)
 
 ## The long chaos run: a workload of thousands of operations while services are killed,
 ## Kafka and PostgreSQL restarted and commands delivered twice (its own stack, ports 29092/55434).

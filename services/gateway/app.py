@@ -99,6 +99,7 @@ class Gateway:
             actor,
             call.idempotency_key or str(uuid4()),
             self.settings.gateway_result_wait_s,
+            call.correlation_id,
         )
         if sent.result is None:
             return answers.pending_answer(
@@ -170,7 +171,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "X-Correlation-ID",
+            ],
             expose_headers=["Location", "Retry-After"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.gateway_max_body_bytes)

@@ -40,6 +40,7 @@ ClearCode = Annotated[
     ),
 ]
 
+CorrelationId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 Handler = Callable[["Call"], Awaitable[Response]]
 
 
@@ -82,6 +83,7 @@ class Call:
     fields: dict[str, Any]
     idempotency_key: str | None
     clear_code: str | None
+    correlation_id: str | None = None
 
 
 def _sealable(model: type[Message]) -> dict[str, str]:
@@ -120,13 +122,14 @@ def make_endpoint(route: Route, signed_in: Any, handle: Handler) -> Callable[...
     async def endpoint(request: Request, **values: Any) -> Response:
         caller: Caller = values.pop("caller")
         key: str | None = values.pop("idempotency_key", None)
+        correlation: str | None = values.pop("correlation_id", None)
         given = values.pop("given", None)
         fields = given.model_dump(exclude_unset=True) if given is not None else {}
         clear_code = None
         for clear in _sealable(route.model):
             clear_code = fields.pop(clear, None) or clear_code
         fields.update(values)  # the path's ids
-        call = Call(route, request, caller, fields, key, clear_code)
+        call = Call(route, request, caller, fields, key, clear_code, correlation)
         return await handle(call)
 
     parameters = [
@@ -157,6 +160,22 @@ def make_endpoint(route: Route, signed_in: Any, handle: Handler) -> Callable[...
                     description=(
                         "The command's idempotency key: a replay gets the first response; "
                         "the same key with another body is refused 422. Default: a new one."
+                    ),
+                ),
+            )
+        )
+        parameters.append(
+            inspect.Parameter(
+                "correlation_id",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=CorrelationId | None,
+                default=Header(
+                    None,
+                    alias="X-Correlation-ID",
+                    description=(
+                        "The business flow the command belongs to (a checkout, a story): its "
+                        "envelope's correlation_id, for tracing on the topics. Default: its "
+                        "own message id."
                     ),
                 ),
             )

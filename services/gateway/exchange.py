@@ -244,10 +244,13 @@ class Exchange:
         actor: Actor,
         idempotency_key: str,
         wait_s: float,
+        correlation_id: str | None = None,
     ) -> Sent:
         """Publish a command; its result if it comes within ``wait_s``, else None (it is
         on its way: ``results`` will have it, here or on another instance)."""
-        envelope = new_envelope(payload, actor=actor, idempotency_key=idempotency_key)
+        envelope = new_envelope(
+            payload, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id
+        )
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._waiting_results[envelope.message_id] = future  # before: it may be quick
         try:

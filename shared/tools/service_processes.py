@@ -56,6 +56,8 @@ def environment_for(name: str, env: Mapping[str, str]) -> dict[str, str]:
         if seal_private and "STORECREDIT_CODE_SEAL_PUBLIC_KEY" not in child:
             child["STORECREDIT_CODE_SEAL_PUBLIC_KEY"] = sealing.public_key_for(seal_private)
         child.pop("STORECREDIT_CODE_HASH_KEY", None)
+        for database in [n for n in child if n.endswith("DATABASE_URL")]:
+            child.pop(database)  # it has no database, and no business with theirs
         gateway_signing_keys(child)
         use_local_gateway(child)
     own_key_only(child, name)

@@ -2,7 +2,8 @@
 processes, talking only through Kafka, each with its own PostgreSQL database.
 
 The stories are the ones ``make demo`` tells (shared/tools/demo); they are played once
-for the module, and each test checks what one story must have left behind.
+over Kafka and once through the HTTP gateway, and each test checks what one story must
+have left behind.
 """
 
 from __future__ import annotations
@@ -15,14 +16,29 @@ import pytest
 from shared.tools.demo.cast import Cast
 from shared.tools.demo.narration import Silent
 from shared.tools.demo.play import Played, play_all
+from shared.tools.gateway_platform import GatewayPlatform
+from shared.tools.local_gateway import use_local_gateway
 from shared.tools.platform_client import Platform
 from tests.e2e.conftest import System
+from tests.gateway_client import gateway_process
 
 
-@pytest.fixture(scope="module")
-async def platform(system: System) -> AsyncIterator[Platform]:
-    async with Platform(system.settings) as client:
-        yield client
+@pytest.fixture(scope="module", params=["kafka", "http"])
+async def platform(
+    request: pytest.FixtureRequest, system: System, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Platform]:
+    """The stories over Kafka, and again through the HTTP gateway (``make demo VIA=http``),
+    signed in as ``make run``'s local sign-in signs in."""
+    if request.param == "kafka":
+        async with Platform(system.settings) as client:
+            yield client
+        return
+    local_sign_in: dict[str, str] = {}
+    use_local_gateway(local_sign_in)
+    logs = tmp_path_factory.mktemp("stories-gateway")
+    with gateway_process(system.settings, logs, **local_sign_in) as gateway:
+        async with GatewayPlatform(system.settings, gateway.url) as client:
+            yield client
 
 
 @pytest.fixture(scope="module")

@@ -246,8 +246,11 @@ def test_runner_gives_the_gateway_the_clients_keys_and_no_service_secret() -> No
         "STORECREDIT_GATEWAY_JWKS": '{"keys": []}',
         "STORECREDIT_GATEWAY_API_KEYS": "{}",
         "STORECREDIT_GATEWAY_OPERATION_KEY": "o" * 40,
+        "DATABASE_URL": "postgresql+asyncpg://postgres:secret@127.0.0.1/postgres",
+        "LEDGER_DATABASE_URL": "postgresql+asyncpg://ledger:secret@127.0.0.1/ledger",
     }
     gateway = environment_for("gateway", env)
+    assert not [name for name in gateway if name.endswith("DATABASE_URL")]
     assert set(claims.parse_keys(gateway["STORECREDIT_ACTOR_KEYS"])) == {
         "storefront",
         "back-office",

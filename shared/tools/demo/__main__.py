@@ -1,7 +1,10 @@
-"""``python -m shared.tools.demo`` (``make demo``): the seed stories against ``make run``."""
+"""``python -m shared.tools.demo`` (``make demo``): the seed stories against ``make run``,
+over Kafka, or with ``--via http`` (``make demo VIA=http``) through the HTTP gateway: its
+commands and queries as a storefront, a back office and the shop's back end send them."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -17,13 +20,19 @@ from shared.tools.local_keys import use_local_keys
 from shared.tools.platform_client import Platform
 
 
-async def demo(settings: Settings) -> int:
+async def demo(settings: Settings, gateway: str | None = None) -> int:
     cast = Cast()
-    print(
-        f"Playing the seed stories against Kafka at {settings.kafka_bootstrap_servers} "
-        f"(run {cast.run}; every id ends with it)."
-    )
-    async with Platform(settings, answer_within_s=30.0) as platform:
+    platform: Platform
+    if gateway is None:
+        where = f"Kafka at {settings.kafka_bootstrap_servers}"
+        platform = Platform(settings, answer_within_s=30.0)
+    else:
+        from shared.tools.gateway_platform import GatewayPlatform
+
+        where = f"the gateway at {gateway} (events read from Kafka)"
+        platform = GatewayPlatform(settings, gateway, answer_within_s=30.0)
+    print(f"Playing the seed stories through {where} (run {cast.run}; every id ends with it).")
+    async with platform:
         played = await play_all(platform, Console(), cast)
         await retire_templates(platform, played.accounts)
     print(
@@ -34,13 +43,17 @@ async def demo(settings: Settings) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument("--via", choices=("kafka", "http"), default="kafka")
+    parser.add_argument("--gateway", default="http://127.0.0.1:8080", help="with --via http")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     use_local_keys(os.environ)  # beside `make run`: sign as its clients do
     settings = Settings()
     try:
-        return asyncio.run(demo(settings))
+        return asyncio.run(demo(settings, args.gateway if args.via == "http" else None))
     except KafkaConnectionError:
         print(
             f"\ndemo: no Kafka at {settings.kafka_bootstrap_servers}. Start the system with "
@@ -54,6 +67,9 @@ def main() -> int:
             f"`make run` in another terminal, wait for 'services started', then `make demo`.",
             file=sys.stderr,
         )
+        return 1
+    except ConnectionError as error:
+        print(f"\ndemo: {error}. Is `make run` going?", file=sys.stderr)
         return 1
 
 
