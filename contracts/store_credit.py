@@ -472,13 +472,19 @@ class FindStoreCredit(Message):
 
 
 class ListCustomerStoreCredits(Message):
-    """A customer's store credits with balances (a query); usable ones first."""
+    """A customer's store credits with balances (a query), a page at a time: usable ones
+    first, each group by expiry date (soonest first, none last)."""
 
     message_type: ClassVar[str] = "ListCustomerStoreCredits"
     key_field: ClassVar[str | None] = "customer_id"
 
     customer_id: Identifier
-    currency: Currency | None = None
+    currency: Currency | None = Field(default=None, description="Only credits in it.")
+    usable_only: bool = Field(default=False, description="Only the credits an order could use now.")
+    offset: int = Field(
+        default=0, ge=0, le=1_000_000, description="The next_offset of the previous page."
+    )
+    limit: int = Field(default=100, ge=1, le=500)
 
 
 class StoreCreditView(Part):
@@ -519,3 +525,6 @@ class CustomerStoreCredits(Message):
 
     customer_id: str
     store_credits: list[StoreCreditView]
+    next_offset: int | None = Field(
+        default=None, description="Ask again with this offset for the next page; none: the last."
+    )

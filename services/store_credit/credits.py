@@ -303,5 +303,18 @@ async def list_customer_store_credits(
         view(row, now, asked.currency, asked.customer_id)
         for row in await db.customer_store_credits(session, asked.customer_id)
     ]
-    views.sort(key=lambda v: (not v.usable, v.expiry_date or datetime.max.replace(tzinfo=UTC)))
-    return CustomerStoreCredits(customer_id=asked.customer_id, store_credits=views)
+    if asked.usable_only:
+        views = [v for v in views if v.usable]
+    views.sort(
+        key=lambda v: (
+            not v.usable,
+            v.expiry_date or datetime.max.replace(tzinfo=UTC),
+            v.store_credit_id,
+        )
+    )
+    end = asked.offset + asked.limit
+    return CustomerStoreCredits(
+        customer_id=asked.customer_id,
+        store_credits=views[asked.offset : end],
+        next_offset=end if end < len(views) else None,
+    )

@@ -79,6 +79,29 @@ async def test_the_store_credit_seed_story_over_http(
     listed = ok(await http.get(f"/v1/customers/{customer}/store-credits", headers=me))
     assert [c["store_credit_id"] for c in listed["store_credits"]] == [credit_id]
     assert listed["store_credits"][0]["code"] == f"******{code[-4:]}"
+    later = random_id("sc")  # a second credit, with an expiry: listed before the first
+    ok(
+        await http.post(
+            "/v1/store-credits",
+            headers=gateway.admin.header,
+            json={
+                "store_credit_id": later,
+                "name": "Second",
+                "amount": 100,
+                "currency": "USD",
+                "customer_id": customer,
+                "reason": "goodwill",
+                "expiry_date": "2999-01-01T00:00:00Z",
+            },
+        )
+    )
+    path = f"/v1/customers/{customer}/store-credits"
+    first = ok(await http.get(path, params={"limit": 1}, headers=me))
+    assert [c["store_credit_id"] for c in first["store_credits"]] == [later]
+    assert first["next_offset"] == 1
+    second = ok(await http.get(path, params={"limit": 1, "offset": 1}, headers=me))
+    assert [c["store_credit_id"] for c in second["store_credits"]] == [credit_id]
+    assert second["next_offset"] is None
 
     ok(
         await http.post(

@@ -139,6 +139,14 @@ async def test_store_credit_life_and_the_code_stays_secret(
         )
         [mine] = listed.payload["store_credits"]
         assert (mine["usable"], mine["unusable_code"]) == (False, "disabled")
+        assert listed.payload["next_offset"] is None
+        usable = await ask(
+            isolated,
+            customer,
+            ListCustomerStoreCredits(customer_id=customer, usable_only=True),
+            shopper,
+        )
+        assert usable.payload["store_credits"] == []
 
         # Wrong codes: the fifth locks the customer out, even for the right code.
         locked_customer = Actor(kind=ActorKind.CUSTOMER, id=random_id("cust"))
