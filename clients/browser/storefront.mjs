@@ -79,6 +79,7 @@ $("start-cart").addEventListener("click", () => {
 async function refreshCart() {
   const found = await state.gateway.get(`/v1/orders/${encodeURIComponent(state.order)}`);
   showOrder(found.order);
+  return found.order;
 }
 
 $("refresh-cart").addEventListener("click", () => act($("refresh-cart"), refreshCart));
@@ -108,7 +109,14 @@ $("use-points").addEventListener("submit", (event) => {
 $("checkout").addEventListener("click", () => {
   act($("checkout"), async () => {
     await state.gateway.post(`/v1/orders/${encodeURIComponent(state.order)}/checkout`, {});
-    await refreshCart();
-    say("Thank you: your order is placed.");
+    say("Placing your order…");
+    // The checkout is accepted at once and completes as its holds are confirmed.
+    let order = await refreshCart();
+    for (let waited = 0; order.status === "checking_out" && waited < 60_000; waited += 500) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      order = await refreshCart();
+    }
+    if (order.status === "checked_out") say("Thank you: your order is placed.");
+    else say(`Your order could not be placed (${order.status}).`, "error");
   });
 });

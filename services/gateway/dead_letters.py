@@ -8,9 +8,9 @@ topic has one partition (contracts/topics.py), so an offset is a place in it: a 
 is the ``limit`` records before ``before``, newest first. Re-driving stays with the
 operator's command line (``storecredit dead-letters redrive``): the gateway may not write
 to event topics.
+No ``from __future__ import annotations`` here: FastAPI reads the endpoint's annotations,
+which name local values.
 """
-
-from __future__ import annotations
 
 import json
 from datetime import UTC, datetime

@@ -2,7 +2,7 @@
 
 A route names its message type, its method and path; the path's ``{fields}`` are
 the message's, and every other field of the message is the request's JSON body
-(commands) or its query string (queries), typed as the contract types it (the
+(POST, PUT, PATCH) or its query string (GET), typed as the contract types it (the
 body model is made from the message model's own fields, so the OpenAPI document
 shows exactly what the services validate). The message itself is then built and
 validated by its contract model, whose cross-field rules apply too: what fails is
@@ -65,6 +65,12 @@ class Route:
         return self.replies is not None
 
     @property
+    def in_query_string(self) -> bool:
+        """A GET's fields are its query string; any other method's, its JSON body (a
+        query asked by POST, as a look-up by code is, so the code is never in a URL)."""
+        return self.method == "GET"
+
+    @property
     def path_fields(self) -> list[str]:
         return PATH_FIELD.findall(self.path)
 
@@ -104,7 +110,7 @@ def input_model(route: Route) -> type[BaseModel] | None:
             fields[clear] = (ClearCode | None, None)
     if not fields:
         return None
-    suffix = "Query" if route.is_query else "Body"
+    suffix = "Query" if route.in_query_string else "Body"
     made: type[BaseModel] = create_model(
         f"{route.model.__name__}{suffix}",
         __config__=ConfigDict(extra="forbid"),
@@ -181,7 +187,7 @@ def make_endpoint(route: Route, signed_in: Any, handle: Handler) -> Callable[...
             )
         )
     if model is not None:
-        where = Query() if route.is_query else Body()
+        where = Query() if route.in_query_string else Body()
         parameters.append(
             inspect.Parameter(
                 "given", inspect.Parameter.KEYWORD_ONLY, annotation=model, default=where

@@ -95,6 +95,8 @@ async def test_the_store_credit_seed_story_over_http(
             },
         )
     )
+    found = ok(await http.post("/v1/store-credits/lookup", headers=me, json={"code": code}))
+    assert found["store_credit"]["store_credit_id"] == credit_id, found
     path = f"/v1/customers/{customer}/store-credits"
     first = ok(await http.get(path, params={"limit": 1}, headers=me))
     assert [c["store_credit_id"] for c in first["store_credits"]] == [later]

@@ -20,6 +20,7 @@ from tests.random_refs import random_id
 
 PAGES = Path(__file__).resolve().parents[2] / "clients" / "browser"
 WAIT_MS = 60_000
+expect.set_options(timeout=WAIT_MS)  # waiting on what the page shows, never failing on speed
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +73,10 @@ async def account_with_points(gateway: Gateway, customer: str, points: int) -> s
                 headers={**admin, "Idempotency-Key": f"fill-{account}"},
                 json={"transaction_id": f"{account}-fill", "amount": points, "kind": "deposit"},
             )
+            assert answer.status_code in (200, 404, 503), answer.text
             return answer.status_code == 200  # 404 while the ledger account opens
 
-        await until(deposited)
+        await until(deposited, timeout=120)
     return account
 
 
@@ -130,7 +132,7 @@ async def test_a_customer_pays_a_cart_with_points_from_the_storefront_page(
 
     await page.click("#checkout")
     await expect(page.locator("#message")).to_have_text("Thank you: your order is placed.")
-    await expect(page.locator("#order-status")).to_have_text("checked_out")
+    assert await page.locator("#order-status").text_content() == "checked_out"
     # Fulfillment commits the spend: the page's live balance follows the ledger.
     await expect(page.locator("#balance")).to_have_text("500")
     await expect(page.locator("#holds")).to_have_text("0")
