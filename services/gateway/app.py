@@ -4,7 +4,7 @@ balances, health and metrics, over one ``Exchange`` with Kafka."""
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -129,12 +129,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await gateway.identities.jwks.fetch()
-        keeping_fresh = asyncio.create_task(gateway.identities.jwks.keep_fresh())
         await gateway.exchange.start()
+        keeping_fresh = asyncio.create_task(gateway.identities.jwks.keep_fresh())
         try:
             yield
         finally:
             keeping_fresh.cancel()
+            with suppress(asyncio.CancelledError):
+                await keeping_fresh
             await gateway.exchange.stop()
 
     app = FastAPI(
