@@ -14,7 +14,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts.topics import LEDGER_COMMANDS
+from contracts import dead_letters as dlt
+from contracts.topics import LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
 from services.gateway.routes import ROUTES
 from tests.e2e.conftest import System
 from tests.gateway_client import Gateway, IdentityProvider, gateway_process, until
@@ -358,11 +359,20 @@ async def test_a_storefront_origin_may_call_and_another_may_not(http: httpx.Asyn
 async def test_an_admin_reads_dead_letters_and_no_one_else_does(
     system: System, gateway: Gateway, http: httpx.AsyncClient, producer: AIOKafkaProducer
 ) -> None:
+    # Parked as a service parks (contracts/dead_letters.py), straight on the dead-letter
+    # topic: the session's services must park nothing (test_seed_stories checks it).
     marker = random_id("junk")
     await producer.send_and_wait(
-        system.settings.topic(LEDGER_COMMANDS),
+        system.settings.topic(LEDGER_DEAD_LETTERS),
         key=marker.encode(),
         value=b"{not json " + marker.encode(),
+        headers=[
+            (dlt.REASON, b"undecodable"),
+            (dlt.DETAIL, b"not JSON"),
+            (dlt.ORIGINAL_TOPIC, system.settings.topic(LEDGER_COMMANDS).encode()),
+            (dlt.ORIGINAL_PARTITION, b"0"),
+            (dlt.ORIGINAL_OFFSET, b"7"),
+        ],
     )
 
     async def parked() -> dict[str, Any] | None:
