@@ -22,6 +22,7 @@ from contracts.store_credit import CreateStoreCredit
 from contracts.topics import LEDGER_QUERIES, LEDGER_QUERY_REPLIES
 from services.gateway import answers, operations
 from services.gateway.body_limit import BodyLimit
+from services.gateway.dashboard_files import add_dashboard
 from services.gateway.dead_letters import add_dead_letters
 from services.gateway.endpoints import Call, Route, make_endpoint, validation_problem
 from services.gateway.exchange import Exchange
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_dead_letters(app, settings, signed_in)
     _add_balance_stream(app, gateway, signed_in)
     _add_health(app, gateway)
+    add_dashboard(app)
     _add_error_handlers(app)
     origins = [o.strip() for o in settings.gateway_cors_origins.split(",") if o.strip()]
     if origins:
