@@ -47,6 +47,7 @@ function sentence(error) {
 /** Run `work` for a button: disabled and saying so while it runs; a refusal said aloud. */
 async function act(button, work, busy = "Working…") {
   const label = button.textContent;
+  say(""); // the last action's message is not this one's
   button.disabled = true;
   button.setAttribute("aria-busy", "true");
   button.textContent = busy;
@@ -114,9 +115,19 @@ function params() {
   return new URLSearchParams(location.hash.split("?")[1] || "");
 }
 
-function go(route, query = {}) {
+let sayOnArrival = "";
+
+/** Open a view; `message` is said there (a new view clears the last one's message). */
+function go(route, query = {}, message = "") {
   const search = new URLSearchParams(query).toString();
-  location.hash = `#/${route}${search ? `?${search}` : ""}`;
+  const hash = `#/${route}${search ? `?${search}` : ""}`;
+  if (location.hash === hash) {
+    say(message);
+    show(); // the same view again: looked up afresh
+  } else {
+    sayOnArrival = message;
+    location.hash = hash;
+  }
 }
 
 function searchForm(label, name, initial, onSearch) {
@@ -135,25 +146,28 @@ function searchForm(label, name, initial, onSearch) {
 
 /** A list that loads a page at a time: `load(cursor)` answers {rows, next}. */
 function pagedList(headers, empty, load) {
-  const holder = h("div", { class: "paged" }, h("p", {}, "Loading…"));
+  const holder = h("div", { class: "paged", "aria-busy": "true" }, h("p", {}, "Loading…"));
   const body = h("tbody");
+  const more = h("button", { type: "button", class: "secondary", hidden: true }, "Show more");
+  const list = [
+    h("table", {}, h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))), body),
+    h("div", { class: "actions" }, more),
+  ];
   let shown = 0;
-  const more = h("button", { type: "button", class: "secondary" }, "Show more");
   let cursor = null;
   const next = async () => {
     const page = await load(cursor);
     page.rows.forEach((row) => body.append(row));
+    if (shown === 0 && page.rows.length > 0) holder.replaceChildren(...list);
     shown += page.rows.length;
     cursor = page.next;
     more.hidden = cursor === null || cursor === undefined;
     if (shown === 0) holder.replaceChildren(h("p", { class: "empty" }, empty));
   };
   more.addEventListener("click", () => act(more, next, "Loading…"));
-  holder.replaceChildren(
-    h("table", {}, h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))), body),
-    h("div", { class: "actions" }, more),
-  );
-  next().catch((error) => holder.replaceChildren(h("p", { class: "empty" }, sentence(error))));
+  next()
+    .catch((error) => holder.replaceChildren(h("p", { class: "empty" }, sentence(error))))
+    .finally(() => holder.removeAttribute("aria-busy"));
   return holder;
 }
 
@@ -183,8 +197,7 @@ function signInView() {
           sessionStorage.removeItem(TOKEN);
           throw error;
         }
-        say("Signed in.");
-        go("templates");
+        go("templates", {}, "Signed in.");
       }, "Signing in…");
     } },
     h("p", {}, "Sign in as an admin: an API key (", h("code", {}, "id.secret"),
@@ -270,6 +283,18 @@ function customersView() {
   const path = `/v1/customers/${encodeURIComponent(customer)}/accounts`;
   const render = async () => {
     const found = await gateway.get(path);
+    draw(found);
+    return found;
+  };
+  /** Render until the list reports `balance` for `account` (it follows the ledger's events). */
+  const renderUntil = async (account, balance) => {
+    for (let waited = 0; waited < 30_000; waited += 500) {
+      const found = await render();
+      if (found.point_accounts.some((a) => a.account_id === account && a.balance === balance)) return;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  };
+  const draw = (found) => {
     const rows = found.point_accounts.map((a) => h("tr", { "data-account": a.account_id },
       h("td", {}, h("a", { href: `#/accounts?id=${encodeURIComponent(a.account_id)}&customer=${encodeURIComponent(customer)}` }, a.account_id)),
       cell(a.name), cell(a.kind), cell(a.unit),
@@ -299,7 +324,7 @@ function customersView() {
         });
         say(`${label}: done. The balance is ${result.produced.balance}.`);
         form.reset();
-        await render();
+        await renderUntil(account, result.produced.balance);
       });
     } },
       h("h2", {}, label),
@@ -502,6 +527,23 @@ function creditsView() {
 
 // --- orders, fulfillment and returns ----------------------------------------------------------
 
+const POINT_PARTS = new Set(["reverse_points_spent", "reverse_deposit", "reverse_points_earned"]);
+
+/** What a return part gave back (or took back), in words. */
+function givenBack(part, currency) {
+  const reversal = part.transaction_id ? ` (reversal of ${part.transaction_id})` : "";
+  const because = part.code ? `; ${part.code}: ${part.reason}` : "";
+  const said = {
+    reverse_points_spent: `points back to ${part.account_id}${reversal}`,
+    restore_store_credit: `back to store credit ${part.store_credit_id}${reversal}`,
+    reverse_deposit: `points deposited taken back from ${part.account_id}${reversal}`,
+    reverse_points_earned: `points earned taken back from ${part.account_id}${reversal}`,
+    issue_store_credit: `new store credit ${part.store_credit_id ?? "(being issued)"}`,
+    refund_due: `${money(part.amount, currency)} for the payment provider to refund`,
+  }[part.kind];
+  return `${said ?? part.kind}${because}`;
+}
+
 function ordersView() {
   const orderId = params().get("id");
   const parts = [h("h1", {}, "Orders"), searchForm("Order id", "order_id", orderId, (id) => go("orders", { id }))];
@@ -526,7 +568,11 @@ function ordersView() {
       h("h2", {}, "Totals"),
       h("dl", { class: "totals" }, Object.entries(o.totals).flatMap(([name, value]) =>
         [h("dt", {}, name.replaceAll("_", " ")), h("dd", { "data-field": name }, money(value, o.currency))])),
-      o.payment ? h("p", {}, `Paid by ${o.payment.method || "card"}: ${money(o.payment.amount, o.currency)}`) : null);
+    );
+    if (o.payment) {
+      const { provider_reference_name: provider, amount, reference } = o.payment;
+      order.append(h("p", {}, `Paid through ${provider}: ${money(amount, o.currency)} (${reference})`));
+    }
   };
   const renderFulfillment = async () => {
     let f;
@@ -558,8 +604,9 @@ function ordersView() {
         cell(i.amount, true), cell(`${i.returned_quantity} of ${i.quantity}`), cell(i.code ? `${i.code}: ${i.reason}` : ""), actions);
     });
     const returnRows = f.returns.flatMap((r) => r.parts.map((p) => h("tr", { "data-return": r.return_id },
-      cell(r.return_id), cell(r.line_item_id), cell(r.status), cell(p.kind), cell(p.status), cell(p.amount, true),
-      cell(p.transaction_id ? `reversed ${p.transaction_id}` : p.store_credit_id ? `store credit ${p.store_credit_id}` : "-"))));
+      cell(r.return_id), cell(r.line_item_id), cell(r.status), cell(p.kind), cell(p.status),
+      cell(POINT_PARTS.has(p.kind) ? `${p.amount} points` : money(p.amount, f.currency), true),
+      cell(givenBack(p, f.currency)))));
     fulfillment.replaceChildren(
       h("p", {}, "Payment ", h("span", { class: "badge", "data-field": "payment-status" }, f.payment_status)),
       table(["Item", "Kind", "Status", "Amount", "Returned", "Problem", ""], itemRows, "No items."),
@@ -662,7 +709,8 @@ document.getElementById("sign-out").addEventListener("click", () => {
   show();
 });
 window.addEventListener("hashchange", () => {
-  say("");
+  say(sayOnArrival);
+  sayOnArrival = "";
   show();
 });
 show();
