@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run demo chaos bench test unit lint typecheck format contracts check-contracts stack-up stack-down stack-status venv clean
+.PHONY: run demo chaos bench test unit lint typecheck format contracts check-contracts stack-up stack-down stack-status screenshots venv clean
 
 $(STAMP): pyproject.toml docs/examples/seal/package-lock.json clients/js/package-lock.json
 	bash deploy/local/prerequisites.sh
@@ -50,6 +50,11 @@ test: venv lint
 ## The unit tests alone: seconds, no servers, no plotting library.
 unit: venv
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+## The Dashboard's screenshots in docs/images (the README shows them), taken by its
+## browser test on the test stack.
+screenshots: venv
+	STORECREDIT_SCREENSHOTS=docs/images $(PY) -m pytest tests/e2e/test_dashboard_browser.py -q -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check .

@@ -65,11 +65,19 @@ class Principal:
     purpose: str
     writes: tuple[TopicSpec, ...]
     reads: tuple[TopicSpec, ...]
+    observes: tuple[TopicSpec, ...] = ()
+    """Topics it may only describe (their offsets: a consumer group's lag), never read."""
+    observes_groups_of: tuple[str, ...] = ()
+    """Principals whose consumer groups it may describe (their committed offsets)."""
 
     def user(self, prefix: str = "") -> str:
         """Its Kafka user name in the environment of ``prefix`` (hyphens only: it names a
         Kubernetes resource too)."""
         return f"{prefix}storecredit-{self.name.replace('_', '-')}"
+
+    def observed_group_prefixes(self, prefix: str = "") -> list[str]:
+        """The group prefixes of the principals whose groups it may describe."""
+        return [p.group_prefix(prefix) for p in PRINCIPALS if p.name in self.observes_groups_of]
 
     def group_prefix(self, prefix: str = "") -> str:
         """The consumer groups it may use: its own, by name."""
@@ -108,6 +116,8 @@ DEAD_LETTER_TOPICS = (
     ORDER_DEAD_LETTERS,
     FULFILLMENT_DEAD_LETTERS,
 )
+
+SERVICE_NAMES = ("ledger", "store_credit", "order", "fulfillment")
 
 PRINCIPALS: tuple[Principal, ...] = (
     Principal(
@@ -186,9 +196,12 @@ PRINCIPALS: tuple[Principal, ...] = (
         "service",
         "The HTTP gateway (services/gateway): storefronts, back offices and the Dashboard "
         "over HTTP; it signs the verified actor with the storefront's, back office's or "
-        "shop's key. It reads results, replies, balances and dead letters outside any group.",
+        "shop's key. It reads results, replies, balances and dead letters outside any group, "
+        "and describes the services' groups and the topics they read (consumer lag).",
         writes=(*COMMAND_TOPICS, *QUERY_TOPICS),
         reads=(*RESULT_TOPICS, *REPLY_TOPICS, LEDGER_BALANCES, *DEAD_LETTER_TOPICS),
+        observes=(*(t for t in EVENT_TOPICS if t is not LEDGER_BALANCES), CUSTOMERS_EVENTS),
+        observes_groups_of=SERVICE_NAMES,
     ),
     Principal(
         "storefront",

@@ -36,6 +36,15 @@ def access_table() -> str:
         writers = ", ".join(p.name for p in writers_of(topic)) or "nobody"
         readers = ", ".join(p.name for p in readers_of(topic)) or "nobody"
         lines.append(f"| `{topic.name}` | {writers} | {readers} |")
+    for p in PRINCIPALS:
+        if p.observes or p.observes_groups_of:
+            topics = ", ".join(f"`{t.name}`" for t in p.observes)
+            groups = ", ".join(f"`{g}*`" for g in p.observed_group_prefixes())
+            lines += [
+                "",
+                f"`{p.user()}` may also describe, never read, the topics {topics} and the "
+                f"consumer groups {groups}: their offsets, for consumer lag.",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -54,6 +63,13 @@ def _acls(principal: Principal) -> list[dict[str, Any]]:
         }
         for topic in principal.reads
     ]
+    rules += [
+        {
+            "resource": {"type": "topic", "name": topic.name, "patternType": "literal"},
+            "operations": ["Describe"],
+        }
+        for topic in principal.observes
+    ]
     rules.append(
         {
             "resource": {
@@ -64,6 +80,13 @@ def _acls(principal: Principal) -> list[dict[str, Any]]:
             "operations": ["Read", "Describe"],
         }
     )
+    rules += [
+        {
+            "resource": {"type": "group", "name": group, "patternType": "prefix"},
+            "operations": ["Describe"],
+        }
+        for group in principal.observed_group_prefixes()
+    ]
     return rules
 
 

@@ -248,6 +248,31 @@ class FulfillmentFound(Message):
     fulfillment: Fulfillment
 
 
+class ListFulfillmentProblems(Message):
+    """The fulfillments that need a person (a query, for admins and services; a customer
+    is refused ``forbidden``): an item failed (the ledger refused its commit: a capture
+    of the order's payment or points to move; see ``RetryFulfillmentItem`` and
+    ``CancelFulfillment``) or a return part failed. A page at a time, by order id."""
+
+    message_type: ClassVar[str] = "ListFulfillmentProblems"
+    key_hint: ClassVar[str | None] = "any key: by custom `problems`"
+
+    after: Identifier | None = Field(
+        default=None, description="The next_after of the previous page; none: the first."
+    )
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class FulfillmentProblems(Message):
+    message_type: ClassVar[str] = "FulfillmentProblems"
+
+    fulfillments: list[Fulfillment] = Field(
+        description="Whole, as GetFulfillment answers them: the failed items and parts "
+        "carry their code and reason."
+    )
+    next_after: str | None = Field(description="Ask again with it for the next page.")
+
+
 class FulfillmentItemFailed(Event):
     """The ledger refused an auto item's command: operators should look. Key: ``order_id``."""
 

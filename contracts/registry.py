@@ -138,6 +138,8 @@ MESSAGES: tuple[MessageSpec, ...] = (
     ),
     MessageSpec(fulfillment.GetFulfillment, (topics.FULFILLMENT_QUERIES,), "query"),
     MessageSpec(fulfillment.FulfillmentFound, (topics.FULFILLMENT_QUERY_REPLIES,), "reply"),
+    MessageSpec(fulfillment.ListFulfillmentProblems, (topics.FULFILLMENT_QUERIES,), "query"),
+    MessageSpec(fulfillment.FulfillmentProblems, (topics.FULFILLMENT_QUERY_REPLIES,), "reply"),
     MessageSpec(
         CommandResult,
         (

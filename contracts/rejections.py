@@ -812,6 +812,7 @@ QUERY_CODES: dict[str, frozenset[str]] = {
     "GetOrder": frozenset({"order_not_found"}),
     # the fulfillment service (services/fulfillment/queries.py)
     "GetFulfillment": frozenset({"fulfillment_not_found"}),
+    "ListFulfillmentProblems": frozenset(),
     # the store-credit service (accounts.py, credits.py)
     "ListCustomerAccounts": frozenset(),
     "ListPointAccountTemplates": frozenset(),

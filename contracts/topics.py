@@ -207,7 +207,8 @@ FULFILLMENT_QUERIES = TopicSpec(
     partitions=6,
     key="order id",
     description=(
-        "Questions to the fulfillment service (GetFulfillment). Publish with reply_to and "
+        "Questions to the fulfillment service (GetFulfillment, ListFulfillmentProblems). "
+        "Publish with reply_to and "
         "correlation-id headers, as for ledger.queries."
     ),
     config=QUERY_RETENTION,

@@ -6,12 +6,33 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Actor, ActorKind
-from contracts.topics import FULFILLMENT_COMMAND_RESULTS, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS
+from contracts.envelope import Actor, ActorKind, Message, RawEnvelope, new_envelope
+from contracts.topics import (
+    FULFILLMENT_COMMAND_RESULTS,
+    FULFILLMENT_COMMANDS,
+    FULFILLMENT_EVENTS,
+    FULFILLMENT_QUERIES,
+    FULFILLMENT_QUERY_REPLIES,
+)
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from tests.kafka_tools import OrderCommandClient
 
 OPERATOR = Actor(kind=ActorKind.ADMIN, id="warehouse-1")
+
+
+async def ask_fulfillment(settings: Settings, question: Message, actor: Actor) -> RawEnvelope:
+    """The fulfillment service's answer to a query on ``fulfillment.queries``."""
+    async with RequestClient(
+        settings.kafka_bootstrap_servers,
+        settings.topic(FULFILLMENT_QUERY_REPLIES),
+        keyring=settings.keyring(),
+        **kafka_client_options(settings),
+    ) as client:
+        key = question.message_key() or "problems"
+        envelope = new_envelope(question, actor=actor)
+        return await client.request(settings.topic(FULFILLMENT_QUERIES), key, envelope)
 
 
 class Fulfillments(OrderCommandClient):

@@ -3,11 +3,11 @@
 It takes ``OrderCheckedOut`` from ``order.events`` and makes the order's
 fulfillment items; auto items are committed through the ledger, manual ones by
 ``FulfillItem``. ``GetFulfillment`` on ``fulfillment.queries`` answers an order's
-fulfillment as it is now. ``ReturnItem`` gives back what a returned line item was paid
-with. It follows the answers to the commands it sends on
-``ledger.command-results`` and ``store-credit.command-results``, and publishes
-``Fulfillment``, ``FulfillmentItemFailed`` and ``ReturnPartFailed`` on
-``fulfillment.events``.
+fulfillment as it is now, ``ListFulfillmentProblems`` the ones that need a person.
+``ReturnItem`` gives back what a returned line item was paid with. It follows the
+answers to the commands it sends on ``ledger.command-results`` and
+``store-credit.command-results``, and publishes ``Fulfillment``,
+``FulfillmentItemFailed`` and ``ReturnPartFailed`` on ``fulfillment.events``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from contracts.fulfillment import (
     CancelFulfillment,
     FulfillItem,
     GetFulfillment,
+    ListFulfillmentProblems,
     RetryFulfillmentItem,
     ReturnItem,
 )
@@ -72,7 +73,10 @@ definition = ServiceDefinition(
     dead_letters=FULFILLMENT_DEAD_LETTERS,
     routes=routes,
     queries=FULFILLMENT_QUERIES,
-    query_routes=by_type(QueryRoute(GetFulfillment, queries.get_fulfillment)),
+    query_routes=by_type(
+        QueryRoute(GetFulfillment, queries.get_fulfillment),
+        QueryRoute(ListFulfillmentProblems, queries.list_problems),
+    ),
     subscriptions=subscriptions,
 )
 

@@ -150,6 +150,29 @@ async def get(session: AsyncSession, order_id: str) -> Any | None:
     return (await session.execute(query)).first()
 
 
+async def with_problems(session: AsyncSession, after: str | None, limit: int) -> list[Any]:
+    """Up to ``limit`` fulfillments with a failed item or return part, by order id, after
+    ``after``."""
+    failed_item = (
+        select(items.c.order_id)
+        .where(items.c.order_id == fulfillments.c.order_id, items.c.status == "failed")
+        .exists()
+    )
+    failed_part = (
+        select(return_parts.c.order_id)
+        .where(
+            return_parts.c.order_id == fulfillments.c.order_id,
+            return_parts.c.status == "failed",
+        )
+        .exists()
+    )
+    query = select(fulfillments).where(failed_item | failed_part)
+    if after is not None:
+        query = query.where(fulfillments.c.order_id > after)
+    query = query.order_by(fulfillments.c.order_id).limit(limit)
+    return list((await session.execute(query)).all())
+
+
 async def touch(session: AsyncSession, order_id: str, **changes: Any) -> Any:
     """Count a new version of the order's fulfillment; its row as it is now."""
     return (

@@ -22,6 +22,7 @@ from contracts.store_credit import CreateStoreCredit
 from contracts.topics import LEDGER_QUERIES, LEDGER_QUERY_REPLIES
 from services.gateway import answers, operations
 from services.gateway.body_limit import BodyLimit
+from services.gateway.consumer_lag import add_consumer_lag
 from services.gateway.dashboard_files import add_dashboard
 from services.gateway.dead_letters import add_dead_letters
 from services.gateway.endpoints import Call, Route, make_endpoint, validation_problem
@@ -164,7 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for route in ROUTES:
         _add(app, route, signed_in, gateway)
     _add_operations(app, gateway, signed_in)
-    add_dead_letters(app, settings, signed_in)
+    add_dead_letters(app, settings, signed_in, gateway.exchange)
+    add_consumer_lag(app, settings, signed_in)
     _add_balance_stream(app, gateway, signed_in)
     _add_health(app, gateway)
     add_dashboard(app)

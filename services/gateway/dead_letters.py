@@ -5,14 +5,21 @@ contracts/dead_letters.py: reason, detail, where it came from), with the parked 
 text: the services redact a dead letter before parking it (anything shaped like a
 store-credit code, known secrets), so nothing in clear leaves here either. A dead-letter
 topic has one partition (contracts/topics.py), so an offset is a place in it: a page
-is the ``limit`` records before ``before``, newest first. Re-driving stays with the
-operator's command line (``storecredit dead-letters redrive``): the gateway may not write
-to event topics.
+is the ``limit`` records before ``before``, newest first.
+
+``POST /v1/dead-letters/{service}/{offset}/redrive`` sends one back, as
+``storecredit dead-letters redrive`` does: the original bytes, key and headers (its actor
+claim too: the service verifies it again), without the dlt-* headers, with
+``redriven-from``. Only to a topic the gateway may write anyway (a command or query
+topic): a dead letter of an event or a result topic stays with the operator's command
+line, and a redacted one (its value is no longer what was sent) is refused. Sending
+one twice is harmless: a consumer skips a message id it has handled (its inbox).
 No ``from __future__ import annotations`` here: FastAPI reads the endpoint's annotations,
 which name local values.
 """
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -21,13 +28,16 @@ from fastapi import Depends, FastAPI, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from contracts import dead_letters as dlt
+from contracts.access import BY_NAME
 from contracts.envelope import ActorKind
 from contracts.topics import ALL_TOPICS, TopicSpec
+from services.gateway.exchange import Exchange
 from services.gateway.identity import Caller
 from services.gateway.problems import problem
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
 
+logger = logging.getLogger(__name__)
 MAX_SHOWN_VALUE_BYTES = 65_536
 PAGE_LIMIT = 200
 POLL_MS = 500
@@ -38,8 +48,42 @@ DEAD_LETTER_TOPICS: dict[str, TopicSpec] = {
 """Service name, as in topic names (``store-credit``), to its dead-letter topic."""
 
 
-def add_dead_letters(app: FastAPI, settings: Settings, signed_in: Any) -> None:
+def add_dead_letters(app: FastAPI, settings: Settings, signed_in: Any, exchange: Exchange) -> None:
     services = "|".join(DEAD_LETTER_TOPICS)
+    writable = {settings.topic(spec) for spec in BY_NAME["gateway"].writes}
+
+    @app.post(
+        "/v1/dead-letters/{service}/{offset}/redrive",
+        tags=["Operations"],
+        summary="Send a dead letter back to its command or query topic, once fixed (admins)",
+        operation_id="RedriveDeadLetter",
+    )
+    async def redrive_dead_letter(
+        service: Annotated[str, Path(pattern=f"^({services})$")],
+        offset: Annotated[int, Path(ge=0)],
+        caller: Annotated[Caller, Depends(signed_in)],
+    ) -> Response:
+        if caller.actor.kind is not ActorKind.ADMIN:
+            return problem(403, "forbidden", "Dead letters are for admins.")
+        topic = settings.topic(DEAD_LETTER_TOPICS[service])
+        records, _ = await page(settings, topic, 1, offset + 1)
+        if not records or records[0].offset != offset:
+            return problem(404, "not_found", f"No dead letter of {service} at offset {offset}.")
+        record = records[0]
+        why = refusal(record, writable)
+        if why is not None:
+            return problem(409, "not_redrivable", f"Not re-driven: {why}.")
+        target = dict(record.headers or ())[dlt.ORIGINAL_TOPIC].decode()
+        partition, sent_at = await exchange.republish(
+            target, record.value, record.key, redriven_headers(record)
+        )
+        logger.info("dead letter %s/%d re-driven by %s", topic, offset, caller.actor.id)
+        return JSONResponse(
+            {
+                "redriven_from": {"topic": topic, "offset": offset},
+                "sent_to": {"topic": target, "partition": partition, "offset": sent_at},
+            }
+        )
 
     @app.get(
         "/v1/dead-letters/{service}",
@@ -62,6 +106,37 @@ def add_dead_letters(app: FastAPI, settings: Settings, signed_in: Any) -> None:
         return JSONResponse(
             {"dead_letters": [described(r) for r in records], "next_before": next_before}
         )
+
+
+REDRIVEN_FROM = "redriven-from"
+"""Header on a re-driven message: ``<dead-letter topic>/<partition>@<offset>``."""
+
+
+def refusal(record: Any, writable: set[str]) -> str | None:
+    """Why ``record`` (a dead letter) may not be re-driven by the gateway, if it may not."""
+    headers = {name: raw.decode("utf-8", "replace") for name, raw in record.headers or ()}
+    target = headers.get(dlt.ORIGINAL_TOPIC)
+    if headers.get(dlt.REDACTED) == "true":
+        return (
+            "its value was redacted (secrets masked), so its bytes are no longer what was "
+            "sent; send a corrected message instead"
+        )
+    if target is None:
+        return f"it has no {dlt.ORIGINAL_TOPIC} header, so where it came from is unknown"
+    if target not in writable:
+        return (
+            f"its original topic {target} is not a command or query topic of this "
+            "environment; re-drive it with `storecredit dead-letters redrive`"
+        )
+    if not record.value:
+        return "its value is empty: there is nothing to re-drive"
+    return None
+
+
+def redriven_headers(record: Any) -> list[tuple[str, bytes]]:
+    kept = [(n, v) for n, v in record.headers or () if not n.startswith("dlt-")]
+    origin = f"{record.topic}/{record.partition}@{record.offset}"
+    return [*kept, (REDRIVEN_FROM, origin.encode())]
 
 
 async def page(

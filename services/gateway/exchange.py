@@ -237,6 +237,13 @@ class Exchange:
             headers=[(name, text.encode()) for name, text in headers.items()],
         )
 
+    async def republish(
+        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> tuple[int, int]:
+        """Send bytes as they are (a dead letter re-driven): their partition and offset."""
+        sent = await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+        return sent.partition, sent.offset
+
     async def command(
         self,
         spec: TopicSpec,

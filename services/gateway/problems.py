@@ -48,6 +48,12 @@ GATEWAY_CODES: dict[str, Rejection] = {
             "No operation of yours has this id (it is signed for the caller that sent it).",
         ),
         Rejection("not_found", False, "There is no such resource."),
+        Rejection(
+            "not_redrivable",
+            False,
+            "This dead letter cannot be re-driven from the gateway (the detail says why); "
+            "an operator may send a corrected message instead.",
+        ),
         Rejection("method_not_allowed", False, "The resource does not take this method."),
     )
 }

@@ -231,6 +231,15 @@ ROUTES: tuple[Route, ...] = (
         FULFILLMENT,
         replies=FULFILLMENT_QUERY_REPLIES,
     ),
+    Route(
+        "GET",
+        "/v1/fulfillment-problems",
+        fulfillment.ListFulfillmentProblems,
+        FULFILLMENT_QUERIES,
+        "The fulfillments that need a person (a failed item or return part), a page at a time",
+        FULFILLMENT,
+        replies=FULFILLMENT_QUERY_REPLIES,
+    ),
     _fulfillment(
         "POST",
         "/v1/orders/{order_id}/fulfillment/items/{fulfillment_item_id}/fulfill",

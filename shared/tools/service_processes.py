@@ -81,6 +81,11 @@ def _print_endpoints(env: Mapping[str, str]) -> None:
         "`storecredit token --admin` (the X-API-Key value)",
         flush=True,
     )
+    print(
+        f"runner: the Dashboard at {gateway}/dashboard/; sign in with the API key "
+        "`storecredit token --admin` prints",
+        flush=True,
+    )
 
 
 def _start(name: str, colour: str, env: Mapping[str, str]) -> subprocess.Popen[str]:

@@ -10,6 +10,7 @@ With ``STORECREDIT_SCREENSHOTS=<folder>`` the test also saves the main pages as 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,14 +18,24 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.async_api import Locator, Page, expect
 
+from contracts import dead_letters as dlt
 from contracts.customers import CustomerCreated
 from contracts.envelope import Actor, ActorKind
+from contracts.store_credit import CreatePointAccountTemplate
+from contracts.topics import (
+    ORDER_COMMANDS,
+    ORDER_DEAD_LETTERS,
+    STORE_CREDIT_COMMANDS,
+    STORE_CREDIT_DEAD_LETTERS,
+)
 from shared.tools.platform_client import Platform
 from tests.browser import chromium
 from tests.e2e.conftest import System
 from tests.gateway_client import Gateway, gateway_process, until
+from tests.parking import park, signed_message
 from tests.random_refs import random_id
 
 WAIT_MS = 60_000
@@ -150,7 +161,7 @@ class Api:
 
 
 async def test_an_admin_runs_both_product_documents_from_the_dashboard(
-    gateway: Gateway, system: System, page: Page
+    gateway: Gateway, system: System, page: Page, producer: AIOKafkaProducer
 ) -> None:
     pictures = Pictures()
     run = random_id("dash")
@@ -403,10 +414,47 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
     row = await in_pages(page, page.locator(f"tr[data-template='{template_id}']"))
     await expect(row.locator(".badge")).to_have_text("inactive")
 
-    # --- operations: dead letters per service ----------------------------------------------
+    # --- operations: what needs a person, consumer lag, dead letters ------------------------
+    settings = system.settings
+    marker = random_id("junk")
+    redacted = {dlt.REDACTED: "true", dlt.REASON: "undecodable"}
+    orders = settings.topic(ORDER_COMMANDS)
+    await park(producer, settings.topic(ORDER_DEAD_LETTERS), b"{not json", marker, orders, redacted)
+    fixed_template = random_id("tpl-fixed")
+    command = CreatePointAccountTemplate(
+        template_id=fixed_template, name="Fixed", kind="loyalty", unit=f"points:{fixed_template}"
+    )
+    value, signed = signed_message(settings, command)
+    credits = settings.topic(STORE_CREDIT_COMMANDS)
+    await park(
+        producer, settings.topic(STORE_CREDIT_DEAD_LETTERS), value, fixed_template, credits, signed
+    )
+
     await page.get_by_role("link", name="Operations").click()
-    await expect(page.get_by_text("Nothing parked: ledger has handled everything")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Needs a person")).to_be_visible()
+    await settled(page)
+    lag = page.locator(
+        f"tr[data-group='{settings.topic_prefix}storecredit-store_credit'][data-topic='{credits}']"
+    )
+    await expect(lag.locator("td").nth(1)).to_have_text("store-credit")
+    await expect(lag.locator(".badge")).to_have_text(re.compile(r"^\d+$"))
+    services = page.get_by_role("navigation", name="Services")
+    await services.get_by_role("link", name="order").click()
+    parked = page.locator("tr[data-offset]", has=page.get_by_role("cell", name=marker))
+    await expect(parked.locator("td").nth(1)).to_have_text("undecodable")
+    await expect(parked.locator("td").nth(3)).to_have_text(f"{orders} [0] @3")
+    await expect(parked.locator("td").nth(6)).to_have_text("redacted: send a corrected message")
+    await services.get_by_role("link", name="store-credit").click()
+    parked = page.locator("tr[data-offset]", has=page.get_by_role("cell", name=fixed_template))
+    await expect(parked.locator("td").nth(1)).to_have_text("handler_failed")
+    await expect(parked.locator("td").nth(4)).to_have_text("CreatePointAccountTemplate")
+    await settled(page)
     await pictures.take(page, "operations")
+    await parked.get_by_role("button", name="Re-drive").click()
+    await expect(page.locator("#message")).to_contain_text(f"Sent back to {credits} [")
+    await page.get_by_role("link", name="Templates").click()
+    fixed = await in_pages(page, page.locator(f"tr[data-template='{fixed_template}']"))
+    await expect(fixed.locator("td").nth(3)).to_have_text(f"points:{fixed_template}")
 
     # The code the admin typed reached no log, the gateway's or a service's.
     for log in [gateway.log, *(service.log for service in system.services.values())]:

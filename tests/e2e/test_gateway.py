@@ -15,10 +15,18 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import dead_letters as dlt
-from contracts.topics import LEDGER_COMMANDS, LEDGER_DEAD_LETTERS
+from contracts.store_credit import CreatePointAccountTemplate
+from contracts.topics import (
+    LEDGER_COMMANDS,
+    LEDGER_DEAD_LETTERS,
+    STORE_CREDIT_COMMANDS,
+    STORE_CREDIT_DEAD_LETTERS,
+    STORE_CREDIT_EVENTS,
+)
 from services.gateway.routes import ROUTES
 from tests.e2e.conftest import System
 from tests.gateway_client import Gateway, IdentityProvider, gateway_process, until
+from tests.parking import park, signed_message
 from tests.random_refs import random_id
 
 
@@ -455,3 +463,88 @@ async def test_bad_input_gets_a_clear_4xx_and_the_gateway_stays_up(
     assert (await http.get("/health/ready")).status_code == 200
     unknown = await http.get(f"/v1/orders/{good['order_id']}", headers=me)
     assert unknown.status_code == 404  # nothing was created by any of the above
+
+
+async def test_an_admin_sees_every_services_consumer_lag_and_no_one_else_does(
+    system: System, gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    prefix = system.settings.topic_prefix
+    template = {
+        "template_id": random_id("tpl-lag"),
+        "name": "Lag probe",
+        "kind": "loyalty",
+        "unit": f"points:{random_id('lag')}",
+    }
+    made = await http.post(
+        "/v1/templates",
+        headers={**gateway.admin.header, "Idempotency-Key": random_id("k")},
+        json=template,
+    )
+    assert made.status_code == 200, made.text
+    commands = system.settings.topic(STORE_CREDIT_COMMANDS)
+
+    async def committed() -> dict[str, Any] | None:
+        found = ok(await http.get("/v1/consumer-lag", headers=gateway.admin.header))
+        groups = {g["group"]: g for g in found["groups"]}
+        group = groups.get(f"{prefix}storecredit-store_credit", {"topics": []})
+        read = next((t for t in group["topics"] if t["topic"] == commands), None)
+        return groups if read is not None else None
+
+    groups = await until(committed)
+    for service in ("ledger", "store_credit", "order", "fulfillment"):  # each one's groups
+        assert groups[f"{prefix}storecredit-{service}"]["service"] == service.replace("_", "-")
+        assert f"{prefix}storecredit-{service}-queries" in groups
+    for group in groups.values():
+        assert group["lag"] == sum(t["lag"] for t in group["topics"]) >= 0
+        for topic in group["topics"]:
+            assert topic["lag"] == sum(p["lag"] for p in topic["partitions"])
+            for part in topic["partitions"]:
+                if part["committed"] is not None:
+                    assert part["end"] >= part["committed"]
+                    assert part["lag"] == part["end"] - part["committed"]
+    # Only this environment's groups, only the services'.
+    assert all(name.startswith(f"{prefix}storecredit-") for name in groups)
+    for caller in (gateway.identity.bearer(random_id("cust")), gateway.shop.header):
+        refused = await http.get("/v1/consumer-lag", headers=caller)
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+
+
+async def test_an_admin_redrives_a_fixed_dead_letter_and_never_a_redacted_or_an_event(
+    system: System, gateway: Gateway, http: httpx.AsyncClient, producer: AIOKafkaProducer
+) -> None:
+    settings = system.settings
+    template_id = random_id("tpl-redriven")
+    command = CreatePointAccountTemplate(
+        template_id=template_id, name="Redriven", kind="loyalty", unit=f"points:{template_id}"
+    )
+    value, signed = signed_message(settings, command)
+    dead_letters = settings.topic(STORE_CREDIT_DEAD_LETTERS)
+    commands = settings.topic(STORE_CREDIT_COMMANDS)
+    fixable = await park(producer, dead_letters, value, template_id, commands, signed)
+    redacted = await park(
+        producer, dead_letters, value, template_id, commands, {**signed, dlt.REDACTED: "true"}
+    )
+    events = settings.topic(STORE_CREDIT_EVENTS)
+    event = await park(producer, dead_letters, value, template_id, events, signed)
+    path = "/v1/dead-letters/store-credit/{}/redrive"
+
+    for caller in (gateway.identity.bearer(random_id("cust")), gateway.shop.header):
+        refused = await http.post(path.format(fixable), headers=caller)
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    for offset, why in [(redacted, "redacted"), (event, "not a command or query topic")]:
+        refused = await http.post(path.format(offset), headers=gateway.admin.header)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "not_redrivable" and why in refused.json()["detail"]
+    missing = await http.post(path.format(event + 1_000), headers=gateway.admin.header)
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+    sent = ok(await http.post(path.format(fixable), headers=gateway.admin.header))
+    assert sent["sent_to"]["topic"] == commands
+    again = ok(await http.post(path.format(fixable), headers=gateway.admin.header))
+    assert again["sent_to"]["offset"] > sent["sent_to"]["offset"]
+
+    async def made() -> bool:
+        found = ok(await http.get("/v1/templates?limit=500", headers=gateway.admin.header))
+        return any(t["template_id"] == template_id for t in found["templates"])
+
+    await until(made)  # handled (the same message id again is skipped: its inbox)

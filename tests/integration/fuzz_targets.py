@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from contracts.customers import CustomerCreated
 from contracts.envelope import Actor, ActorKind, Message
-from contracts.fulfillment import FulfillItem, GetFulfillment, ReturnItem
+from contracts.fulfillment import FulfillItem, GetFulfillment, ListFulfillmentProblems, ReturnItem
 from contracts.ledger import (
     BalanceChanged,
     CreatePointTransaction,
@@ -379,9 +379,15 @@ def order_queries(world: World, settings: Settings) -> Target:
 def fulfillment_queries(world: World, settings: Settings) -> Target:
     get = GetFulfillment(order_id=world.shipped)
     nowhere = GetFulfillment(order_id=random_id("ord"))
+    problems = ListFulfillmentProblems(limit=5)
     good = [
         valid("the shipped order", get, ADMIN, Expect(reply="FulfillmentFound")),
         valid("no such order", nowhere, ADMIN, Expect(reply="fulfillment_not_found")),
+        valid("the problems", problems, ADMIN, Expect(reply="FulfillmentProblems")),
+        *[
+            valid("a customer lists problems", problems, s, Expect(reply="forbidden"))
+            for s in strangers(1)
+        ],
         *[
             valid("a stranger asks", get, s, Expect(reply="fulfillment_not_found"))
             for s in strangers(2)

@@ -9,30 +9,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Actor, ActorKind, new_envelope
+from contracts.envelope import Actor, ActorKind
 from contracts.fulfillment import FulfillItem, GetFulfillment, ReturnItem
 from contracts.order import AddDepositLineItem, CheckoutOrder, SetOrderCharges
-from contracts.topics import FULFILLMENT_QUERIES, FULFILLMENT_QUERY_REPLIES
-from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
-from shared.tools.request_client import RequestClient
-from tests.fulfillment_client import OPERATOR
+from tests.fulfillment_client import OPERATOR, ask_fulfillment
 from tests.integration.shop import ALL_SERVICES, Shop, card, mug, shop_running
 from tests.random_refs import random_id
-
-
-async def get_fulfillment(settings: Settings, order_id: str, actor: Actor) -> Any:
-    async with RequestClient(
-        settings.kafka_bootstrap_servers,
-        settings.topic(FULFILLMENT_QUERY_REPLIES),
-        keyring=settings.keyring(),
-        **kafka_client_options(settings),
-    ) as client:
-        return await client.request(
-            settings.topic(FULFILLMENT_QUERIES),
-            order_id,
-            new_envelope(GetFulfillment(order_id=order_id), actor=actor),
-        )
 
 
 async def mixed_order(shop: Shop, credit: dict[str, Any]) -> str:
@@ -85,12 +68,14 @@ async def test_an_order_is_fulfilled_once_and_its_returns_give_back_what_paid_fo
         await shop.balance_is(shop.loyalty, 9_800)
         await shop.balance_is(credit_account, 0)
 
-        found = await get_fulfillment(isolated, order_id, shop.shopper)
+        found = await ask_fulfillment(isolated, GetFulfillment(order_id=order_id), shop.shopper)
         assert found.type == "FulfillmentFound", found.payload
         assert found.payload["fulfillment"]["items"] == done["items"]
         for stranger in (Actor(kind=ActorKind.CUSTOMER, id=random_id("cust")), None):
             missing = order_id if stranger is not None else random_id("ord")
-            refused = await get_fulfillment(isolated, missing, stranger or OPERATOR)
+            refused = await ask_fulfillment(
+                isolated, GetFulfillment(order_id=missing), stranger or OPERATOR
+            )
             assert refused.payload["code"] == "fulfillment_not_found", refused.payload
 
         mugs = kinds[("manual", "mugs")]["fulfillment_item_id"]

@@ -14,7 +14,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
-from contracts.fulfillment import FulfillItem, RetryFulfillmentItem, ReturnItem
+from contracts.envelope import Actor, ActorKind
+from contracts.fulfillment import (
+    FulfillItem,
+    ListFulfillmentProblems,
+    RetryFulfillmentItem,
+    ReturnItem,
+)
 from contracts.ledger import VoidPointTransaction
 from contracts.order import AddProductLineItem, CheckoutOrder
 from contracts.topics import (
@@ -28,6 +34,7 @@ from shared.runtime.db import create_engine
 from shared.runtime.faults import CRASH_EXIT_CODE
 from shared.runtime.messaging_tables import inbox, outbox
 from shared.runtime.settings import Settings
+from tests.fulfillment_client import OPERATOR, ask_fulfillment
 from tests.integration.conftest import running
 from tests.integration.shop import ALL_SERVICES, Shop, card, mug, shop_running
 from tests.kafka_tools import has_type, send
@@ -44,6 +51,21 @@ async def points_order(shop: Shop, points: int = 1_000) -> tuple[str, str]:
     checkout = await shop.orders.do(CheckoutOrder(order_id=order_id, payment=payment))
     assert checkout["status"] == "accepted", checkout
     return order_id, spend
+
+
+async def every_problem(settings: Settings) -> dict[str, Any]:
+    """ListFulfillmentProblems page after page (two a page): {order id: fulfillment}."""
+    found: dict[str, Any] = {}
+    after = None
+    while True:
+        page = await ask_fulfillment(
+            settings, ListFulfillmentProblems(after=after, limit=2), OPERATOR
+        )
+        assert page.type == "FulfillmentProblems", page.payload
+        found.update({f["order_id"]: f for f in page.payload["fulfillments"]})
+        after = page.payload["next_after"]
+        if after is None:
+            return found
 
 
 async def scalar(settings: Settings, service: str, query: Any) -> Any:
@@ -103,6 +125,17 @@ async def test_a_refused_commit_fails_visibly_and_a_twice_delivered_order_change
                 has_type("FulfillmentItemFailed", order_id=doomed)
             )
             assert alarm.json()["payload"]["code"] == "not_pending"
+            # The operators' list: the doomed order with its failed item, not the good one.
+            problems = await every_problem(isolated)
+            assert doomed in problems and good not in problems
+            [listed] = [i for i in problems[doomed]["items"] if i["status"] == "failed"]
+            assert (listed["fulfillment_item_id"], listed["code"]) == (
+                item["fulfillment_item_id"],
+                "not_pending",
+            )
+            customer = Actor(kind=ActorKind.CUSTOMER, id=problems[doomed]["customer_id"])
+            asked = await ask_fulfillment(isolated, ListFulfillmentProblems(), customer)
+            assert asked.payload["code"] == "forbidden", asked.payload
             retry = RetryFulfillmentItem(
                 order_id=doomed, fulfillment_item_id=item["fulfillment_item_id"]
             )

@@ -1,6 +1,6 @@
 // The Dashboard: the back office of both product documents, on the gateway's own API.
 // Every action is a command or a query of /v1 as the signed-in admin; the services decide.
-// The page is built with DOM calls and text nodes only (never innerHTML): what a customer,
+// The page is built with DOM calls and text nodes only (never parsed as HTML): what a customer,
 // a shop or a service wrote is shown, never run. The credentials live in this tab's
 // sessionStorage and leave it only as the Authorization or X-API-Key header.
 import { Gateway, Problem } from "./storecredit-http.mjs";
@@ -596,6 +596,7 @@ function ordersView() {
         }));
         actions.append(ship);
       }
+      if (i.status === "failed") actions.append(retryButton(orderId, i, renderFulfillment));
       if (i.line_item_id && i.status === "fulfilled" && i.returned_quantity < i.quantity && ["manual", "points_spent"].includes(i.kind)) {
         actions.append(returnForm(i));
       }
@@ -654,24 +655,92 @@ function ordersView() {
 
 const SERVICES = ["ledger", "store-credit", "order", "fulfillment"];
 
+/** Retry a failed fulfillment item (the ledger is asked again); then `after()`. */
+function retryButton(orderId, item, after) {
+  const retry = h("button", { type: "button", class: "secondary" }, "Retry");
+  retry.addEventListener("click", () => act(retry, async () => {
+    const path = `/v1/orders/${encodeURIComponent(orderId)}/fulfillment/items/${encodeURIComponent(item.fulfillment_item_id)}/retry`;
+    const result = await gateway.post(path, {});
+    say(`${item.name}: attempt ${result.produced.attempt} sent to the ledger.`);
+    await after();
+  }, "Retrying…"));
+  return retry;
+}
+
+/** The fulfillments that need a person: failed items (retry them) and failed return parts. */
+function problemsList() {
+  const holder = h("div");
+  const render = () => holder.replaceChildren(pagedList(
+    ["Order", "Customer", "What", "Problem", "Attempts", ""],
+    "Nothing needs a person: every item and return went through.", async (after) => {
+      const page = await gateway.get("/v1/fulfillment-problems", { limit: PAGE, ...(after ? { after } : {}) });
+      const rows = page.fulfillments.flatMap((f) => {
+        const order = h("a", { href: `#/orders?id=${encodeURIComponent(f.order_id)}` }, f.number);
+        const items = f.items.filter((i) => i.status === "failed").map((i) => h("tr", { "data-problem": i.fulfillment_item_id },
+          h("td", {}, order.cloneNode(true)), cell(f.customer_id), cell(`${i.name} (${i.kind})`),
+          cell(`${i.code}: ${i.reason}`), cell(i.attempts, true), h("td", {}, retryButton(f.order_id, i, render))));
+        const parts = f.returns.flatMap((r) => r.parts.filter((p) => p.status === "failed").map((p) => h("tr", { "data-problem": r.return_id },
+          h("td", {}, order.cloneNode(true)), cell(f.customer_id), cell(`return ${r.return_id}: ${p.kind}`),
+          cell(`${p.code}: ${p.reason}`), cell("-"), cell(""))));
+        return [...items, ...parts];
+      });
+      return { rows, next: page.next_after };
+    }));
+  render();
+  return holder;
+}
+
+/** Each service consumer group's lag per topic: what is written and not yet handled. */
+function lagTable() {
+  const holder = h("div", { "aria-busy": "true" }, h("p", {}, "Loading…"));
+  const refresh = h("button", { type: "button", class: "secondary" }, "Refresh");
+  const render = async () => {
+    const { groups } = await gateway.get("/v1/consumer-lag");
+    const rows = groups.flatMap((g) => (g.topics.length ? g.topics : [null]).map((t) => h("tr", { "data-group": g.group, "data-topic": t ? t.topic : "" },
+      cell(g.group), cell(g.service), cell(t ? t.topic : "nothing committed yet"),
+      h("td", { class: "number" }, h("span", { class: `badge ${t && t.lag > 0 ? "bad" : "good"}` }, t ? t.lag : 0)),
+      cell(t ? t.partitions.map((p) => `${p.partition}: ${p.committed ?? "-"} of ${p.end ?? "-"}`).join(", ") : "-"))));
+    holder.replaceChildren(table(["Group", "Service", "Topic", "Lag", "Partitions (committed of end)"], rows,
+      "No service consumer group is running."));
+  };
+  refresh.addEventListener("click", () => act(refresh, render, "Refreshing…"));
+  render()
+    .catch((error) => holder.replaceChildren(h("p", { class: "empty" }, sentence(error))))
+    .finally(() => holder.removeAttribute("aria-busy"));
+  return [holder, h("div", { class: "actions" }, refresh)];
+}
+
 function operationsView() {
   const service = params().get("service") || "ledger";
   const picker = h("nav", { "aria-label": "Services" }, SERVICES.map((s) =>
     h("a", { href: `#/operations?service=${s}`, "aria-current": s === service ? "page" : null }, s)));
-  const list = pagedList(["Parked", "Reason", "Detail", "From", "Type", "Key", "Redacted"],
+  const redrive = (d) => {
+    if (d.redacted) return cell("redacted: send a corrected message");
+    const button = h("button", { type: "button", class: "secondary" }, "Re-drive");
+    button.addEventListener("click", () => act(button, async () => {
+      const sent = await gateway.post(`/v1/dead-letters/${service}/${d.offset}/redrive`, {});
+      say(`Sent back to ${sent.sent_to.topic} [${sent.sent_to.partition}] @${sent.sent_to.offset}: ${service} handles it again (a message it has handled is skipped).`);
+    }, "Sending…"));
+    return h("td", {}, button);
+  };
+  const list = pagedList(["Parked", "Reason", "Detail", "From", "Type", "Key", ""],
     `Nothing parked: ${service} has handled everything it was sent.`, async (before) => {
       const page = await gateway.get(`/v1/dead-letters/${service}`, { limit: PAGE, ...(before !== null && before !== undefined ? { before } : {}) });
       return {
         rows: page.dead_letters.map((d) => h("tr", { "data-offset": d.offset },
           cell(new Date(d.timestamp).toLocaleString()), cell(d.reason), cell(d.detail),
           cell(`${d.original_topic} [${d.original_partition}] @${d.original_offset}`), cell(d.type), cell(d.key),
-          cell(d.redacted ? "yes" : "no"))),
+          redrive(d))),
         next: page.next_before,
       };
     });
-  return [h("h1", {}, "Operations: dead letters"), picker,
-    h("p", {}, "What a service could not decode or handle, with the reason. Re-drive with ",
-      h("code", {}, `storecredit dead-letters redrive ${service}`), " once the cause is fixed."), list];
+  return [h("h1", {}, "Operations"),
+    h("h2", {}, "Needs a person"), problemsList(),
+    h("h2", {}, "Consumer lag"), ...lagTable(),
+    h("h2", {}, "Dead letters"), picker,
+    h("p", {}, "What a service could not decode or handle, with the reason. Once the cause is fixed, re-drive "
+      + "one: it goes back to its command or query topic as it was sent. A dead letter of an event or result "
+      + "topic goes back with ", h("code", {}, `storecredit dead-letters redrive ${service}`), "."), list];
 }
 
 // --- the router -------------------------------------------------------------------------------

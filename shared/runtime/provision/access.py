@@ -3,7 +3,8 @@
 Each principal of the environment (``STORECREDIT_TOPIC_PREFIX``) gets a SCRAM user
 named ``<prefix>storecredit-<name>`` with its password, and exactly the ACLs the table
 gives it: Write (and Describe) on the topics it writes, Read (and Describe) on those it
-reads, Read on its own consumer groups (a prefixed pattern). Run as a principal allowed
+reads, Read on its own consumer groups (a prefixed pattern), Describe alone on the
+topics and the groups it observes (the gateway's consumer lag). Run as a principal allowed
 to alter users and ACLs (a super user). Uses confluent-kafka's admin client: aiokafka
 has no CreateAcls or AlterUserScramCredentials.
 """
@@ -69,6 +70,13 @@ def bindings(principal: Principal, prefix: str) -> list[AclBinding]:
     topic, literal = ResourceType.TOPIC, ResourcePatternType.LITERAL
     found = [allow(topic, prefix + t.name, literal, AclOperation.WRITE) for t in principal.writes]
     found += [allow(topic, prefix + t.name, literal, AclOperation.READ) for t in principal.reads]
+    found += [
+        allow(topic, prefix + t.name, literal, AclOperation.DESCRIBE) for t in principal.observes
+    ]
+    found += [
+        allow(ResourceType.GROUP, group, ResourcePatternType.PREFIXED, AclOperation.DESCRIBE)
+        for group in principal.observed_group_prefixes(prefix)
+    ]
     found.append(
         allow(
             ResourceType.GROUP,
