@@ -16,6 +16,7 @@ from contracts.topics import (
 )
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
+from shared.tools.operator.keys import natural_key
 from shared.tools.request_client import RequestClient
 from tests.kafka_tools import OrderCommandClient
 
@@ -30,7 +31,7 @@ async def ask_fulfillment(settings: Settings, question: Message, actor: Actor) -
         keyring=settings.keyring(),
         **kafka_client_options(settings),
     ) as client:
-        key = question.message_key() or "problems"
+        key = natural_key(FULFILLMENT_QUERIES.name, question) or question.message_type
         envelope = new_envelope(question, actor=actor)
         return await client.request(settings.topic(FULFILLMENT_QUERIES), key, envelope)
 

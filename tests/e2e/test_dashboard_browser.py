@@ -99,6 +99,15 @@ async def settled(page: Page) -> None:
     await expect(page.get_by_text("Loading…", exact=True)).to_have_count(0)
 
 
+async def open_view(page: Page, section: str) -> None:
+    """Open a section from the navigation, once its view has replaced the one before."""
+    before = await page.locator("main h1").element_handle()
+    await page.get_by_role("navigation", name="Sections").get_by_role("link", name=section).click()
+    if before is not None:
+        await before.wait_for_element_state("hidden")  # detached: the new view is there
+    await expect(page.locator("main h1")).to_be_visible()
+
+
 async def in_pages(page: Page, row: Locator) -> Locator:
     """``row`` of a paged list, showing more until it is there (other tests' rows too)."""
     more = page.get_by_role("button", name="Show more")
@@ -199,7 +208,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
     async with Platform(system.settings) as platform:
         created = CustomerCreated(customer_id=customer, email="grace@example.com", name="Grace")
         await platform.publish(customer, created, SHOP)
-    await page.get_by_role("link", name="Customers").click()
+    await open_view(page, "Customers")
     await page.get_by_label("Customer id").fill(customer)
     await page.get_by_role("button", name="Find").click()
     account_row = page.locator("tr[data-account]")
@@ -251,12 +260,12 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
         assert await api.balance(account) == (900, 0, 900)
 
         # --- the template's rename reaches the account ------------------------------------
-        await page.get_by_role("link", name="Templates").click()
+        await open_view(page, "Templates")
         row = await in_pages(page, page.locator(f"tr[data-template='{template_id}']"))
         await row.get_by_label(f"New name of {template_id}").fill("Rewards points")
         await row.get_by_role("button", name="Rename").click()
         await said(page, f"Template {template_id} renamed: its accounts follow.")
-        await page.get_by_role("link", name="Customers").click()
+        await open_view(page, "Customers")
         await page.get_by_label("Customer id").fill(customer)
         await looked_up_until(page, account_row.locator("td").nth(1), "Rewards points")
         await pictures.take(page, "customer")
@@ -274,7 +283,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
 
         # --- a store credit from the full form; its code shown once --------------------------
         code = str(int.from_bytes(os.urandom(8)) % 10**16).zfill(16)
-        await page.get_by_role("link", name="Store credits").click()
+        await open_view(page, "Store credits")
         await page.get_by_label("Customer id").fill(customer)
         await page.get_by_role("button", name="Find").click()
         await expect(page.get_by_text("This customer has no store credits.")).to_be_visible()
@@ -348,7 +357,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
         assert await api.balance(account) == (500, 0, 500)  # the spend committed by fulfillment
 
         # --- the order in the Dashboard: items, the credit masked, totals, fulfillment --------
-        await page.get_by_role("link", name="Orders").click()
+        await open_view(page, "Orders")
         await page.get_by_label("Order id").fill(order_id)
         await page.get_by_role("button", name="Find").click()
         await expect(page.locator("[data-field=order-status]")).to_have_text("checked_out")
@@ -396,19 +405,36 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
         await pictures.take(page, "order-returned")
 
         # --- the credit disabled, the template deactivated ----------------------------------
-        await page.get_by_role("link", name="Store credits").click()
+        await open_view(page, "Store credits")
         await page.get_by_label("Customer id").fill(customer)
         await looked_up_until(page, credit_row.locator("td").nth(4), "30.00 USD")
         await credit_row.get_by_role("button", name="Edit").click()
+        await expect(edit.get_by_label("External id")).to_have_value(f"ext-{run}")
+        await edit.get_by_label("Description").fill("Given back after a return")
+        await edit.get_by_label("Expiry date").fill("")  # emptied: cleared, never expires
         await edit.get_by_label("Disabled").check()
         await edit.get_by_role("button", name="Save").click()
         await said(page, f"Store credit {credit_id} updated.")
         await looked_up_until(page, credit_row.locator("td").nth(7), "disabled")
-        listed = await api.get(f"/v1/customers/{customer}/store-credits")
-        assert listed["store_credits"][0]["disabled"] is True
+        await expect(credit_row.locator("td").nth(6)).to_have_text("never")
+        [listed] = (await api.get(f"/v1/customers/{customer}/store-credits"))["store_credits"]
+        assert listed["disabled"] is True and listed["expiry_date"] is None
+        assert listed["description"] == "Given back after a return"
+        assert listed["external_id"] == f"ext-{run}" and listed["balance"] == 3000
 
-    await page.get_by_role("link", name="Templates").click()
+    await open_view(page, "Templates")
     row = await in_pages(page, page.locator(f"tr[data-template='{template_id}']"))
+    rates = row.get_by_label(f"Rates of {template_id}")
+    await rates.fill("a cent")
+    await row.get_by_role("button", name="Set").click()
+    await said(page, '"a cent" is not a rate and a currency, such as 0.01 USD.', "error")
+    await rates.fill("0.02 USD, 0.018 eur")
+    await row.get_by_role("button", name="Set").click()
+    await said(page, f"Template {template_id}'s rates set: its accounts follow.")
+    row = await in_pages(page, page.locator(f"tr[data-template='{template_id}']"))
+    await expect(row.get_by_label(f"Rates of {template_id}")).to_have_value(
+        re.compile(r"^(0\.02 USD, 0\.018 EUR|0\.018 EUR, 0\.02 USD)$")
+    )
     await row.get_by_role("button", name="Deactivate").click()
     await said(page, f"Template {template_id} is inactive.")
     row = await in_pages(page, page.locator(f"tr[data-template='{template_id}']"))
@@ -430,7 +456,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
         producer, settings.topic(STORE_CREDIT_DEAD_LETTERS), value, fixed_template, credits, signed
     )
 
-    await page.get_by_role("link", name="Operations").click()
+    await open_view(page, "Operations")
     await expect(page.get_by_role("heading", name="Needs a person")).to_be_visible()
     await settled(page)
     lag = page.locator(
@@ -452,7 +478,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
     await pictures.take(page, "operations")
     await parked.get_by_role("button", name="Re-drive").click()
     await expect(page.locator("#message")).to_contain_text(f"Sent back to {credits} [")
-    await page.get_by_role("link", name="Templates").click()
+    await open_view(page, "Templates")
     fixed = await in_pages(page, page.locator(f"tr[data-template='{fixed_template}']"))
     await expect(fixed.locator("td").nth(3)).to_have_text(f"points:{fixed_template}")
 

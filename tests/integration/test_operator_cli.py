@@ -32,7 +32,7 @@ from shared.runtime.broker import kafka_client_options
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import Settings
 from shared.tools.cli import main
-from shared.tools.operator.keys import natural_key
+from shared.tools.operator.keys import CUSTOM_KEYS, natural_key
 from shared.tools.operator.redrive import REDRIVEN_FROM
 from shared.tools.operator.tail import Filters, Window, tail
 from tests.integration.conftest import running
@@ -300,8 +300,9 @@ def test_every_command_and_query_has_a_key_rule_or_asks_for_one() -> None:
         key = natural_key(spec.topics[0].name, payload)
         if spec.model.message_type in needs_key:
             assert key is None, spec.model.message_type
-        elif spec.model.message_type == "ListPointAccountTemplates":
-            assert key == "templates"
+        elif spec.model in CUSTOM_KEYS:
+            assert key == CUSTOM_KEYS[spec.model]
+            assert f"`{key}`" in (spec.model.key_hint or ""), spec.model.message_type
         else:
             assert spec.model.key_field is not None, spec.model.message_type
             assert key == ids[spec.model.key_field], spec.model.message_type

@@ -39,8 +39,12 @@ function say(text, kind = "ok") {
   else delete message.dataset.kind;
 }
 
+/** What the admin typed cannot be sent: said as it is, nothing sent. */
+class Invalid extends Error {}
+
 function sentence(error) {
   if (error instanceof Problem) return `${error.title} (${error.code}): ${error.detail}`;
+  if (error instanceof Invalid) return error.message;
   return `The gateway could not be reached: ${error.message}`;
 }
 
@@ -84,6 +88,23 @@ function values(form) {
 function moment(local) {
   // <input type="datetime-local"> is the admin's local time: sent as UTC.
   return local ? new Date(local).toISOString() : undefined;
+}
+
+/** An ISO moment as an <input type="datetime-local"> value, in the admin's local time. */
+function localMinute(iso) {
+  if (!iso) return undefined;
+  const at = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+}
+
+/** A whole number the admin typed, exactly (points and minor units are integers). */
+function whole(text, what) {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value)) {
+    throw new Invalid(`${what} must be a whole number up to ${Number.MAX_SAFE_INTEGER}.`);
+  }
+  return value;
 }
 
 function money(minor, currency = "") {
@@ -218,6 +239,28 @@ function templatesView() {
       return { rows: page.templates.map(templateRow), next: page.next_after };
     }),
   );
+  /** The template's exchange rates as "0.01 USD, 0.009 EUR", changed in place. */
+  const ratesForm = (t) => {
+    const shown = Object.entries(t.exchange_rates || {}).map(([c, r]) => `${r} ${c}`).join(", ");
+    const rates = h("input", { name: "rates", value: shown, size: 14, "aria-label": `Rates of ${t.template_id}`, placeholder: "0.01 USD" });
+    const set = h("button", { type: "submit", class: "secondary" }, "Set");
+    return h("form", { class: "inline", onsubmit: (event) => {
+      event.preventDefault();
+      act(set, async () => {
+        const exchangeRates = {};
+        for (const pair of rates.value.split(",").map((p) => p.trim()).filter(Boolean)) {
+          const [rate, currency, ...rest] = pair.split(/\s+/);
+          if (!currency || rest.length || !/^\d+(\.\d+)?$/.test(rate)) {
+            throw new Invalid(`"${pair}" is not a rate and a currency, such as 0.01 USD.`);
+          }
+          exchangeRates[currency.toUpperCase()] = rate; // a decimal string: exact
+        }
+        await gateway.send("PATCH", `/v1/templates/${encodeURIComponent(t.template_id)}`, { exchange_rates: exchangeRates });
+        say(`Template ${t.template_id}'s rates set: its accounts follow.`);
+        render();
+      });
+    } }, rates, set);
+  };
   const templateRow = (t) => {
     const name = h("input", { name: "name", value: t.name, "aria-label": `New name of ${t.template_id}` });
     const rename = h("button", { type: "submit", class: "secondary" }, "Rename");
@@ -239,7 +282,7 @@ function templatesView() {
         });
       } }, name, rename)),
       cell(t.kind), cell(t.unit),
-      cell(Object.entries(t.exchange_rates || {}).map(([c, r]) => `${r} ${c}`).join(", ") || "-"),
+      h("td", {}, ratesForm(t)),
       h("td", {}, h("span", { class: `badge ${t.status === "active" ? "good" : ""}` }, t.status)),
       h("td", {}, toggle));
   };
@@ -317,7 +360,7 @@ function customersView() {
         const account = given.account_id;
         const result = await gateway.post(`/v1/accounts/${encodeURIComponent(account)}/transactions`, {
           transaction_id: newId(sign > 0 ? "deposit" : "spend"),
-          amount: sign * Number.parseInt(given.points, 10),
+          amount: sign * whole(given.points, "Points"),
           kind: sign > 0 ? "deposit" : "spend",
           status: "committed",
           description: given.description || "",
@@ -428,7 +471,17 @@ function creditsView() {
       cell(c.expiry_date ? new Date(c.expiry_date).toLocaleString() : "never"),
       h("td", {}, h("span", { class: `badge ${c.usable ? "good" : "bad"}` }, c.usable ? "usable" : c.unusable_code)),
       h("td", {}, edit));
-    edit.addEventListener("click", () => row.after(h("tr", {}, h("td", { colspan: 9 }, editForm(c)))));
+    let editing = null;
+    edit.addEventListener("click", () => {
+      if (editing) {
+        editing.remove();
+        editing = null;
+      } else {
+        editing = h("tr", {}, h("td", { colspan: 9 }, editForm(c)));
+        row.after(editing);
+      }
+      edit.textContent = editing ? "Close" : "Edit";
+    });
     return row;
   };
   const editForm = (c) => {
@@ -436,22 +489,37 @@ function creditsView() {
     const form = h("form", { class: "card", onsubmit: (event) => {
       event.preventDefault();
       const given = values(form);
-      const change = { disabled: given.disabled };
-      if (given.name && given.name !== c.name) change.name = given.name;
-      if (given.amount) change.amount = Number.parseInt(given.amount, 10);
-      if (given.expiry_date) change.expiry_date = moment(given.expiry_date);
       act(save, async () => {
+        const change = {};
+        const clear = [];
+        if (given.name !== c.name) change.name = given.name;
+        if ((given.description ?? "") !== c.description) change.description = given.description ?? "";
+        if (given.amount) change.amount = whole(given.amount, "The amount");
+        for (const name of ["external_id", "customer_id"]) {
+          if (given[name] === undefined && c[name]) clear.push(name);
+          else if (given[name] !== undefined && given[name] !== c[name]) change[name] = given[name];
+        }
+        for (const name of ["active_date", "expiry_date"]) {
+          if (given[name] === undefined && c[name]) clear.push(name);
+          else if (given[name] !== undefined && given[name] !== localMinute(c[name])) change[name] = moment(given[name]);
+        }
+        if (given.disabled !== c.disabled) change.disabled = given.disabled;
+        if (clear.length) change.clear = clear;
         await gateway.send("PATCH", `/v1/store-credits/${encodeURIComponent(c.store_credit_id)}`, change);
         say(`Store credit ${c.store_credit_id} updated.`);
         render();
       });
     } },
       h("h2", {}, `Edit ${c.name}`),
-      h("p", {}, "The amount may only be raised above the balance; the difference is credited."),
+      h("p", {}, "The amount may only be raised above the balance; the difference is credited. An emptied field is cleared."),
       h("div", { class: "fields" },
-        field("Name", h("input", { name: "name", value: c.name })),
+        field("Name", h("input", { name: "name", value: c.name, required: true })),
+        field("Description", h("input", { name: "description", value: c.description })),
         field(`Amount (minor units; balance ${c.balance ?? "?"})`, h("input", { name: "amount", type: "number", min: 1, step: 1 })),
-        field("Expiry date", h("input", { name: "expiry_date", type: "datetime-local" })),
+        field("External id", h("input", { name: "external_id", value: c.external_id })),
+        field("Active date", h("input", { name: "active_date", type: "datetime-local", value: localMinute(c.active_date) })),
+        field("Expiry date", h("input", { name: "expiry_date", type: "datetime-local", value: localMinute(c.expiry_date) })),
+        field("Customer", h("input", { name: "customer_id", value: c.customer_id })),
         check("Disabled", h("input", { name: "disabled", type: "checkbox", checked: c.disabled }))),
       h("div", { class: "actions" }, save));
     return form;
@@ -466,7 +534,7 @@ function creditsView() {
         store_credit_id: newId("sc"),
         name: given.name,
         description: given.description || "",
-        amount: Number.parseInt(given.amount, 10),
+        amount: whole(given.amount, "The amount"),
         currency: (given.currency || "USD").toUpperCase(),
         allow_balance_owing: given.allow_balance_owing,
         disabled: given.disabled,
@@ -625,7 +693,7 @@ function ordersView() {
         await gateway.post(`${path}/returns`, {
           return_id: returnId,
           line_item_id: item.line_item_id,
-          quantity: Number.parseInt(given.quantity || "1", 10),
+          quantity: whole(given.quantity || "1", "The quantity"),
           reason: given.reason || "",
         });
         say("Return recorded: giving back what paid for it…");

@@ -40,7 +40,7 @@ from contracts.topics import (
 )
 from shared.runtime.settings import Settings
 from shared.tools.bench import carts as cart_setup
-from shared.tools.bench import system
+from shared.tools.bench import idle_cpu, system
 from shared.tools.bench.arrivals import Arrivals
 from shared.tools.bench.envelopes import record
 from shared.tools.bench.latency_points import (
@@ -172,6 +172,12 @@ async def measure(
     schedules = [send_offsets(rate, seconds) for rate in rates]
     carts = cart_setup.plan(scratch.name, sum(map(len, schedules)), CUSTOMERS)
     running = await system.start(servers, scratch, settings)
+    try:
+        idle = await idle_cpu.of_system(running)
+    except BaseException:
+        await asyncio.to_thread(running.stop)
+        raise
+    print(f"idle: {idle[0].value:.2f}% of a core ({idle[0].notes})", flush=True)
     configured = running.settings
     topics = (STORE_CREDIT_COMMAND_RESULTS, ORDER_COMMAND_RESULTS, LEDGER_BALANCES)
     arrivals = Arrivals(
@@ -216,7 +222,7 @@ async def measure(
         f"{len(carts):,} carts of {min(CUSTOMERS, len(carts))} customers; services' logs in "
         f"{running.logs}",
     )
-    return [set_up, *figures(points, seconds)], points
+    return [*idle, set_up, *figures(points, seconds)], points
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -8,7 +8,7 @@ whoever looks. The operator then gives ``--key``.
 
 from __future__ import annotations
 
-from contracts import store_credit
+from contracts import fulfillment, store_credit
 from contracts.envelope import Message
 from contracts.topics import (
     FULFILLMENT_COMMANDS,
@@ -21,16 +21,20 @@ from contracts.topics import (
     STORE_CREDIT_QUERIES,
 )
 
-TEMPLATES_KEY = "templates"
-"""ListPointAccountTemplates is about no one entity: any key does, this one by custom."""
+CUSTOM_KEYS: dict[type[Message], str] = {
+    store_credit.ListPointAccountTemplates: "templates",
+    fulfillment.ListFulfillmentProblems: "problems",
+}
+"""Queries about no one entity: any key does, these by custom (their ``key_hint``)."""
 
 
 def natural_key(topic_name: str, payload: Message) -> str | None:
     """The key for ``payload`` on the registry topic ``topic_name``, or None if unknown:
     the field its contract keys it by (``Message.key_field``), or the custom of a
     message any key does for."""
-    if isinstance(payload, store_credit.ListPointAccountTemplates):
-        return TEMPLATES_KEY
+    custom = CUSTOM_KEYS.get(type(payload))
+    if custom is not None:
+        return custom
     if topic_name not in KEYED_TOPICS:
         return None
     return payload.message_key()
