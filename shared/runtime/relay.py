@@ -6,6 +6,9 @@ Kafka confirmed it and every row before it. A failure stops the batch, so a
 later row of the same key never overtakes an earlier one; rows confirmed after
 the failed one are sent again (consumers are idempotent: at-least-once).
 Rows survive restarts: whatever was committed and not marked is sent next time.
+It looks for rows when its process commits some (``wake``), and on its own every
+``STORECREDIT_OUTBOX_POLL_MS``, less and less often while nothing happens (up to
+``STORECREDIT_OUTBOX_IDLE_POLL_MS``: :func:`idle_delay`).
 A row that carries a secret (a sealed code or token: ``outbox.carries_secret``)
 is emptied as it is marked published.
 """
@@ -33,6 +36,16 @@ STOP_WAIT_S = 10.0
 """How long a stop waits for the pass under way (Kafka unreachable: it is cut short)."""
 
 
+def idle_delay(poll: float, idle_poll: float, quiet: int) -> float:
+    """How long the relay waits for a wake after ``quiet`` passes in a row that found
+    nothing and were not woken: ``poll``, doubled each quiet pass up to ``idle_poll``.
+
+    A pass that was woken (a commit of this process) or sent rows sets ``quiet`` back to
+    0: rows another instance committed while it held the relay lock are then looked for
+    again after ``poll``, and only a system at rest is looked at rarely."""
+    return min(poll * float(2 ** min(quiet, 16)), idle_poll)
+
+
 def advisory_lock_id(name: str) -> int:
     digest = hashlib.sha256(f"outbox-relay:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -46,6 +59,7 @@ class OutboxRelay:
         broker: KafkaBroker,
         *,
         poll_interval: float = 0.5,
+        idle_poll: float = 5.0,
         batch_size: int = 1000,
         retention: timedelta = timedelta(days=7),
         metrics: ServiceMetrics | None = None,
@@ -55,6 +69,7 @@ class OutboxRelay:
         self._sessions = sessions
         self._broker = broker
         self._poll_interval = poll_interval
+        self._idle_poll = max(idle_poll, poll_interval)
         self._batch_size = batch_size
         self._retention = retention
         self._wake = asyncio.Event()
@@ -167,7 +182,9 @@ class OutboxRelay:
     async def run(self) -> None:
         failures = 0
         passes = 0
+        quiet = 0
         while not self._stopping:
+            woken = self._wake.is_set()
             self._wake.clear()
             try:
                 sent = await self.publish_pending()
@@ -182,7 +199,12 @@ class OutboxRelay:
                     await self.prune()
             if sent >= self._batch_size:
                 continue
-            delay = self._poll_interval if failures == 0 else min(0.2 * 2**failures, 10.0)
+            quiet = 0 if sent or woken else quiet + 1
+            delay = (
+                idle_delay(self._poll_interval, self._idle_poll, quiet)
+                if failures == 0
+                else min(0.2 * 2**failures, 10.0)
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 

@@ -77,6 +77,7 @@ class ServiceRuntime:
             self.sessions,
             self.broker,
             poll_interval=settings.outbox_poll_ms / 1000,
+            idle_poll=settings.outbox_idle_poll_ms / 1000,
             metrics=self.metrics,
         )
         self.processor = CommandProcessor(

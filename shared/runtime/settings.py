@@ -17,7 +17,8 @@ Environment variables:
   id (default none), so several environments can share one Kafka cluster.
 - ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
 - ``STORECREDIT_OUTBOX_POLL_MS``: how often the outbox relay looks for rows
-  when nothing woke it (default 500).
+  when nothing woke it (default 500), doubling while nothing happens up to
+  ``STORECREDIT_OUTBOX_IDLE_POLL_MS`` (default 5000).
 - ``STORECREDIT_BATCH_SIZE``: the most records a command or event consumer
   takes from Kafka at once and handles in one database transaction (default
   500). ``1`` handles each message in a transaction of its own and commits its
@@ -181,6 +182,17 @@ class Settings(BaseSettings):
         description=(
             "How often, in milliseconds, the outbox relay looks for unsent rows when "
             "nothing woke it."
+        ),
+    )
+    outbox_idle_poll_ms: int = Field(
+        default=5_000,
+        ge=10,
+        le=600_000,
+        validation_alias=_env("STORECREDIT_OUTBOX_IDLE_POLL_MS"),
+        description=(
+            "The longest, in milliseconds, the outbox relay waits between looks while "
+            "nothing happens: its wait doubles from STORECREDIT_OUTBOX_POLL_MS with each "
+            "look that finds nothing, and a commit of its process brings it back."
         ),
     )
     strict_contracts: bool = Field(

@@ -1,6 +1,7 @@
-"""A batch consumer long-polls: one wait of LONG_POLL_MS that returns when records come,
-and, after an empty answer, the next poll straight away (no sleep on top of the wait, so
-an idle consumer wakes about once a second and a record arriving then is not held)."""
+"""Resting when idle: a batch consumer long-polls (one wait of LONG_POLL_MS that returns
+when records come, and after an empty answer the next poll straight away, so an idle
+consumer wakes about once a second and a record arriving then is not held); the outbox
+relay looks for rows less and less often while nothing happens."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 
 from shared.runtime.pipeline import LONG_POLL_MS, subscribe
+from shared.runtime.relay import idle_delay
 from shared.runtime.settings import Settings
 
 
@@ -37,3 +39,10 @@ async def test_an_empty_poll_is_followed_by_the_next_at_once_and_records_come_wh
     assert await subscriber.get_msg(consumer) == (1, 2, 3)
     assert time.monotonic() - started < LONG_POLL_MS / 1000  # nothing slept
     assert consumer.asked == [{"timeout_ms": LONG_POLL_MS, "max_records": 50}] * 2
+
+
+def test_the_relay_looks_less_often_while_nothing_happens_and_at_once_again_after() -> None:
+    waits = [idle_delay(0.5, 5.0, quiet) for quiet in range(7)]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert idle_delay(0.2, 0.1, 3) == 0.1  # never above the idle bound
+    assert idle_delay(0.5, 5.0, 10_000) == 5.0  # no overflow however long it rests
