@@ -6,7 +6,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Actor, ActorKind, Message, RawEnvelope, new_envelope
+from contracts.envelope import Actor, ActorKind, Message, RawEnvelope
 from contracts.topics import (
     FULFILLMENT_COMMAND_RESULTS,
     FULFILLMENT_COMMANDS,
@@ -14,26 +14,17 @@ from contracts.topics import (
     FULFILLMENT_QUERIES,
     FULFILLMENT_QUERY_REPLIES,
 )
-from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
 from shared.tools.operator.keys import natural_key
-from shared.tools.request_client import RequestClient
-from tests.kafka_tools import OrderCommandClient
+from tests.kafka_tools import OrderCommandClient, ask
 
 OPERATOR = Actor(kind=ActorKind.ADMIN, id="warehouse-1")
 
 
 async def ask_fulfillment(settings: Settings, question: Message, actor: Actor) -> RawEnvelope:
     """The fulfillment service's answer to a query on ``fulfillment.queries``."""
-    async with RequestClient(
-        settings.kafka_bootstrap_servers,
-        settings.topic(FULFILLMENT_QUERY_REPLIES),
-        keyring=settings.keyring(),
-        **kafka_client_options(settings),
-    ) as client:
-        key = natural_key(FULFILLMENT_QUERIES.name, question) or question.message_type
-        envelope = new_envelope(question, actor=actor)
-        return await client.request(settings.topic(FULFILLMENT_QUERIES), key, envelope)
+    key = natural_key(FULFILLMENT_QUERIES.name, question) or question.message_type
+    return await ask(settings, FULFILLMENT_QUERIES, FULFILLMENT_QUERY_REPLIES, key, question, actor)
 
 
 class Fulfillments(OrderCommandClient):

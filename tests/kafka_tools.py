@@ -7,10 +7,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
+from contracts.envelope import Actor, ActorKind, Envelope, Message, RawEnvelope, new_envelope
 from contracts.topics import TopicSpec
+from shared.runtime.broker import kafka_client_options
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import Settings
+from shared.tools.request_client import RequestClient
 from shared.tools.topic_watch import Record, TopicWatcher, partitions_of, read_all
 
 __all__ = ["Record", "TopicWatcher", "partitions_of", "read_all"]
@@ -116,3 +118,22 @@ class OrderCommandClient(CommandClient):
         [event] = (await self.watcher.wait_for(check))[:1]
         payload: dict[str, Any] = event.json()["payload"]
         return payload
+
+
+async def ask(
+    settings: Settings,
+    queries: TopicSpec,
+    replies: TopicSpec,
+    key: str,
+    question: Message,
+    actor: Actor,
+) -> RawEnvelope:
+    """One query on ``queries``, signed for ``actor``; the service's reply."""
+    async with RequestClient(
+        settings.kafka_bootstrap_servers,
+        settings.topic(replies),
+        keyring=settings.keyring(),
+        **kafka_client_options(settings),
+    ) as client:
+        envelope = new_envelope(question, actor=actor)
+        return await client.request(settings.topic(queries), key, envelope)

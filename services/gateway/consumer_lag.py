@@ -12,13 +12,14 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoint's ann
 from collections import defaultdict
 from typing import Annotated, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from contracts.access import BY_NAME
 from contracts.envelope import ActorKind
+from services.gateway.groupless import groupless_consumer
 from services.gateway.identity import Caller
 from services.gateway.problems import problem
 from shared.runtime.broker import kafka_client_options
@@ -69,19 +70,9 @@ async def lag_of_groups(settings: Settings) -> list[dict[str, Any]]:
 async def end_offsets(
     settings: Settings, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="storecredit-gateway-lag",
-        group_id=None,
-        enable_auto_commit=False,
-        **kafka_client_options(settings),
-    )
-    await consumer.start()
-    try:
+    async with groupless_consumer(settings, "storecredit-gateway-lag") as consumer:
         found: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         return found
-    finally:
-        await consumer.stop()
 
 
 def described(

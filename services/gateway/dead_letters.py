@@ -23,7 +23,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from fastapi import Depends, FastAPI, Path, Query
 from fastapi.responses import JSONResponse, Response
 
@@ -32,9 +32,9 @@ from contracts.access import BY_NAME
 from contracts.envelope import ActorKind
 from contracts.topics import ALL_TOPICS, TopicSpec
 from services.gateway.exchange import Exchange
+from services.gateway.groupless import groupless_consumer
 from services.gateway.identity import Caller
 from services.gateway.problems import problem
-from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -145,15 +145,7 @@ async def page(
     """Up to ``limit`` records before offset ``before`` (the newest without it), newest
     first, and the ``before`` of the next page (None: there is no older one)."""
     partition = TopicPartition(topic, 0)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="storecredit-gateway-dead-letters",
-        group_id=None,
-        enable_auto_commit=False,
-        **kafka_client_options(settings),
-    )
-    await consumer.start()
-    try:
+    async with groupless_consumer(settings, "storecredit-gateway-dead-letters") as consumer:
         consumer.assign([partition])
         first = (await consumer.beginning_offsets([partition]))[partition]
         end = (await consumer.end_offsets([partition]))[partition]
@@ -165,8 +157,6 @@ async def page(
             while await consumer.position(partition) < stop:
                 batches = await consumer.getmany(partition, timeout_ms=POLL_MS)
                 found += [r for r in batches.get(partition, []) if r.offset < stop]
-    finally:
-        await consumer.stop()
     found.reverse()
     return found, (start if start > first else None)
 

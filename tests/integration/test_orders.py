@@ -10,7 +10,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import new_envelope
 from contracts.ledger import PointTransactionStatus
 from contracts.order import (
     AddDepositLineItem,
@@ -27,28 +26,18 @@ from contracts.order import (
 )
 from contracts.store_credit import CreatePointAccount
 from contracts.topics import ORDER_QUERIES, ORDER_QUERY_REPLIES
-from shared.runtime.broker import kafka_client_options
 from shared.runtime.settings import Settings
-from shared.tools.request_client import RequestClient
 from tests.integration.conftest import running
 from tests.integration.shop import SHOP_SERVICES, mug, shop_running
-from tests.kafka_tools import has_type
+from tests.kafka_tools import ask, has_type
 from tests.order_client import customer
 from tests.random_refs import random_id
 
 
 async def get_order(settings: Settings, order_id: str, actor: Any) -> Any:
-    async with RequestClient(
-        settings.kafka_bootstrap_servers,
-        settings.topic(ORDER_QUERY_REPLIES),
-        keyring=settings.keyring(),
-        **kafka_client_options(settings),
-    ) as client:
-        return await client.request(
-            settings.topic(ORDER_QUERIES),
-            order_id,
-            new_envelope(GetOrder(order_id=order_id), actor=actor),
-        )
+    return await ask(
+        settings, ORDER_QUERIES, ORDER_QUERY_REPLIES, order_id, GetOrder(order_id=order_id), actor
+    )
 
 
 async def test_paying_with_points_earning_and_depositing(
