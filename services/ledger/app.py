@@ -31,11 +31,11 @@ routes = by_type(
     CommandRoute(OpenLedgerAccount, handlers.open_account),
     CommandRoute(CloseLedgerAccount, handlers.close_account),
     CommandRoute(CreatePointTransaction, handlers.create_point_transaction, deferrable=True),
-    CommandRoute(CommitPointTransaction, handlers.commit_point_transaction),
-    CommandRoute(VoidPointTransaction, handlers.void_point_transaction),
-    CommandRoute(BindPointTransaction, handlers.bind_point_transaction),
-    CommandRoute(ReplacePointTransaction, handlers.replace_point_transaction),
-    CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction),
+    CommandRoute(CommitPointTransaction, handlers.commit_point_transaction, deferrable=True),
+    CommandRoute(VoidPointTransaction, handlers.void_point_transaction, deferrable=True),
+    CommandRoute(BindPointTransaction, handlers.bind_point_transaction, deferrable=True),
+    CommandRoute(ReplacePointTransaction, handlers.replace_point_transaction, deferrable=True),
+    CommandRoute(ReversePointTransaction, handlers.reverse_point_transaction, deferrable=True),
 )
 
 definition = ServiceDefinition(

@@ -30,13 +30,20 @@ from sqlalchemy import (
     null,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import PointTransactionKind, PointTransactionStatus
-from services.ledger.batch import LedgerBatch, account_ids, new_transaction_ids
+from services.ledger.batch import (
+    LedgerBatch,
+    TransactionChange,
+    account_ids,
+    named_transactions,
+    new_transaction_ids,
+)
 from services.ledger.domain import Account, Transaction
 from shared.runtime.codec import Incoming
 from shared.runtime.columns import created_at, timestamps
@@ -168,10 +175,21 @@ async def lock_accounts(session: AsyncSession, account_ids: list[str]) -> list[A
 
 
 async def prepare_batch(session: AsyncSession, commands: list[Incoming[Any]]) -> LedgerBatch:
-    """The state of a batch: its accounts locked, the transactions it would create looked up."""
+    """The state of a batch: its accounts locked, then the transactions its commands name
+    on them, and the transactions it would create looked up."""
     state = LedgerBatch(flush_with=flush_batch)
     for account in await lock_accounts(session, account_ids(commands)):
         state.accounts[account.account_id] = account
+    named = named_transactions(commands)
+    if named:
+        state.sought = {transaction_id for transaction_id, _ in named}
+        rows = await session.execute(
+            select(point_transactions)
+            .where(tuple_(point_transactions.c.id, point_transactions.c.account_id).in_(named))
+            .order_by(point_transactions.c.id)
+            .with_for_update()
+        )
+        state.held = {row.id: _transaction(row) for row in rows}
     state.looked_up = new_transaction_ids(commands)
     if state.looked_up:
         found = await session.execute(
@@ -192,6 +210,11 @@ async def flush_batch(session: AsyncSession, state: LedgerBatch) -> None:
         await session.execute(_INSERT_TRANSACTION, state.transactions)
     if state.postings:
         await session.execute(insert(postings), state.postings)
+    if state.altered:
+        await session.execute(
+            _WRITE_TRANSACTIONS,
+            [_transaction_change(state.held[id_], change) for id_, change in state.altered.items()],
+        )
     if state.changed:
         await session.execute(
             _WRITE_BALANCES,
@@ -223,6 +246,43 @@ _WRITE_BALANCES = (
         updated_at=func.now(),
     )
 )
+
+
+_WRITE_TRANSACTIONS = (
+    update(point_transactions)
+    .where(point_transactions.c.id == bindparam("t_id"))
+    .values(
+        status=bindparam("t_status"),
+        committed_amount=bindparam("t_committed_amount"),
+        reversed_amount=bindparam("t_reversed_amount"),
+        bound_order_id=bindparam("t_bound_order_id"),
+        committed_at=case(
+            (bindparam("t_committed", type_=Boolean), func.now()),
+            else_=point_transactions.c.committed_at,
+        ),
+        voided_at=case(
+            (bindparam("t_voided", type_=Boolean), func.now()),
+            else_=point_transactions.c.voided_at,
+        ),
+        void_reason=func.coalesce(
+            bindparam("t_void_reason", type_=Text), point_transactions.c.void_reason
+        ),
+    )
+)
+"""A batch's changes to transaction rows it locked or created, one statement for all."""
+
+
+def _transaction_change(transaction: Transaction, change: TransactionChange) -> dict[str, Any]:
+    return {
+        "t_id": transaction.transaction_id,
+        "t_status": transaction.status.value,
+        "t_committed_amount": transaction.committed_amount,
+        "t_reversed_amount": transaction.reversed_amount,
+        "t_bound_order_id": transaction.bound_order_id,
+        "t_committed": change.committed,
+        "t_voided": change.voided,
+        "t_void_reason": change.void_reason,
+    }
 
 
 async def insert_customer_account(
@@ -310,12 +370,33 @@ def _transaction_row(account: Account, new: NewTransaction) -> dict[str, Any]:
     }
 
 
+def _new_transaction(account: Account, new: NewTransaction) -> Transaction:
+    """The transaction as its row reads once written."""
+    committed = new.status == "committed"
+    return Transaction(
+        transaction_id=new.transaction_id,
+        account_id=account.account_id,
+        unit=account.unit,
+        amount=new.amount,
+        kind=PointTransactionKind(new.kind),
+        status=PointTransactionStatus(new.status),
+        committed_amount=new.amount if committed else None,
+        reversed_amount=0,
+        reverses=new.reverses,
+        expires_at=new.expires_at,
+        references=new.references,
+        correlation_id=new.correlation_id,
+        bound_order_id=new.bound_order_id,
+    )
+
+
 async def insert_transaction(
     session: AsyncSession, account: Account, new: NewTransaction, batch: LedgerBatch | None
 ) -> None:
     row = _transaction_row(account, new)
     if batch is not None:
         batch.created_transaction(new.transaction_id)
+        batch.hold_transaction(_new_transaction(account, new))
         if batch.deferring:
             batch.transactions.append(row)
             return
@@ -372,9 +453,12 @@ def _transaction(row: Any) -> Transaction:
 
 
 async def lock_transaction(
-    session: AsyncSession, account_id: str, transaction_id: str
+    session: AsyncSession, account_id: str, transaction_id: str, batch: LedgerBatch | None
 ) -> Transaction | None:
     """A transaction of this account, locked (lock its account first: one lock order)."""
+    if batch is not None and (held := batch.transaction(account_id, transaction_id)) is not False:
+        assert held is None or isinstance(held, Transaction)
+        return held  # locked when the batch began, or created by it
     row = (
         await session.execute(
             select(point_transactions)
@@ -383,43 +467,83 @@ async def lock_transaction(
             .with_for_update()
         )
     ).first()
-    return _transaction(row) if row is not None else None
+    if row is None:
+        return None
+    transaction = _transaction(row)
+    if batch is not None:
+        batch.hold_transaction(transaction)
+    return transaction
 
 
-async def mark_committed(session: AsyncSession, transaction_id: str, committed: int) -> None:
-    await session.execute(
+async def _change_transaction(
+    session: AsyncSession,
+    batch: LedgerBatch | None,
+    changed: Transaction,
+    change: TransactionChange,
+    statement: Any,
+) -> None:
+    """Keep ``changed`` in the batch (written by its flush when deferring), or run the
+    statement that makes the row so."""
+    if batch is not None:
+        batch.hold_transaction(changed, change if batch.deferring else None)
+        if batch.deferring:
+            return
+    await session.execute(statement)
+
+
+def _pending(transaction_id: str) -> Any:
+    return (
         update(point_transactions)
         .where(point_transactions.c.id == transaction_id)
         .where(point_transactions.c.status == "pending")
-        .values(status="committed", committed_amount=committed, committed_at=func.now())
     )
 
 
-async def mark_voided(session: AsyncSession, transaction_id: str, reason: str) -> None:
-    await session.execute(
-        update(point_transactions)
-        .where(point_transactions.c.id == transaction_id)
-        .where(point_transactions.c.status == "pending")
-        .values(status="voided", voided_at=func.now(), void_reason=reason)
+async def mark_committed(
+    session: AsyncSession, transaction: Transaction, committed: int, batch: LedgerBatch | None
+) -> None:
+    changed = replace(
+        transaction, status=PointTransactionStatus.COMMITTED, committed_amount=committed
     )
+    statement = _pending(transaction.transaction_id).values(
+        status="committed", committed_amount=committed, committed_at=func.now()
+    )
+    await _change_transaction(session, batch, changed, TransactionChange(committed=True), statement)
 
 
-async def mark_bound(session: AsyncSession, transaction_id: str, order_id: str) -> None:
-    await session.execute(
-        update(point_transactions)
-        .where(point_transactions.c.id == transaction_id)
-        .where(point_transactions.c.status == "pending")
+async def mark_voided(
+    session: AsyncSession, transaction: Transaction, reason: str, batch: LedgerBatch | None
+) -> None:
+    changed = replace(transaction, status=PointTransactionStatus.VOIDED)
+    statement = _pending(transaction.transaction_id).values(
+        status="voided", voided_at=func.now(), void_reason=reason
+    )
+    change = TransactionChange(voided=True, void_reason=reason)
+    await _change_transaction(session, batch, changed, change, statement)
+
+
+async def mark_bound(
+    session: AsyncSession, transaction: Transaction, order_id: str, batch: LedgerBatch | None
+) -> None:
+    changed = replace(transaction, bound_order_id=order_id)
+    statement = (
+        _pending(transaction.transaction_id)
         .where(point_transactions.c.bound_order_id.is_(None))
         .values(bound_order_id=order_id)
     )
+    await _change_transaction(session, batch, changed, TransactionChange(), statement)
 
 
-async def add_reversed(session: AsyncSession, transaction_id: str, magnitude: int) -> None:
-    await session.execute(
+async def add_reversed(
+    session: AsyncSession, transaction: Transaction, magnitude: int, batch: LedgerBatch | None
+) -> None:
+    changed = replace(transaction, reversed_amount=transaction.reversed_amount + magnitude)
+    statement = (
         update(point_transactions)
-        .where(point_transactions.c.id == transaction_id)
+        .where(point_transactions.c.id == transaction.transaction_id)
         .values(reversed_amount=point_transactions.c.reversed_amount + magnitude)
     )
+    await _change_transaction(session, batch, changed, TransactionChange(), statement)
 
 
 async def set_balances(

@@ -24,7 +24,7 @@ async def void_if_expired(
 ) -> Swept | None:
     account_id, transaction_id = due
     account = await db.lock_account(session, account_id, None)
-    transaction = await db.lock_transaction(session, account_id, transaction_id)
+    transaction = await db.lock_transaction(session, account_id, transaction_id, None)
     if account is None or transaction is None:
         return None
     if transaction.status is not PointTransactionStatus.PENDING:

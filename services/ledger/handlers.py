@@ -103,9 +103,12 @@ async def _account(
 
 
 async def _transaction(
-    session: AsyncSession, account: domain.Account, transaction_id: str
+    session: AsyncSession,
+    account: domain.Account,
+    transaction_id: str,
+    batch: LedgerBatch | None,
 ) -> domain.Transaction:
-    transaction = await db.lock_transaction(session, account.account_id, transaction_id)
+    transaction = await db.lock_transaction(session, account.account_id, transaction_id, batch)
     if transaction is None:
         raise domain.TransactionNotFound(
             f"Ledger account {account.account_id} has no point transaction {transaction_id}."
@@ -247,11 +250,11 @@ async def commit_point_transaction(
     now = datetime.now(UTC)
     domain.check_operator(command.envelope.actor, "commit point transactions")
     account = await _account(session, committing.account_id, batch)
-    transaction = await _transaction(session, account, committing.transaction_id)
+    transaction = await _transaction(session, account, committing.transaction_id, batch)
     domain.check_binding(transaction, committing.order_id, "commit")
     committed = domain.amount_to_commit(transaction, committing.amount, now)
     balances = domain.after_commit(account, transaction, committed)
-    await db.mark_committed(session, transaction.transaction_id, committed)
+    await db.mark_committed(session, transaction, committed, batch)
     counterparty = _counterparty(account.unit, transaction.kind)
     await db.insert_postings(
         session, transaction.transaction_id, account, counterparty, committed, batch
@@ -288,7 +291,7 @@ async def void(
 ) -> tuple[domain.Account, list[Outgoing]]:
     """Void a pending transaction (by command or on expiry): the hold goes."""
     balances = domain.after_void(account, transaction)
-    await db.mark_voided(session, transaction.transaction_id, reason.value)
+    await db.mark_voided(session, transaction, reason.value, batch)
     account, changes = await _apply(session, account, balances, transaction.transaction_id, batch)
     event = PointTransactionVoided(
         transaction_id=transaction.transaction_id,
@@ -310,7 +313,7 @@ async def void_point_transaction(
     batch = batch_of(context)
     domain.check_operator(command.envelope.actor, "void point transactions")
     account = await _account(session, voiding.account_id, batch)
-    transaction = await _transaction(session, account, voiding.transaction_id)
+    transaction = await _transaction(session, account, voiding.transaction_id, batch)
     domain.check_binding(transaction, voiding.order_id, "void")
     account, messages = await void(
         session, account, transaction, VoidReason.REQUESTED, voiding.reason, batch
@@ -332,7 +335,7 @@ async def bind_point_transaction(
     batch = batch_of(context)
     domain.check_operator(command.envelope.actor, "bind point transactions to orders")
     account = await _account(session, binding.account_id, batch)
-    transaction = await _transaction(session, account, binding.transaction_id)
+    transaction = await _transaction(session, account, binding.transaction_id, batch)
     produced = {
         "transaction_id": transaction.transaction_id,
         "account_id": account.account_id,
@@ -341,7 +344,7 @@ async def bind_point_transaction(
     }
     if not domain.check_bindable(transaction, binding.order_id, datetime.now(UTC)):
         return Accepted(produced={**produced, "already_bound": True})
-    await db.mark_bound(session, transaction.transaction_id, binding.order_id)
+    await db.mark_bound(session, transaction, binding.order_id, batch)
     bound = PointTransactionBound(
         transaction_id=transaction.transaction_id,
         account_id=account.account_id,
@@ -366,7 +369,7 @@ async def replace_point_transaction(
     domain.check_operator(command.envelope.actor, "replace pending transactions")
     account = await _account(session, replacing.account_id, batch)
     domain.check_usable(account)
-    old = await _transaction(session, account, replacing.transaction_id)
+    old = await _transaction(session, account, replacing.transaction_id, batch)
     domain.check_binding(old, replacing.order_id, "replace")
     if await db.transaction_exists(session, replacing.new_transaction_id, batch):
         raise domain.TransactionExists(
@@ -374,7 +377,7 @@ async def replace_point_transaction(
         )
     expires_at = replacing.expires_at or old.expires_at
     balances = domain.after_replace(account, old, replacing.amount, expires_at, now)
-    await db.mark_voided(session, old.transaction_id, VoidReason.REPLACED.value)
+    await db.mark_voided(session, old, VoidReason.REPLACED.value, batch)
     new = db.NewTransaction(
         transaction_id=replacing.new_transaction_id,
         amount=replacing.amount,
@@ -426,7 +429,7 @@ async def reverse_point_transaction(
     domain.check_operator(command.envelope.actor, "reverse point transactions")
     account = await _account(session, reversing.account_id, batch)
     domain.check_usable(account)
-    original = await _transaction(session, account, reversing.transaction_id)
+    original = await _transaction(session, account, reversing.transaction_id, batch)
     if await db.transaction_exists(session, reversing.reversal_transaction_id, batch):
         raise domain.TransactionExists(
             f"Point transaction {reversing.reversal_transaction_id} already exists."
@@ -448,7 +451,7 @@ async def reverse_point_transaction(
     await db.insert_transaction(session, account, reversal, batch)
     counterparty = _counterparty(account.unit, original.kind)
     await db.insert_postings(session, reversal.transaction_id, account, counterparty, amount, batch)
-    await db.add_reversed(session, original.transaction_id, abs(amount))
+    await db.add_reversed(session, original, abs(amount), batch)
     balances = domain.Balances(new_balance, account.holds)
     account, changes = await _apply(session, account, balances, reversal.transaction_id, batch)
     reversed_total = original.reversed_amount + abs(amount)

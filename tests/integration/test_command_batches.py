@@ -25,10 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import dead_letters
 from contracts.envelope import Envelope, Message
 from contracts.ledger import (
+    BindPointTransaction,
+    CloseLedgerAccount,
     CommitPointTransaction,
     CreatePointTransaction,
     OpenLedgerAccount,
     PointTransactionKind,
+    ReplacePointTransaction,
     ReversePointTransaction,
     VoidPointTransaction,
 )
@@ -49,7 +52,7 @@ from tests.ledger_client import assert_invariants
 from tests.random_refs import random_id
 
 UNIT = "points:batch"
-STEPS = 60
+STEPS = 250
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,19 @@ class Step:
 
 class Script:
     """Random commands over a few accounts, named from ``prefix`` so two runs differ
-    only in their ids."""
+    only in their ids: every command kind, with the mistakes clients make (a hold
+    committed twice, a commit on the wrong account, the wrong order, too large a
+    reversal, a taken id), so refusals and acceptances mix on shared accounts."""
 
     def __init__(self, seed: int, prefix: str) -> None:
         self.rng = random.Random(seed)
         self.prefix = prefix
         self.accounts = [f"{prefix}-a{n}" for n in range(3)]
-        self.pending: list[tuple[str, str]] = []
+        self.pending: list[tuple[str, str, int]] = []
+        """(account, transaction, amount) of holds asked for (some were refused)."""
         self.committed: list[tuple[str, str]] = []
+        self.finished: list[tuple[str, str]] = []
+        self.bound: dict[str, str] = {}
         self.sent: list[Step] = []
         self.counter = 0
 
@@ -86,9 +94,16 @@ class Script:
             steps.append(self._next())
         return steps
 
+    def _order_of(self, transaction: str) -> str | None:
+        """The order a hold is bound to, or sometimes a wrong one (or none)."""
+        order = self.bound.get(transaction)
+        if order is not None and self.rng.random() < 0.15:
+            return self.rng.choice([None, f"{order}-other"])
+        return order
+
     def _next(self) -> Step:
         rng, account = self.rng, self.rng.choice(self.accounts)
-        choice = rng.randrange(10)
+        choice = rng.randrange(19)
         if choice == 0 and self.sent:  # a client's retry: same key and payload, new message
             earlier = rng.choice(self.sent)
             retry = command(earlier.envelope.payload, key=earlier.envelope.idempotency_key)
@@ -99,18 +114,16 @@ class Script:
             earlier = rng.choice(self.sent)
             other = self._deposit(account, rng.randrange(1, 50))
             return Step(command(other, key=earlier.envelope.idempotency_key), account)
-        if choice == 3 and self.pending:
-            held_account, held = self.pending.pop(rng.randrange(len(self.pending)))
-            if rng.random() < 0.5:
-                self.committed.append((held_account, held))
-                return self._step(
-                    held_account,
-                    CommitPointTransaction(account_id=held_account, transaction_id=held),
-                )
-            return self._step(
-                held_account, VoidPointTransaction(account_id=held_account, transaction_id=held)
+        if choice in (3, 14) and self.pending:
+            return self._commit()
+        if choice == 4 and self.pending:
+            held_account, held, _ = self.pending.pop(rng.randrange(len(self.pending)))
+            self.finished.append((held_account, held))
+            void = VoidPointTransaction(
+                account_id=held_account, transaction_id=held, order_id=self._order_of(held)
             )
-        if choice == 4 and self.committed:
+            return self._step(held_account, void)
+        if choice == 5 and self.committed:
             owner, original = rng.choice(self.committed)
             return self._step(
                 owner,
@@ -118,20 +131,21 @@ class Script:
                     account_id=owner,
                     transaction_id=original,
                     reversal_transaction_id=self._id("rev"),
-                    amount=rng.randrange(1, 40),
+                    amount=rng.choice([None, rng.randrange(1, 40), rng.randrange(1, 400)]),
                 ),
             )
-        if choice == 5:
+        if choice in (6, 13):
+            amount = -rng.randrange(1, 150)
             hold = CreatePointTransaction(
                 account_id=account,
                 transaction_id=self._id("tx"),
-                amount=-rng.randrange(1, 300),
+                amount=amount,
                 kind=PointTransactionKind.SPEND,
                 status="pending",
             )
-            self.pending.append((account, hold.transaction_id))
+            self.pending.append((account, hold.transaction_id, amount))
             return self._step(account, hold)
-        if choice == 6:
+        if choice == 7:
             spend = CreatePointTransaction(
                 account_id=account,
                 transaction_id=self._id("tx"),
@@ -139,9 +153,67 @@ class Script:
                 kind=PointTransactionKind.SPEND,
             )
             return self._step(account, spend)
-        deposit = self._deposit(account, rng.randrange(1, 200))
+        if choice in (8, 15) and self.pending:
+            held_account, held, _ = rng.choice(self.pending)
+            order = self.bound.setdefault(held, self._id("order"))
+            if rng.random() < 0.2:
+                order = self._id("order")  # bound once, ever: refused if bound already
+            bind = BindPointTransaction(
+                account_id=held_account, transaction_id=held, order_id=order
+            )
+            return self._step(held_account, bind)
+        if choice in (9, 16) and self.pending:
+            index = rng.randrange(len(self.pending))
+            held_account, held, _ = self.pending[index]
+            amount = -rng.randrange(1, 200)
+            new = self._id("tx")
+            self.pending[index] = (held_account, new, amount)
+            if held in self.bound:
+                self.bound[new] = self.bound[held]
+            replace_ = ReplacePointTransaction(
+                account_id=held_account,
+                transaction_id=held,
+                new_transaction_id=new,
+                amount=amount,
+                order_id=self._order_of(held),
+            )
+            return self._step(held_account, replace_)
+        if choice == 10 and (self.finished or self.pending):
+            owner, transaction = rng.choice(self.finished or [p[:2] for p in self.pending])
+            if rng.random() < 0.5:
+                owner = rng.choice(self.accounts)  # perhaps the wrong account
+            late: Message = rng.choice(
+                [
+                    CommitPointTransaction(account_id=owner, transaction_id=transaction),
+                    VoidPointTransaction(account_id=owner, transaction_id=transaction),
+                ]
+            )
+            return self._step(owner, late)
+        if choice == 11 and self.committed:
+            owner, original = rng.choice(self.committed)
+            _, taken = rng.choice(self.committed)
+            reverse = ReversePointTransaction(
+                account_id=owner, transaction_id=original, reversal_transaction_id=taken
+            )
+            return self._step(owner, reverse)
+        if choice == 12 and len(self.sent) > STEPS * 0.8:  # late: it may well succeed
+            return self._step(account, CloseLedgerAccount(account_id=account))
+        deposit = self._deposit(account, rng.randrange(1, 300))
         self.committed.append((account, deposit.transaction_id))
         return self._step(account, deposit)
+
+    def _commit(self) -> Step:
+        rng = self.rng
+        held_account, held, amount = self.pending.pop(rng.randrange(len(self.pending)))
+        if rng.random() < 0.2:
+            self.pending.append((held_account, held, amount))  # committed again later
+        self.committed.append((held_account, held))
+        self.finished.append((held_account, held))
+        part = rng.choice([None, None, -rng.randrange(1, -amount + 1), amount - 1])
+        commit = CommitPointTransaction(
+            account_id=held_account, transaction_id=held, amount=part, order_id=self._order_of(held)
+        )
+        return self._step(held_account, commit)
 
     def _deposit(self, account: str, amount: int) -> CreatePointTransaction:
         return CreatePointTransaction(
@@ -219,6 +291,10 @@ async def final_state(ledger: ServiceRuntime, prefix: str) -> Any:
                     point_transactions.c.amount,
                     point_transactions.c.committed_amount,
                     point_transactions.c.reversed_amount,
+                    point_transactions.c.bound_order_id,
+                    point_transactions.c.void_reason,
+                    point_transactions.c.committed_at.is_(None),
+                    point_transactions.c.voided_at.is_(None),
                 )
                 .where(point_transactions.c.id.like(f"{prefix}-%"))
                 .order_by(point_transactions.c.seq)
@@ -227,7 +303,16 @@ async def final_state(ledger: ServiceRuntime, prefix: str) -> Any:
     return without_ids([list(a) for a in accounts] + [list(t) for t in transactions], prefix)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+TWO_PHASE = {
+    "CommitPointTransaction",
+    "VoidPointTransaction",
+    "BindPointTransaction",
+    "ReplacePointTransaction",
+    "ReversePointTransaction",
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 async def test_a_batch_answers_as_the_same_commands_one_at_a_time(
     ledger: ServiceRuntime, seed: int
 ) -> None:
@@ -244,6 +329,11 @@ async def test_a_batch_answers_as_the_same_commands_one_at_a_time(
     assert await final_state(ledger, together) == await final_state(ledger, alone)
     states = await final_state(ledger, together)
     assert any(row[1] != 0 for row in states[:3]), "the script moved no points"
+    answers = [m[0][1] for m in await written(ledger, batched, together) if m]
+    accepted = {a["command_type"] for a in answers if a["status"] == "accepted"}
+    assert accepted >= TWO_PHASE, f"the script's batch accepted no {TWO_PHASE - accepted}"
+    refused = {a["command_type"] for a in answers if a["status"] == "rejected"}
+    assert refused & TWO_PHASE, "the script's batch refused none of its two-phase commands"
     await assert_invariants(ledger.sessions, UNIT, *Script(seed, together).accounts)
 
 
@@ -265,8 +355,8 @@ async def test_a_batch_delivered_again_changes_nothing(ledger: ServiceRuntime) -
 async def test_a_command_made_and_used_in_one_batch_sees_the_earlier_writes(
     ledger: ServiceRuntime,
 ) -> None:
-    """A hold created (deferred) and committed (its own SQL) in the same batch: the
-    commit finds the hold's row, because the batch is written before it runs."""
+    """A hold created and committed in the same batch (both deferred): the commit finds
+    the hold the batch created, and its row is written committed."""
     known = ledger.processor.known_types
     account, hold = random_id("acct"), random_id("tx")
     payloads: list[Message] = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.tools.bench.ratios import ratio_figures
+from shared.tools.bench.ratios import pair_ratio, ratio_figures
 from shared.tools.bench.report import Figure
 
 
@@ -37,3 +37,10 @@ def test_a_floor_above_the_target_says_the_target_is_within_reach() -> None:
 def test_a_ratio_under_ten_times_is_missed() -> None:
     by_batches = by_measure(batched=900)["ledger: batches / one transaction per message"]
     assert by_batches.value == 9 and by_batches.notes.endswith("missed")
+
+
+def test_the_two_phase_path_is_set_against_deposits() -> None:
+    met = pair_ratio(pairs=1_000, deposits=1_600)
+    assert met.value == 62.5 and met.notes.endswith("met")
+    missed = pair_ratio(pairs=200, deposits=2_000)
+    assert missed.value == 10 and missed.notes.endswith("missed")

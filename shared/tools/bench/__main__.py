@@ -38,7 +38,7 @@ from shared.tools.bench import (
     scale_runs,
 )
 from shared.tools.bench.latency_points import TARGET_RATE, LatencyPoint
-from shared.tools.bench.ratios import ratio_figures
+from shared.tools.bench.ratios import pair_ratio, ratio_figures
 from shared.tools.bench.report import Figure, render_table, to_json
 from shared.tools.bench.servers import (
     Scratch,
@@ -70,6 +70,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--commands", type=int, default=40_000, help="deposits to the ledger with batches"
     )
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=10_000,
+        help="holds then their commits to the ledger with batches, after its deposits",
+    )
+    parser.add_argument(
         "--scale-commands", type=int, default=8_000, help="deposits in the scale-out runs"
     )
     parser.add_argument(
@@ -97,6 +103,7 @@ async def _ledger_rate(
     commands: int,
     settings: dict[str, str],
     mode: str,
+    pairs: int = 0,
 ) -> list[Figure]:
     """One ledger process with ``settings``, on its own database and topics."""
     purpose = "single" if settings.get("STORECREDIT_BATCH_SIZE") == "1" else "batched"
@@ -105,7 +112,7 @@ async def _ledger_rate(
     try:
         await ledger_process.wait_until_ready(ledger)
         return await ledger_rate.measure(
-            servers, run.scratch.topic_prefix, run.scratch.name, commands, mode
+            servers, run.scratch.topic_prefix, run.scratch.name, commands, mode, pairs
         )
     finally:
         await asyncio.to_thread(ledger.stop)
@@ -151,7 +158,13 @@ async def _measure(
         servers, scratch, logs, args.single_commands, {**ONE_PER_MESSAGE, **QUIET}, single
     )
     await settle(servers)
-    figures += await _ledger_rate(servers, scratch, logs, args.commands, QUIET, batched)
+    figures += await _ledger_rate(servers, scratch, logs, args.commands, QUIET, batched, args.pairs)
+    figures.append(
+        pair_ratio(
+            pairs=_value(figures, f"ledger hold-then-commit pairs{batched}"),
+            deposits=_value(figures, f"ledger deposits{batched}"),
+        )
+    )
     figures += ratio_figures(
         batched=_value(figures, f"ledger deposits{batched}"),
         single=_value(figures, f"ledger deposits{single}"),
@@ -176,6 +189,7 @@ def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[st
         "single_rows": args.single_rows,
         "single_commands": args.single_commands,
         "commands": args.commands,
+        "pairs": args.pairs,
         "scale_commands": args.scale_commands,
         "rates": args.rates,
         "seconds_per_rate": args.seconds,

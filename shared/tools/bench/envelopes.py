@@ -7,7 +7,12 @@ import secrets
 
 from contracts.access import PRINCIPALS
 from contracts.envelope import Actor, ActorKind, Envelope, Message, new_envelope
-from contracts.ledger import CreatePointTransaction, OpenLedgerAccount, PointTransactionKind
+from contracts.ledger import (
+    CommitPointTransaction,
+    CreatePointTransaction,
+    OpenLedgerAccount,
+    PointTransactionKind,
+)
 from shared.runtime import claims
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import SERVICES
@@ -41,6 +46,26 @@ def deposit(account_id: str, transaction_id: str) -> Envelope[Message]:
         description="benchmark deposit",
         references={"order_id": f"order-{transaction_id}"},
     )
+    return new_envelope(payload, actor=BENCH_ADMIN)
+
+
+def hold(account_id: str, transaction_id: str) -> Envelope[Message]:
+    """A pending spend of one point, as a checkout's applied points begin."""
+    payload = CreatePointTransaction(
+        account_id=account_id,
+        transaction_id=transaction_id,
+        amount=-1,
+        kind=PointTransactionKind.SPEND,
+        status="pending",
+        description="benchmark hold",
+        references={"order_id": f"order-{transaction_id}"},
+    )
+    return new_envelope(payload, actor=BENCH_ADMIN)
+
+
+def commit(account_id: str, transaction_id: str) -> Envelope[Message]:
+    """The hold's commit, as fulfillment sends it."""
+    payload = CommitPointTransaction(account_id=account_id, transaction_id=transaction_id)
     return new_envelope(payload, actor=BENCH_ADMIN)
 
 

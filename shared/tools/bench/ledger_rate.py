@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.envelope import Envelope, Message
 from contracts.topics import LEDGER_COMMAND_RESULTS, LEDGER_COMMANDS
-from shared.tools.bench.envelopes import account_ids, deposit, open_account, record
+from shared.tools.bench.envelopes import account_ids, commit, deposit, hold, open_account, record
 from shared.tools.bench.outcomes import Arrival
 from shared.tools.bench.report import Figure
 from shared.tools.bench.servers import Servers
@@ -155,17 +155,54 @@ def deposits(accounts: list[str], tag: str, commands: int) -> Keyed:
     ]
 
 
+def holds_then_commits(accounts: list[str], tag: str, pairs: int) -> Keyed:
+    """``pairs`` holds of one point, each followed by its commit on the same key (what a
+    checkout's points do), spread over the accounts in turn."""
+    commands: Keyed = []
+    for n in range(pairs):
+        account, transaction_id = accounts[n % len(accounts)], f"{tag}-hold-{n:07d}"
+        commands += [(account, hold(account, transaction_id))]
+        commands += [(account, commit(account, transaction_id))]
+    return commands
+
+
 async def measure(
-    servers: Servers, topic_prefix: str, tag: str, commands: int, mode: str = ""
+    servers: Servers,
+    topic_prefix: str,
+    tag: str,
+    commands: int,
+    mode: str = "",
+    pairs: int = 0,
 ) -> list[Figure]:
-    """The ledger's deposit rate; ``mode`` names how it was configured, in the labels."""
+    """The ledger's deposit rate, then (``pairs``) its hold-then-commit rate on the funded
+    accounts; ``mode`` names how it was configured, in the labels."""
     commands_topic = f"{topic_prefix}{LEDGER_COMMANDS.name}"
     async with reading_results(servers, topic_prefix) as results, producing(servers) as producer:
         accounts = await open_accounts(producer, results, topic_prefix, tag)
         sent_at = time.perf_counter()
         publishing = await publish(producer, commands_topic, deposits(accounts, tag, commands))
         await _wait_for(results, "CreatePointTransaction", commands)
-    return _figures(results, commands, publishing, sent_at, mode)
+        figures = _figures(results, commands, publishing, sent_at, mode)
+        if pairs:
+            await publish(producer, commands_topic, holds_then_commits(accounts, tag, pairs))
+            await _wait_for(results, "CommitPointTransaction", pairs)
+            figures.append(_pair_figure(results, pairs, mode))
+    return figures
+
+
+def _pair_figure(results: Results, pairs: int, mode: str) -> Figure:
+    commits = results.by_type["CommitPointTransaction"]
+    statuses = Counter(status for _, status in commits)
+    holds = results.by_type["CreatePointTransaction"][-pairs:]
+    began = min(at for at, _ in holds)
+    ended = max(at for at, status in commits if status == "accepted")
+    return Figure(
+        f"ledger hold-then-commit pairs{mode}",
+        statuses["accepted"] / (ended - began),
+        "pairs/s",
+        f"{pairs:,} pending spends each committed on the same key, {statuses['accepted']:,} "
+        f"committed, {statuses['rejected']:,} refused; first hold's result to last commit's",
+    )
 
 
 def _figures(

@@ -20,6 +20,8 @@ TARGET_RATIO = 10
 """Times a one-commit-per-message handler, measured in the same run."""
 RECORDS_WRITTEN_PER_DEPOSIT = 3
 ROWS_PER_DEPOSIT = 8
+PAIR_TARGET = 0.5
+"""Hold-then-commit pairs per second against deposits per second (issue 24)."""
 
 
 def _verdict(met: bool) -> str:
@@ -77,3 +79,15 @@ def ratio_figures(
             "3 outbox) against 500-row INSERTs of one narrow table",
         ),
     ]
+
+
+def pair_ratio(*, pairs: float, deposits: float) -> Figure:
+    """The two-phase path against deposits: a pair is two commands, a deposit one."""
+    ratio = pairs / deposits if deposits else float("nan")
+    return Figure(
+        "ledger: hold-then-commit pairs / deposits",
+        100 * ratio,
+        "%",
+        f"{pairs:,.0f} pairs/s against {deposits:,.0f} deposits/s; target at least "
+        f"{100 * PAIR_TARGET:.0f}%: {_verdict(ratio >= PAIR_TARGET)}",
+    )
