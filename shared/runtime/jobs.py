@@ -40,6 +40,8 @@ class PeriodicJob:
     name: str
     interval: Callable[[Settings], float]
     run: Callable[[JobContext], Awaitable[int]]
+    sends: bool = True
+    """Its work writes outbox rows (the relay is woken after it)."""
 
 
 T = TypeVar("T")
@@ -109,7 +111,8 @@ class JobRunner:
                 done = 0
             if done:
                 log.info("periodic job did work", extra={"job": job.name, "items": done})
-                self._after_work()
+                if job.sends:
+                    self._after_work()
                 continue
             await asyncio.sleep(interval)
 

@@ -42,6 +42,7 @@ inbox = Table(
     Column("result", JSONB, nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "scope", "idempotency_key", name="inbox_pkey"),
+    Index("inbox_received", "received_at", postgresql_using="brin"),
 )
 
 
@@ -62,6 +63,7 @@ outbox = Table(
     # the value carries a secret, even sealed: the relay empties it once published
     Column("secret", Boolean, nullable=False, server_default=text("false")),
     Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    Index("outbox_created", "created_at", postgresql_using="brin"),
 )
 
 
@@ -153,3 +155,16 @@ def flag_secret_outbox_rows() -> None:
 
 def unflag_secret_outbox_rows() -> None:
     op.drop_column("outbox", "secret")
+
+
+def index_for_retention() -> None:
+    """BRIN indexes on the inbox's and outbox's time columns, for the retention sweep
+    (``shared.runtime.retention``): rows arrive in time order, so a block range's summary
+    finds the old rows, and an insert costs next to nothing."""
+    op.create_index("inbox_received", "inbox", ["received_at"], postgresql_using="brin")
+    op.create_index("outbox_created", "outbox", ["created_at"], postgresql_using="brin")
+
+
+def drop_retention_indexes() -> None:
+    op.drop_index("outbox_created", table_name="outbox")
+    op.drop_index("inbox_received", table_name="inbox")

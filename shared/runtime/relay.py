@@ -19,11 +19,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from datetime import timedelta
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, func, select, update
 
 from contracts.envelope import HEADER_CORRELATION_ID
 from shared.runtime.db import SessionFactory
@@ -61,7 +60,6 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         idle_poll: float = 5.0,
         batch_size: int = 1000,
-        retention: timedelta = timedelta(days=7),
         metrics: ServiceMetrics | None = None,
     ) -> None:
         self._lock_id = advisory_lock_id(name)
@@ -71,7 +69,6 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._idle_poll = max(idle_poll, poll_interval)
         self._batch_size = batch_size
-        self._retention = retention
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -171,17 +168,8 @@ class OutboxRelay:
             confirmed.append(row_id)
         return confirmed, refused
 
-    async def prune(self) -> int:
-        """Delete rows published longer ago than the retention."""
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                delete(outbox).where(outbox.c.published_at < func.now() - self._retention)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
-
     async def run(self) -> None:
         failures = 0
-        passes = 0
         quiet = 0
         while not self._stopping:
             woken = self._wake.is_set()
@@ -193,10 +181,6 @@ class OutboxRelay:
                 failures += 1
                 sent = 0
                 log.exception("outbox relay pass failed", extra={"failures": failures})
-            passes += 1
-            if passes % 2000 == 0:
-                with contextlib.suppress(Exception):
-                    await self.prune()
             if sent >= self._batch_size:
                 continue
             quiet = 0 if sent or woken else quiet + 1

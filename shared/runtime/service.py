@@ -31,6 +31,7 @@ from shared.runtime.jobs import JobContext, JobRunner, PeriodicJob
 from shared.runtime.metrics import ServiceMetrics, metrics_route
 from shared.runtime.queries import QueryRoute, register_query_consumer
 from shared.runtime.relay import OutboxRelay
+from shared.runtime.retention import retention
 from shared.runtime.settings import Settings
 from shared.runtime.subscriptions import EventProcessor, Subscription, register_event_consumer
 
@@ -126,7 +127,7 @@ class ServiceRuntime:
                 redact=definition.dead_letter_redactor,
             )
         self.jobs = JobRunner(
-            definition.jobs,
+            (*definition.jobs, retention),
             JobContext(definition.name, settings, self.sessions),
             after_work=self.relay.wake,
         )

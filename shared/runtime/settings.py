@@ -48,13 +48,14 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from contracts.access import BY_NAME
 from contracts.topics import TopicSpec
 from shared.runtime.claims import (
+    CLOCK_SKEW_S,
     Keyring,
     Signer,
     SignerSpec,
@@ -193,6 +194,40 @@ class Settings(BaseSettings):
             "The longest, in milliseconds, the outbox relay waits between looks while "
             "nothing happens: its wait doubles from STORECREDIT_OUTBOX_POLL_MS with each "
             "look that finds nothing, and a commit of its process brings it back."
+        ),
+    )
+    idempotency_window_s: int = Field(
+        default=8 * 86_400,
+        ge=3_600,
+        le=366 * 86_400,
+        validation_alias=_env("STORECREDIT_IDEMPOTENCY_WINDOW_S"),
+        description=(
+            "How long, in seconds, a consumer keeps an idempotency key and its first result: "
+            "a retry within it gets that result again, and after it the key is forgotten. "
+            "Longer than STORECREDIT_ACTOR_CLAIM_MAX_AGE_S (a forgotten command redelivered "
+            "is then refused for its claim's age) and than the topics' retention."
+        ),
+    )
+    outbox_retention_s: int = Field(
+        default=600,
+        ge=60,
+        le=366 * 86_400,
+        validation_alias=_env("STORECREDIT_OUTBOX_RETENTION_S"),
+        description=(
+            "How long, in seconds, a published outbox row is kept (to look at what was just "
+            "sent) before it is deleted; unpublished rows are always kept. A row is about "
+            "2.5 kB, so keep this short."
+        ),
+    )
+    retention_sweep_ms: int = Field(
+        default=60_000,
+        ge=100,
+        le=3_600_000,
+        validation_alias=_env("STORECREDIT_RETENTION_SWEEP_MS"),
+        description=(
+            "How often, in milliseconds, a service deletes the idempotency keys and "
+            "published outbox rows it no longer keeps (STORECREDIT_IDEMPOTENCY_WINDOW_S, "
+            "STORECREDIT_OUTBOX_RETENTION_S)."
         ),
     )
     strict_contracts: bool = Field(
@@ -593,6 +628,19 @@ class Settings(BaseSettings):
         validation_alias=_env("STORECREDIT_HTTP_HOST"),
         description="The address the HTTP endpoint listens on (0.0.0.0 in a container).",
     )
+
+    @model_validator(mode="after")
+    def _keys_outlive_claims(self) -> Settings:
+        """A key forgotten before its command's claim is too old would let the command,
+        redelivered, be applied again."""
+        if self.idempotency_window_s <= self.actor_claim_max_age_s + CLOCK_SKEW_S:
+            raise ValueError(
+                f"STORECREDIT_IDEMPOTENCY_WINDOW_S ({self.idempotency_window_s}) must be longer "
+                f"than STORECREDIT_ACTOR_CLAIM_MAX_AGE_S ({self.actor_claim_max_age_s}) and the "
+                f"claims' clock skew ({CLOCK_SKEW_S} s): a command redelivered after its key "
+                "is forgotten must be refused for its claim's age, not applied again."
+            )
+        return self
 
     @field_validator("http_port", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ import pytest
 
 from shared.tools.bench.ratios import pair_ratio, ratio_figures
 from shared.tools.bench.report import Figure
+from shared.tools.bench.storage import storage_figures
 
 
 def by_measure(*, batched: float = 2_000, floor: float = 8_000) -> dict[str, Figure]:
@@ -44,3 +45,14 @@ def test_the_two_phase_path_is_set_against_deposits() -> None:
     assert met.value == 62.5 and met.notes.endswith("met")
     missed = pair_ratio(pairs=200, deposits=2_000)
     assert missed.value == 10 and missed.notes.endswith("missed")
+
+
+def test_storage_is_counted_per_command_with_its_bounded_part() -> None:
+    before = {"database": 8_000_000, "inbox": 0, "outbox": 0, "postings": 0}
+    after = {"database": 10_000_000, "inbox": 400_000, "outbox": 600_000, "postings": 300_000}
+    per_command, size = storage_figures(before, after, 1_000, " (batches)")
+    assert per_command.measure == "ledger storage per command (batches)"
+    assert per_command.value == 2_000
+    assert "inbox 400, outbox 600, postings 300" in per_command.notes
+    assert "of which 1,000 bytes (inbox, outbox) are pruned" in per_command.notes
+    assert (size.value, size.unit) == (10, "MB")

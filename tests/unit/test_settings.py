@@ -38,3 +38,17 @@ def test_sasl_needs_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
     security = security_from(Settings())
     assert type(security).__name__ == "SASLScram512"
+
+
+def test_idempotency_keys_outlive_the_oldest_claim_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key forgotten while its command's claim still verifies would let that command,
+    redelivered, be applied twice: such a window is refused, saying why."""
+    assert Settings().idempotency_window_s > Settings().actor_claim_max_age_s
+    monkeypatch.setenv("STORECREDIT_ACTOR_CLAIM_MAX_AGE_S", "86400")
+    monkeypatch.setenv("STORECREDIT_IDEMPOTENCY_WINDOW_S", "86400")
+    with pytest.raises(ValueError, match="refused for its claim's age"):
+        Settings()
+    monkeypatch.setenv("STORECREDIT_IDEMPOTENCY_WINDOW_S", str(86400 + 301))
+    assert Settings().idempotency_window_s == 86701

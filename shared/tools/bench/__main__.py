@@ -36,6 +36,7 @@ from shared.tools.bench import (
     postgres_limits,
     scale_out,
     scale_runs,
+    storage,
 )
 from shared.tools.bench.latency_points import TARGET_RATE, LatencyPoint
 from shared.tools.bench.ratios import pair_ratio, ratio_figures
@@ -111,8 +112,13 @@ async def _ledger_rate(
     ledger = run.launch(servers, purpose)
     try:
         await ledger_process.wait_until_ready(ledger)
-        return await ledger_rate.measure(
+        before = await storage.sizes(run.url)
+        figures = await ledger_rate.measure(
             servers, run.scratch.topic_prefix, run.scratch.name, commands, mode, pairs
+        )
+        handled = ledger_rate.ACCOUNTS + commands + 2 * pairs
+        return figures + storage.storage_figures(
+            before, await storage.sizes(run.url), handled, mode
         )
     finally:
         await asyncio.to_thread(ledger.stop)
