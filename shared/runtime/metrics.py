@@ -130,6 +130,13 @@ class ServiceMetrics:
             ["service", "reason"],
             registry=registry,
         )
+        self._round_trips = Counter(
+            "storecredit_database_round_trips_total",
+            "Exchanges with the service's database: statements (an executemany, pipelined, "
+            "counts once), BEGIN, COMMIT, ROLLBACK and savepoints.",
+            ["service"],
+            registry=registry,
+        )
         self._busy_since: dict[str, float] = {}
         Gauge(
             "storecredit_consumer_stuck_seconds",
@@ -190,6 +197,9 @@ class ServiceMetrics:
 
     def reply_dropped(self, reason: str) -> None:
         self._replies_dropped.labels(self.service, reason).inc()
+
+    def database_round_trip(self) -> None:
+        self._round_trips.labels(self.service).inc()
 
     def busy(self) -> dict[str, float]:
         """Each consumer still on a poll, with how long it has been on it, in seconds.

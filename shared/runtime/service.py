@@ -14,7 +14,7 @@ from contracts.topics import TopicSpec
 from shared.runtime.broker import create_broker
 from shared.runtime.command_consumer import register_command_consumer
 from shared.runtime.commands import BatchPreparer, CommandProcessor, CommandRoute
-from shared.runtime.db import create_engine, create_session_factory
+from shared.runtime.db import count_round_trips, create_engine, create_session_factory
 from shared.runtime.dead_letters import Redactor
 from shared.runtime.faults import arm
 from shared.runtime.health import (
@@ -69,6 +69,7 @@ class ServiceRuntime:
         self.settings = settings
         self.metrics = ServiceMetrics(definition.name)
         self.engine = create_engine(settings.database_url_for(definition.name))
+        count_round_trips(self.engine, self.metrics.database_round_trip)
         self.sessions = create_session_factory(self.engine)
         self.broker = create_broker(
             settings.as_principal(definition.name), client_id=f"storecredit-{definition.name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -14,9 +15,11 @@ from shared.tools.bench.latency_points import (
     LOST_AFTER_S,
     LatencyPoint,
     percentile,
+    round_trips_per_checkout,
     send_offsets,
     summarize,
 )
+from shared.tools.bench.scrape import database_round_trips
 
 
 def point(rate: int, p50: float, p95: float, p99: float, lost: int = 0) -> LatencyPoint:
@@ -153,3 +156,32 @@ def test_the_hops_floor_says_whether_it_is_under_the_target() -> None:
     assert within.measure == "3 hops alone (floor), 200/s p99" and within.value == 51.0
     assert within.notes == "under the 100 ms target with no logic at all"
     assert beyond.notes == "over the 100 ms target with no logic at all"
+
+
+# --- round trips to the database per checkout ------------------------------------------------
+
+
+def test_round_trips_are_counted_per_checkout_answered_and_set_against_the_target() -> None:
+    before = {"ledger": 100, "order": 50}
+    after = {"ledger": 1_100, "order": 2_050}
+    trips = round_trips_per_checkout(before, after, answered=100)
+    assert trips == {"ledger": 10.0, "order": 20.0}
+    found = figures([replace(point(25, 10, 20, 30), round_trips=trips)], 10)
+    (figure,) = [f for f in found if f.measure.startswith("database round trips")]
+    assert figure.measure == "database round trips per checkout, 25/s"
+    assert figure.value == 30 and figure.notes.startswith("ledger 10.0, order 20.0")
+    assert figure.notes.endswith("target at most 30: met")
+    over = replace(point(25, 10, 20, 30), round_trips={"order": 30.5})
+    assert figures([over], 10)[-1].notes.endswith("missed")
+    assert not [f for f in figures([point(25, 10, 20, 30)], 10) if "round trips" in f.measure]
+
+
+def test_the_round_trip_counter_is_read_from_the_metrics_text() -> None:
+    text = (
+        "# HELP storecredit_database_round_trips_total Exchanges.\n"
+        "# TYPE storecredit_database_round_trips_total counter\n"
+        'storecredit_database_round_trips_total{service="ledger"} 42.0\n'
+        'storecredit_database_round_trips_created{service="ledger"} 1.7e9\n'
+    )
+    assert database_round_trips(text) == 42
+    assert database_round_trips("") == 0

@@ -25,7 +25,7 @@ import argparse
 import asyncio
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -45,13 +45,16 @@ from shared.tools.bench.arrivals import Arrivals
 from shared.tools.bench.envelopes import record
 from shared.tools.bench.latency_points import (
     LOST_AFTER_S,
+    ROUND_TRIP_TARGET,
     TARGET_P99_MS,
     TARGET_RATE,
     LatencyPoint,
+    round_trips_per_checkout,
     send_offsets,
     summarize,
 )
 from shared.tools.bench.report import Figure, render_table, to_json
+from shared.tools.bench.scrape import database_round_trips, scrape
 from shared.tools.bench.servers import Scratch, Servers, announce, find_servers, remove
 
 __all__ = ["CUSTOMERS", "RATES", "SECONDS", "LatencyPoint", "figures", "main", "measure", "parse"]
@@ -86,12 +89,14 @@ async def _at_rate(
     carts: list[cart_setup.Cart],
     *,
     drain: bool,
+    ports: dict[str, int],
 ) -> LatencyPoint:
     """Send each cart's checkout at its offset (open loop: no send waits for anything
     but the clock), then wait until every one is answered or lost. With ``drain``, the
     lost ones still in the system are then waited for too (not timed), so the next rate
     starts on an idle system."""
     topic = settings.topic(ORDER_COMMANDS)
+    trips_before = await asyncio.to_thread(_round_trips, ports)
     sent: dict[str, float] = {}
     pending = []
     lag = 0.0
@@ -120,11 +125,20 @@ async def _at_rate(
     deadline = max(sent.values()) + LOST_AFTER_S
     await arrivals.wait_until(lambda: unanswered() == 0, deadline - time.perf_counter())
     point = summarize(rate, sent, arrivals.balance_changes, len(refused()), lag)
+    trips = round_trips_per_checkout(
+        trips_before, await asyncio.to_thread(_round_trips, ports), point.count - point.lost
+    )
+    point = replace(point, round_trips=trips)
     if drain and point.lost:
         left = await arrivals.settle(unanswered, cart_setup.STALL_S)
         if left:
             print(f"{left:,} checkouts at {rate}/s never answered; going on", flush=True)
     return point
+
+
+def _round_trips(ports: dict[str, int]) -> dict[str, int]:
+    """Each service's database round trips so far (blocking: call it in a thread)."""
+    return {name: database_round_trips(scrape(port)) for name, port in ports.items()}
 
 
 def figures(points: list[LatencyPoint], seconds: float) -> list[Figure]:
@@ -149,6 +163,19 @@ def figures(points: list[LatencyPoint], seconds: float) -> list[Figure]:
                 _target_note(point) if rate == TARGET_RATE else "nearest rank",
             ),
         ]
+        if point.round_trips:
+            total = sum(point.round_trips.values())
+            each = ", ".join(f"{name} {n:.1f}" for name, n in sorted(point.round_trips.items()))
+            met = "met" if total <= ROUND_TRIP_TARGET else "missed"
+            found.append(
+                Figure(
+                    f"database round trips per checkout, {rate}/s",
+                    total,
+                    "round trips",
+                    f"{each} (relay passes and periodic jobs included); target at most "
+                    f"{ROUND_TRIP_TARGET}: {met}",
+                )
+            )
     return found
 
 
@@ -198,12 +225,13 @@ async def measure(
         set_up_s = time.perf_counter() - began
         print(f"latency set-up: {len(carts):,} carts ready in {set_up_s:.1f} s", flush=True)
         start = 0
+        ports = {name: service.port for name, service in running.services.items()}
         for number, (rate, offsets) in enumerate(zip(rates, schedules, strict=True)):
             batch = carts[start : start + len(offsets)]
             start += len(offsets)
             last = number == len(rates) - 1
             point = await _at_rate(
-                producer, configured, arrivals, rate, offsets, batch, drain=not last
+                producer, configured, arrivals, rate, offsets, batch, drain=not last, ports=ports
             )
             points.append(point)
             print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LOST_AFTER_S = 30.0
 """A checkout with no BalanceChanged this long after its send is lost: generous, 300
@@ -32,6 +32,9 @@ class LatencyPoint:
     refused: int
     send_lag_ms: float
     """How far behind its schedule the latest send was: the sender's own delay."""
+    round_trips: dict[str, float] = field(default_factory=dict)
+    """Per service, its exchanges with its database while this rate ran, per checkout
+    answered (the relay's passes and the periodic jobs included)."""
 
 
 def percentile(values: Sequence[float], p: int) -> float:
@@ -82,3 +85,14 @@ def summarize(
         refused=refused,
         send_lag_ms=send_lag_s * 1000,
     )
+
+
+ROUND_TRIP_TARGET = 30
+"""Round trips to PostgreSQL per checkout, all services together (issue 24)."""
+
+
+def round_trips_per_checkout(
+    before: dict[str, int], after: dict[str, int], answered: int
+) -> dict[str, float]:
+    """Each service's exchanges between two scrapes, per checkout answered."""
+    return {name: (after[name] - before.get(name, 0)) / max(answered, 1) for name in after}

@@ -18,6 +18,7 @@ SCRAPE_TIMEOUT_S = 5.0
 COMMANDS = "storecredit_commands"
 """``storecredit_commands_total`` as the parser names the family (without ``_total``)."""
 UNPUBLISHED = "storecredit_outbox_unpublished_rows"
+ROUND_TRIPS = "storecredit_database_round_trips"
 
 
 def scrape(port: int) -> str:
@@ -46,3 +47,12 @@ def unpublished_rows(text: str) -> float:
         if family.name == UNPUBLISHED:
             return sum(sample.value for sample in family.samples)
     return math.nan
+
+
+def database_round_trips(text: str) -> int:
+    """How many times the process waited for its database (``shared.runtime.db``)."""
+    total = 0
+    for family in text_string_to_metric_families(text):
+        if family.name == ROUND_TRIPS:
+            total += sum(int(s.value) for s in family.samples if s.name.endswith("_total"))
+    return total
