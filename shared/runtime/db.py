@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,18 +28,24 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-ROUND_TRIP_EVENTS = ("before_cursor_execute", "begin", "commit", "rollback")
-"""What the engine does that waits for the database once each: a statement (savepoints
-are statements too; asyncpg pipelines an executemany's rows, so one
-``before_cursor_execute`` is one exchange), the BEGIN asyncpg sends before the first,
-and the end of the transaction."""
+TRANSACTION_EVENTS = ("begin", "commit", "rollback")
+"""The ends of a transaction: a round trip each (the BEGIN asyncpg sends before the first
+statement, then the COMMIT or ROLLBACK), except on an AUTOCOMMIT connection, where
+there is no transaction and SQLAlchemy's events are only bookkeeping."""
 
 
 def count_round_trips(engine: AsyncEngine, count: Callable[[], None]) -> None:
-    """Call ``count`` at each exchange with the database (``ROUND_TRIP_EVENTS``)."""
+    """Call ``count`` at each exchange with the database: each statement (savepoints are
+    statements too; asyncpg pipelines an executemany's rows, so one
+    ``before_cursor_execute`` is one exchange) and each end of a transaction."""
 
-    def counted(*_: Any, **__: Any) -> None:
+    def statement(*_: Any, **__: Any) -> None:
         count()
 
-    for name in ROUND_TRIP_EVENTS:
-        event.listen(engine.sync_engine, name, counted)
+    def transaction_end(connection: Connection, *_: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            count()
+
+    event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    for name in TRANSACTION_EVENTS:
+        event.listen(engine.sync_engine, name, transaction_end)

@@ -1,8 +1,10 @@
 """The outbox relay: publishes committed outbox rows in order, retries failures.
 
 One relay per service publishes at a time (a PostgreSQL advisory lock held for
-each batch), rows go out in id order, and a row is marked published only after
-Kafka confirmed it and every row before it. A failure stops the batch, so a
+each batch), rows go out in id order, and a row's mark as published commits only
+after Kafka confirmed it and every row before it (a pass reads and marks its rows in
+one statement, sends them, puts back in the same transaction those Kafka did not
+confirm, and commits: three round trips). A failure stops the batch, so a
 later row of the same key never overtakes an earlier one; rows confirmed after
 the failed one are sent again (consumers are idempotent: at-least-once).
 Rows survive restarts: whatever was committed and not marked is sent next time.
@@ -22,7 +24,19 @@ import logging
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import case, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    LargeBinary,
+    Text,
+    bindparam,
+    case,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from contracts.envelope import HEADER_CORRELATION_ID
 from shared.runtime.db import SessionFactory
@@ -50,6 +64,44 @@ def advisory_lock_id(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+_TAKE_ROWS = text(
+    """
+    WITH lock AS (SELECT pg_try_advisory_xact_lock(:lock_id) AS locked),
+    taken AS (
+        SELECT id, topic, key, headers, value FROM outbox
+        WHERE published_at IS NULL AND (SELECT locked FROM lock)
+        ORDER BY id LIMIT :limit
+    ),
+    marked AS (
+        UPDATE outbox SET
+            published_at = now(),
+            attempts = outbox.attempts + 1,
+            value = CASE WHEN outbox.secret THEN ''::bytea ELSE outbox.value END
+        FROM taken WHERE outbox.id = taken.id
+    )
+    SELECT id, topic, key, headers, value FROM taken ORDER BY id
+    """
+).columns(id=BigInteger, topic=Text, key=Text, headers=JSONB, value=LargeBinary)
+"""A secret (even sealed) is kept no longer than it is needed: its value is emptied as
+it is marked published (``taken`` still holds it, to be sent)."""
+
+_PUT_BACK = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("p_id"))
+    .values(
+        published_at=None,
+        value=bindparam("p_value", type_=LargeBinary),
+        attempts=outbox.c.attempts - case((bindparam("p_failed", type_=Boolean), 0), else_=1),
+        last_error=case(
+            (bindparam("p_failed", type_=Boolean), bindparam("p_error", type_=Text)),
+            else_=outbox.c.last_error,
+        ),
+    )
+)
+"""A row Kafka did not confirm, as it was before it was taken; the one that failed
+keeps its attempt and says why."""
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -72,15 +124,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        locked = select(func.pg_try_advisory_xact_lock(self._lock_id).label("locked")).cte("lock")
-        self._next_rows = (
-            select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
-            .where(outbox.c.published_at.is_(None))
-            .where(select(locked.c.locked).scalar_subquery())
-            .order_by(outbox.c.id)
-            .limit(batch_size)
-        )
-        """The oldest unpublished rows, if this relay gets the lock: one round trip."""
+        self._take_rows = _TAKE_ROWS.bindparams(lock_id=self._lock_id, limit=batch_size)
+        """The oldest unpublished rows, marked published as they are read, if this relay
+        gets the lock: one round trip (the transaction stays open while Kafka confirms)."""
 
     def wake(self) -> None:
         """Look for new rows now (called after a handler commits)."""
@@ -95,30 +141,31 @@ class OutboxRelay:
         return confirmed
 
     async def _publish_batch(self) -> tuple[int, bool]:
-        """One batch: how many rows were confirmed, and whether one failed."""
+        """One batch: how many rows were confirmed, and whether one failed. The rows are
+        marked published by the statement that reads them; those Kafka did not confirm
+        are put back as they were, in the same transaction, before it commits."""
         async with self._sessions() as session, session.begin():
-            rows = (await session.execute(self._next_rows)).all()
+            rows = (await session.execute(self._take_rows)).all()
             if not rows:  # none, or another relay holds the lock
                 return 0, False
             confirmed, failure = await self._send(rows)
-            if confirmed:
+            unconfirmed = rows[len(confirmed) :]
+            if unconfirmed:
+                failed_id, error = failure if failure is not None else (None, None)
                 await session.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_(confirmed))
-                    .values(
-                        published_at=func.now(),
-                        attempts=outbox.c.attempts + 1,
-                        # a secret (even sealed) is kept no longer than it is needed
-                        value=case((outbox.c.secret, b""), else_=outbox.c.value),
-                    )
+                    _PUT_BACK,
+                    [
+                        {
+                            "p_id": row.id,
+                            "p_value": row.value,
+                            "p_failed": row.id == failed_id,
+                            "p_error": repr(error)[:2000] if row.id == failed_id else None,
+                        }
+                        for row in unconfirmed
+                    ],
                 )
             if failure is not None:
                 failed_id, error = failure
-                await session.execute(
-                    update(outbox)
-                    .where(outbox.c.id == failed_id)
-                    .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:2000])
-                )
                 log.warning(
                     "outbox publish failed", extra={"outbox_id": failed_id, "error": repr(error)}
                 )

@@ -45,6 +45,7 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
             "key": key,
             "headers": {"type": "Test"},
             "value": value,
+            "secret": n in (2, 3),  # emptied once published, and only then
         }
         for n in range(5)
         for key in keys
@@ -74,6 +75,11 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
         while await relay.publish_pending():
             pass
         async with ledger.sessions() as session:
+            emptied = (
+                await session.execute(
+                    select(outbox.c.value).where(outbox.c.message_id.in_(ids), outbox.c.secret)
+                )
+            ).all()
             left = (
                 await session.execute(
                     select(outbox.c.id).where(
@@ -87,7 +93,10 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
     assert first_pass == 4  # stopped at the refused row: nothing after it overtook it
     assert failed[0].value == values[keys[0]][2]
     assert failed[0].attempts == 1 and "unreachable" in failed[0].last_error
+    behind = failed[1]  # taken with it, never sent: put back as it was (a secret too)
+    assert (behind.value, behind.attempts, behind.last_error) == (values[keys[1]][2], 0, None)
     assert left == []
+    assert [row.value for row in emptied] == [b""] * 4
     records = await read_all(
         settings.kafka_bootstrap_servers, topic, **kafka_client_options(settings)
     )

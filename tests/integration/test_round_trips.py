@@ -26,3 +26,19 @@ async def test_each_statement_and_the_transaction_s_ends_are_counted(settings: S
         assert len(counted) == 7 + 3  # BEGIN, the statement, the ROLLBACK that closes it
     finally:
         await engine.dispose()
+
+
+async def test_an_autocommit_connection_counts_its_statements_only(settings: Settings) -> None:
+    """There is no transaction to begin or end: SQLAlchemy's events are bookkeeping."""
+    engine = create_engine(settings.database_url_for("ledger"))
+    counted: list[int] = []
+    count_round_trips(engine, lambda: counted.append(1))
+    try:
+        connection = await engine.connect()
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text("SELECT 1"))
+        await connection.execute(text("SELECT 2"))
+        await connection.close()
+        assert len(counted) == 2
+    finally:
+        await engine.dispose()
