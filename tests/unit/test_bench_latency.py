@@ -14,6 +14,7 @@ from shared.tools.bench.latency import figures
 from shared.tools.bench.latency_points import (
     LOST_AFTER_S,
     LatencyPoint,
+    floor_ratios,
     percentile,
     round_trips_per_checkout,
     send_offsets,
@@ -185,3 +186,14 @@ def test_the_round_trip_counter_is_read_from_the_metrics_text() -> None:
     )
     assert database_round_trips(text) == 42
     assert database_round_trips("") == 0
+
+
+def test_checkouts_are_set_against_the_floor_at_each_rate_they_share() -> None:
+    checkouts = [point(100, 10, 20, 300), point(200, 10, 20, 150)]
+    floors = [point(200, 5, 10, 100), point(100, 5, 10, 100), point(50, 5, 10, 10)]
+    at_100, at_200 = floor_ratios(checkouts, floors)
+    assert (at_100.offered_rate, at_100.p99_ratio, at_100.met) == (100, 3.0, False)
+    assert (at_200.p99_ratio, at_200.achieved_share) == (1.5, 0.98)
+    assert not at_200.met  # within twice the floor, but 98% achieved at 200/s
+    fast_enough = replace(point(200, 10, 20, 150), achieved_rate=199.0)
+    assert floor_ratios([fast_enough], floors)[0].met

@@ -38,7 +38,13 @@ from shared.tools.bench import (
     scale_runs,
     storage,
 )
-from shared.tools.bench.latency_points import TARGET_RATE, LatencyPoint
+from shared.tools.bench.latency_points import (
+    ACHIEVED_TARGET,
+    FLOOR_RATIO_TARGET,
+    TARGET_RATE,
+    LatencyPoint,
+    floor_ratios,
+)
 from shared.tools.bench.ratios import pair_ratio, ratio_figures
 from shared.tools.bench.report import Figure, render_table, to_json
 from shared.tools.bench.servers import (
@@ -150,7 +156,13 @@ async def _measure(
         await io_floor.measure(servers, scratch, topic, args.messages, kafka_limits.PARTITIONS)
     )
     await settle(servers)
-    hop_figures = await hops_floor.measure(servers, scratch, TARGET_RATE, args.seconds)
+    hop_figures: list[Figure] = []
+    floors: list[LatencyPoint] = []
+    for rate in args.rates:
+        floor_figures, floor = await hops_floor.measure(servers, scratch, rate, args.seconds)
+        hop_figures += floor_figures
+        floors.append(floor)
+        await settle(servers)
     await settle(servers)
     latencies, points = await latency.measure(
         servers, scratch, args.rates, args.seconds, settings=QUIET
@@ -180,7 +192,29 @@ async def _measure(
     )
     await settle(servers)
     figures += await scale_out.measure(servers, scratch, args.scale_commands, QUIET)
-    return figures + latencies + hop_figures, points
+    return figures + latencies + hop_figures + _floor_figures(points, floors), points
+
+
+def _floor_figures(checkouts: list[LatencyPoint], floors: list[LatencyPoint]) -> list[Figure]:
+    """The checkouts' p99 against the floor's at each rate, with the share achieved."""
+    found = []
+    for ratio in floor_ratios(checkouts, floors):
+        found.append(
+            Figure(
+                f"checkout p99 / {hops_floor.HOPS} hops' floor p99, {ratio.offered_rate}/s",
+                ratio.p99_ratio,
+                "x",
+                f"{100 * ratio.achieved_share:.1f}% of the offered rate achieved; target at "
+                f"most {FLOOR_RATIO_TARGET:g}x"
+                + (
+                    f" with at least {100 * ACHIEVED_TARGET:.0f}% achieved"
+                    if ratio.offered_rate == TARGET_RATE
+                    else ""
+                )
+                + f": {'met' if ratio.met else 'missed'}",
+            )
+        )
+    return found
 
 
 def _context(args: argparse.Namespace, servers: Servers, load: float) -> dict[str, Any]:

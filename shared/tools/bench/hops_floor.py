@@ -1,16 +1,19 @@
 """A checkout's three hops alone: the latency any system keeping the brief's
 guarantees could at best have on this machine, whatever its code.
 
-A checkout crosses three services (order, fulfillment, the ledger) before its
-``BalanceChanged``. Here three processes stand for them, each doing only what every
-hop must: read a poll from its input topic (in a consumer group); in one PostgreSQL
-transaction, claim each message's inbox key, write one effect row and one outbox row
-per message; commit, then relay the outbox in its own transaction (an advisory
-transaction lock, the oldest unpublished rows, sent by an idempotent ``acks=all``
-producer, marked published) and commit the offsets. No validation, no envelopes, no
-domain rules: raw aiokafka and asyncpg, each statement one round trip for a whole poll.
+The benchmark's checkout crosses three services (order, fulfillment, the ledger)
+before its ``BalanceChanged`` (its cart is paid externally, so nothing is bound to it
+first: ``shared.tools.bench.carts``), so the floor has three hops, measured at every
+rate the checkouts are offered at. Here three processes stand for them, each doing
+only what every hop must: read a poll from its input topic (in a consumer group); in
+one PostgreSQL transaction, claim each message's inbox key, write one effect row and
+one outbox row per message; commit, then relay the outbox in its own transaction (an
+advisory transaction lock, the oldest unpublished rows, sent by an idempotent
+``acks=all`` producer, marked published) and commit the offsets. No validation, no
+envelopes, no domain rules: raw aiokafka and asyncpg, each statement one round trip
+for a whole poll.
 
-Messages are sent open-loop at the target rate, timed from the send to their arrival
+Messages are sent open-loop at the offered rate, timed from the send to their arrival
 on the last topic, exactly as ``shared.tools.bench.latency`` times checkouts (same
 schedule, same percentiles, same ``Arrivals``), after an untimed warm-up. A hop process is
 ``python -m shared.tools.bench.hops_floor IN OUT DSN GROUP``.
@@ -142,9 +145,9 @@ class _Hops:
             process.wait()
 
 
-def _topics(servers: Servers, scratch: Scratch) -> list[str]:
+def _topics(servers: Servers, scratch: Scratch, run: str) -> list[str]:
     specs = [
-        TopicSpec(f"hop-{n}", partitions=PARTITIONS, key="order id", description="floor")
+        TopicSpec(f"hop{run}-{n}", partitions=PARTITIONS, key="order id", description="floor")
         for n in range(HOPS + 1)
     ]
     ensure_topics(servers.bootstrap_servers, specs, prefix=scratch.topic_prefix, **servers.kafka)
@@ -165,13 +168,13 @@ def _spawn(servers: Servers, args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
 
 
-async def _launch(servers: Servers, scratch: Scratch, topics: list[str]) -> _Hops:
+async def _launch(servers: Servers, scratch: Scratch, topics: list[str], run: str) -> _Hops:
     processes = []
     for n in range(HOPS):
-        database = scratch.database(f"hop{n}")
+        database = scratch.database(f"hop{run}_{n}")
         await create_database(servers, database)
         dsn = asyncpg_dsn(database_url(servers, database))
-        args = [topics[n], topics[n + 1], dsn, f"{scratch.name}-hop-{n}"]
+        args = [topics[n], topics[n + 1], dsn, f"{scratch.name}-hop{run}-{n}"]
         processes.append(_spawn(servers, args))
     hops = _Hops(processes)
     try:
@@ -223,13 +226,16 @@ def _all_arrived(arrivals: Arrivals, sent: dict[str, float]) -> bool:
     return all(key in arrivals.balance_changes for key in sent)
 
 
-async def measure(servers: Servers, scratch: Scratch, rate: int, seconds: float) -> list[Figure]:
+async def measure(
+    servers: Servers, scratch: Scratch, rate: int, seconds: float
+) -> tuple[list[Figure], LatencyPoint]:
     """Messages at ``rate`` for ``seconds`` through the three hops, after a warm-up of
     ``WARM_UP_S`` at the same rate (not timed: new processes, consumer groups and
     connections are slow at first, as the services are not once their carts are set
-    up); p50, p95, p99."""
-    topics = await asyncio.to_thread(_topics, servers, scratch)
-    hops = await _launch(servers, scratch, topics)
+    up); p50, p95, p99. Each rate runs on topics and databases of its own."""
+    run = str(rate)
+    topics = await asyncio.to_thread(_topics, servers, scratch, run)
+    hops = await _launch(servers, scratch, topics, run)
     arrivals = Arrivals(servers.bootstrap_servers, [topics[-1]], **servers.kafka)
     producer = AIOKafkaProducer(
         bootstrap_servers=servers.bootstrap_servers,
@@ -251,7 +257,7 @@ async def measure(servers: Servers, scratch: Scratch, rate: int, seconds: float)
             await producer.stop()
         await arrivals.stop()
         await asyncio.to_thread(hops.stop)
-    return figures(point, seconds)
+    return figures(point, seconds), point
 
 
 def figures(point: LatencyPoint, seconds: float) -> list[Figure]:

@@ -96,3 +96,40 @@ def round_trips_per_checkout(
 ) -> dict[str, float]:
     """Each service's exchanges between two scrapes, per checkout answered."""
     return {name: (after[name] - before.get(name, 0)) / max(answered, 1) for name in after}
+
+
+FLOOR_RATIO_TARGET = 2.0
+"""Checkout p99 against the hop floor's p99 at the same offered rate (issue 24)."""
+ACHIEVED_TARGET = 0.99
+"""Share of the offered rate achieved at TARGET_RATE (issue 24)."""
+
+
+@dataclass(frozen=True)
+class FloorRatio:
+    """One offered rate: the checkouts' p99 over the floor's, and the share achieved."""
+
+    offered_rate: int
+    p99_ratio: float
+    achieved_share: float
+
+    @property
+    def met(self) -> bool:
+        achieved = self.offered_rate != TARGET_RATE or self.achieved_share >= ACHIEVED_TARGET
+        return self.p99_ratio <= FLOOR_RATIO_TARGET and achieved
+
+
+def floor_ratios(
+    checkouts: Sequence[LatencyPoint], floors: Sequence[LatencyPoint]
+) -> list[FloorRatio]:
+    """Each rate measured both ways, in the checkouts' order."""
+    by_rate = {floor.offered_rate: floor for floor in floors}
+    ratios = []
+    for point in checkouts:
+        floor = by_rate.get(point.offered_rate)
+        if floor is None:
+            continue
+        ratio = point.p99_ms / floor.p99_ms if floor.p99_ms > 0 else math.nan
+        ratios.append(
+            FloorRatio(point.offered_rate, ratio, point.achieved_rate / point.offered_rate)
+        )
+    return ratios
