@@ -125,15 +125,12 @@ return_parts = Table(
 )
 
 
-async def insert_fulfillment(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Store a checked-out order; False if it is already here."""
+async def insert_fulfillment(session: AsyncSession, values: dict[str, Any]) -> Any | None:
+    """Store a checked-out order; its row (version 1), or None if it is already here."""
     inserted = await session.execute(
-        insert(fulfillments)
-        .values(**values)
-        .on_conflict_do_nothing()
-        .returning(fulfillments.c.order_id)
+        insert(fulfillments).values(**values).on_conflict_do_nothing().returning(fulfillments)
     )
-    return inserted.first() is not None
+    return inserted.first()
 
 
 async def lock(session: AsyncSession, order_id: str) -> Any | None:

@@ -131,7 +131,7 @@ async def on_order_checked_out(
             "line_items": [li.model_dump(mode="json") for li in order.line_items],
         },
     )
-    if not stored:
+    if stored is None:
         return []  # delivered before: its items exist and their commands were sent
     rows = []
     for position, planned in enumerate(domain.plan_items(order)):
@@ -165,8 +165,8 @@ async def on_order_checked_out(
         messages.append(_send(row, 1))
     stored_items = await db.insert_items(session, rows)
     await db.insert_sources(session, _sources(order))
-    fulfillment = await views.fulfillment_event(session, order.order_id, items=stored_items)
-    return [fulfillment, *messages]
+    view = await views.fulfillment_view(session, stored, stored_items)  # its first version
+    return [Outgoing(FULFILLMENT_EVENTS, order.order_id, view), *messages]
 
 
 def _send(row: dict[str, Any], attempt: int) -> Outgoing:
