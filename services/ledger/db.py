@@ -480,23 +480,15 @@ async def _change_transaction(
     batch: LedgerBatch | None,
     changed: Transaction,
     change: TransactionChange,
-    statement: Any,
 ) -> None:
-    """Keep ``changed`` in the batch (written by its flush when deferring), or run the
-    statement that makes the row so."""
+    """Make the locked transaction's row ``changed``: kept in the batch when deferring
+    (its flush writes it), else written now by the flush's own statement. Every caller
+    holds the row's lock (``lock_transaction``), so its values are written as they are."""
     if batch is not None:
         batch.hold_transaction(changed, change if batch.deferring else None)
         if batch.deferring:
             return
-    await session.execute(statement)
-
-
-def _pending(transaction_id: str) -> Any:
-    return (
-        update(point_transactions)
-        .where(point_transactions.c.id == transaction_id)
-        .where(point_transactions.c.status == "pending")
-    )
+    await session.execute(_WRITE_TRANSACTIONS, [_transaction_change(changed, change)])
 
 
 async def mark_committed(
@@ -505,45 +497,29 @@ async def mark_committed(
     changed = replace(
         transaction, status=PointTransactionStatus.COMMITTED, committed_amount=committed
     )
-    statement = _pending(transaction.transaction_id).values(
-        status="committed", committed_amount=committed, committed_at=func.now()
-    )
-    await _change_transaction(session, batch, changed, TransactionChange(committed=True), statement)
+    await _change_transaction(session, batch, changed, TransactionChange(committed=True))
 
 
 async def mark_voided(
     session: AsyncSession, transaction: Transaction, reason: str, batch: LedgerBatch | None
 ) -> None:
     changed = replace(transaction, status=PointTransactionStatus.VOIDED)
-    statement = _pending(transaction.transaction_id).values(
-        status="voided", voided_at=func.now(), void_reason=reason
-    )
     change = TransactionChange(voided=True, void_reason=reason)
-    await _change_transaction(session, batch, changed, change, statement)
+    await _change_transaction(session, batch, changed, change)
 
 
 async def mark_bound(
     session: AsyncSession, transaction: Transaction, order_id: str, batch: LedgerBatch | None
 ) -> None:
     changed = replace(transaction, bound_order_id=order_id)
-    statement = (
-        _pending(transaction.transaction_id)
-        .where(point_transactions.c.bound_order_id.is_(None))
-        .values(bound_order_id=order_id)
-    )
-    await _change_transaction(session, batch, changed, TransactionChange(), statement)
+    await _change_transaction(session, batch, changed, TransactionChange())
 
 
 async def add_reversed(
     session: AsyncSession, transaction: Transaction, magnitude: int, batch: LedgerBatch | None
 ) -> None:
     changed = replace(transaction, reversed_amount=transaction.reversed_amount + magnitude)
-    statement = (
-        update(point_transactions)
-        .where(point_transactions.c.id == transaction.transaction_id)
-        .values(reversed_amount=point_transactions.c.reversed_amount + magnitude)
-    )
-    await _change_transaction(session, batch, changed, TransactionChange(), statement)
+    await _change_transaction(session, batch, changed, TransactionChange())
 
 
 async def set_balances(

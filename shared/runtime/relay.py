@@ -149,9 +149,9 @@ class OutboxRelay:
             if not rows:  # none, or another relay holds the lock
                 return 0, False
             confirmed, failure = await self._send(rows)
+            failed_id, error = failure if failure is not None else (None, None)
             unconfirmed = rows[len(confirmed) :]
             if unconfirmed:
-                failed_id, error = failure if failure is not None else (None, None)
                 await session.execute(
                     _PUT_BACK,
                     [
@@ -165,7 +165,6 @@ class OutboxRelay:
                     ],
                 )
             if failure is not None:
-                failed_id, error = failure
                 log.warning(
                     "outbox publish failed", extra={"outbox_id": failed_id, "error": repr(error)}
                 )
