@@ -40,7 +40,7 @@ from contracts.envelope import (
 )
 from contracts.results import CommandResult
 from contracts.topics import LEDGER_BALANCES, TopicSpec
-from shared.runtime.broker import kafka_client_options
+from shared.runtime.broker import LONG_POLL_MS, RESTING_CONSUMER, kafka_client_options
 from shared.runtime.claims import Keyring
 from shared.runtime.codec import encode, headers_for
 from shared.runtime.settings import Settings
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 REPLY_TO_HEADER = "reply_to"
 FASTSTREAM_CORRELATION_HEADER = "correlation_id"
-POLL_TIMEOUT_MS = 500
 READ_ERROR_PAUSE_S = 1.0
 RESULTS_KEPT = 100_000
 
@@ -110,6 +109,7 @@ class Exchange:
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
+                **RESTING_CONSUMER,
                 **options,
             )
 
@@ -183,7 +183,7 @@ class Exchange:
     async def _read(self, consumer: AIOKafkaConsumer, handle: Any) -> None:
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
+                batches = await consumer.getmany(timeout_ms=LONG_POLL_MS)
             except Exception:
                 log.exception("reading answers failed; trying again")
                 await asyncio.sleep(READ_ERROR_PAUSE_S)

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -35,6 +35,27 @@ def security_from(settings: Settings) -> BaseSecurity | None:
     if mechanism == "SCRAM-SHA-512":
         return SASLScram512(username, secret, ssl_context=context, use_ssl=use_ssl)
     return SASLPlaintext(username, secret, ssl_context=context, use_ssl=use_ssl)
+
+
+LONG_POLL_MS = 5_000
+"""How long an idle consumer waits before it looks again, at every level: a poll
+(``getmany``), a fetch the broker holds open (``fetch.max.wait.ms``; aiokafka's default
+is 500 ms) and aiokafka's background fetch loop (``consumer_timeout_ms``, 200 ms by
+default). Each of them answers as soon as a record comes or the assignment changes, so a
+long wait adds no latency to the first message after a pause; an idle consumer is
+woken about once every five seconds instead of seven times a second. What waits longer
+is the re-read after a seek (a poll retried after a transient failure): the fetch
+already open for the later offsets is answered first, within this wait."""
+
+
+class ConsumerWaits(TypedDict):
+    fetch_max_wait_ms: int
+    consumer_timeout_ms: int
+
+
+RESTING_CONSUMER = ConsumerWaits(fetch_max_wait_ms=LONG_POLL_MS, consumer_timeout_ms=LONG_POLL_MS)
+"""Options of every long-lived consumer (services' subscribers, the gateway's readers):
+see :data:`LONG_POLL_MS`."""
 
 
 def kafka_client_options(settings: Settings) -> dict[str, Any]:

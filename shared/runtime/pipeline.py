@@ -32,6 +32,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from shared.runtime.broker import LONG_POLL_MS, RESTING_CONSUMER
 from shared.runtime.codec import DecodeError, Incoming
 from shared.runtime.logging import correlation_id_var
 from shared.runtime.metrics import ServiceMetrics
@@ -60,17 +61,10 @@ async def pause_before_retry(error: BaseException) -> None:
     await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
 
-LONG_POLL_MS = 1_000
-"""How long a batch consumer's poll waits for records. aiokafka's ``getmany`` answers as
-soon as records come, so a long wait adds no latency; an idle consumer wakes once a
-second. FastStream 0.7's batch subscriber would sleep as long again after an empty poll
-(a record arriving then waited for it: with 10 ms waits, an idle consumer woke about 50
-times a second), so ours polls again at once (:func:`long_polls`)."""
-
-
 def long_polls(subscriber: Any) -> Any:
     """``subscriber`` (FastStream's batch subscriber) polling with :data:`LONG_POLL_MS` and
-    straight again after an empty answer."""
+    straight again after an empty answer. FastStream 0.7's batch subscriber would sleep
+    as long again after an empty poll (a record arriving then waited for it)."""
     max_records = subscriber.max_records
 
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
@@ -204,6 +198,7 @@ def subscribe(
             max_records=settings.batch_size,
             batch_timeout_ms=LONG_POLL_MS,
             group_id=group,
+            **RESTING_CONSUMER,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             no_reply=True,  # never publish to a topic a reply_to header names
@@ -214,6 +209,7 @@ def subscribe(
         broker.subscriber(
             topic,
             group_id=group,
+            **RESTING_CONSUMER,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             no_reply=True,

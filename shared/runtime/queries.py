@@ -57,6 +57,7 @@ from contracts.envelope import (
 )
 from contracts.ledger import QueryFailed
 from contracts.topics import TopicSpec
+from shared.runtime.broker import RESTING_CONSUMER
 from shared.runtime.claims import ClaimError, Verifier
 from shared.runtime.codec import (
     NOT_SEALED,
@@ -383,6 +384,7 @@ def register_query_consumer(
     @broker.subscriber(
         settings.topic(queries),
         group_id=group,
+        **RESTING_CONSUMER,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="latest",
         no_reply=True,

@@ -1,18 +1,26 @@
 """Resting when idle: a batch consumer long-polls (one wait of LONG_POLL_MS that returns
-when records come, and after an empty answer the next poll straight away, so an idle
-consumer wakes about once a second and a record arriving then is not held); the outbox
-relay looks for rows less and less often while nothing happens."""
+when records come, and after an empty answer the next poll straight away, so a record
+arriving then is not held); every consumer of a service asks the broker to hold an empty
+fetch as long, and aiokafka's fetch loop to wake as rarely, so an idle consumer wakes
+about once every five seconds; the outbox relay looks for rows less and less often while
+nothing happens."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
+import pytest
 from faststream.kafka import KafkaBroker
 
-from shared.runtime.pipeline import LONG_POLL_MS, subscribe
+from shared.runtime import claims, sealing
+from shared.runtime.broker import LONG_POLL_MS, RESTING_CONSUMER
+from shared.runtime.main import definition_for
+from shared.runtime.pipeline import subscribe
 from shared.runtime.relay import idle_delay
-from shared.runtime.settings import Settings
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import SERVICES, Settings
 
 
 class Consumer:
@@ -46,3 +54,22 @@ def test_the_relay_looks_less_often_while_nothing_happens_and_at_once_again_afte
     assert waits == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
     assert idle_delay(0.2, 0.1, 3) == 0.1  # never above the idle bound
     assert idle_delay(0.5, 5.0, 10_000) == 5.0  # no overflow however long it rests
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_consumer_of_a_service_waits_long_when_nothing_comes(service: str) -> None:
+    keyset = claims.new_keyset(SERVICES)
+    settings = Settings(
+        batch_size=50,
+        code_hash_key=secrets.token_hex(32),
+        code_seal_private_key=sealing.new_private_key(),
+        actor_signers=claims.signers_json(keyset),
+        actor_keys=claims.keys_json(keyset),
+    )
+    runtime = ServiceRuntime(definition_for(service), settings)  # built, never started
+    subscribers = runtime.broker.subscribers
+    assert len(subscribers) >= 2  # its commands or events, and its queries
+    for subscriber in subscribers:
+        options = subscriber._connection_args  # what FastStream gives AIOKafkaConsumer
+        assert {key: options[key] for key in RESTING_CONSUMER} == RESTING_CONSUMER
+    assert RESTING_CONSUMER == {"fetch_max_wait_ms": 5_000, "consumer_timeout_ms": 5_000}
