@@ -160,6 +160,22 @@ class Api:
         found = await self.get(f"/v1/accounts/{account}/balance")
         return found["balance"], found["holds"], found["available"]
 
+    async def balance_becomes(self, account: str, expected: tuple[int, int, int]) -> None:
+        """Wait until the ledger answers ``expected`` (balance, holds, available): the
+        effects the gateway answered for (a checkout, a return) reach it a moment later."""
+        last: list[tuple[int, int, int]] = []
+
+        async def reached() -> bool:
+            last[:] = [await self.balance(account)]
+            return last[0] == expected
+
+        try:
+            await until(reached, timeout=WAIT_MS / 1000, pause=0.2)
+        except TimeoutError as timed_out:
+            raise AssertionError(
+                f"balance of {account}: {last} never became {expected}"
+            ) from timed_out
+
     async def order_where(self, order_id: str, condition: Any) -> dict[str, Any]:
         async def seen() -> dict[str, Any] | None:
             order: dict[str, Any] = (await self.get(f"/v1/orders/{order_id}"))["order"]
@@ -262,7 +278,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
 
     async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as http:
         api = Api(gateway, http, customer)
-        assert await api.balance(account) == (900, 0, 900)
+        await api.balance_becomes(account, (900, 0, 900))
 
         # --- the template's rename reaches the account ------------------------------------
         await open_view(page, "Templates")
@@ -359,7 +375,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
         )
         await api.send(f"/v1/orders/{order_id}/checkout", {}, api.me)
         await api.order_where(order_id, lambda o: o["status"] == "checked_out")
-        assert await api.balance(account) == (500, 0, 500)  # the spend committed by fulfillment
+        await api.balance_becomes(account, (500, 0, 500))  # the spend committed by fulfillment
 
         # --- the order in the Dashboard: items, the credit masked, totals, fulfillment --------
         await open_view(page, "Orders")
@@ -389,7 +405,7 @@ async def test_an_admin_runs_both_product_documents_from_the_dashboard(
         await expect(reversal.locator("td").nth(6)).to_have_text(
             f"points back to {account} (reversal of {spend_id})"
         )
-        assert await api.balance(account) == (900, 0, 900)
+        await api.balance_becomes(account, (900, 0, 900))
         await expect(points_item.locator("td").nth(4)).to_have_text("1 of 1")
         await kettle_item.get_by_role("button", name="Mark returned").click()
         await said(page, "Return completed.")

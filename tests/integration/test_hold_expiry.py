@@ -48,7 +48,7 @@ async def test_a_commit_after_expiry_is_refused_and_the_job_voids_the_hold(
         kind=PointTransactionKind.DEPOSIT,
     )
     await ledger.handle(account_id, new_envelope(deposit, actor=ADMIN))
-    expires_at = datetime.now(UTC) + timedelta(milliseconds=300)
+    expires_at = datetime.now(UTC) + timedelta(seconds=2)  # ample for the two calls before
     hold = CreatePointTransaction(
         account_id=account_id,
         transaction_id=random_id("tx"),
