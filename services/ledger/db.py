@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     BigInteger,
@@ -201,11 +202,7 @@ async def prepare_batch(session: AsyncSession, commands: list[Incoming[Any]]) ->
 
 async def flush_batch(session: AsyncSession, state: LedgerBatch) -> None:
     """Write what the batch deferred, parents before children (postings name both)."""
-    if state.system_accounts:
-        await session.execute(
-            _INSERT_SYSTEM_ACCOUNT,
-            [{"id": id_, "unit": unit} for id_, unit in state.system_accounts.items()],
-        )
+    await _insert_system_accounts(session, state.system_accounts)
     if state.transactions:
         await session.execute(_INSERT_TRANSACTION, state.transactions)
     if state.postings:
@@ -235,7 +232,29 @@ _INSERT_SYSTEM_ACCOUNT = (
     insert(ledger_accounts)
     .values(id=bindparam("id"), unit=bindparam("unit"), kind="system", allow_negative=True)
     .on_conflict_do_nothing(index_elements=["id"])
+    .returning(ledger_accounts.c.id)
 )
+_SYSTEM_ACCOUNTS_THERE: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
+"""Per database (its engine), the system accounts seen there already: a system account
+is never deleted, so a batch whose postings name only these writes none (one round trip
+fewer per batch)."""
+
+
+async def _insert_system_accounts(session: AsyncSession, wanted: dict[str, str]) -> None:
+    """Make the system accounts (id: unit) a batch's postings name, if they are new.
+    One the statement did not insert was there before it (committed, or by a concurrent
+    transaction that committed: ON CONFLICT waits for it), so it is remembered."""
+    there = _SYSTEM_ACCOUNTS_THERE.setdefault(session.get_bind(), set())
+    new = {account_id: unit for account_id, unit in wanted.items() if account_id not in there}
+    if not new:
+        return
+    inserted = await session.execute(
+        _INSERT_SYSTEM_ACCOUNT,
+        [{"id": account_id, "unit": unit} for account_id, unit in new.items()],
+    )
+    there.update(set(new) - set(inserted.scalars()))
+
+
 _WRITE_BALANCES = (
     update(ledger_accounts)
     .where(ledger_accounts.c.id == bindparam("b_id"))
@@ -309,10 +328,6 @@ async def insert_customer_account(
         .returning(ledger_accounts.c.id)
     )
     return inserted.first() is not None
-
-
-async def ensure_system_account(session: AsyncSession, account_id: str, unit: str) -> None:
-    await session.execute(_INSERT_SYSTEM_ACCOUNT, {"id": account_id, "unit": unit})
 
 
 async def transaction_exists(
@@ -430,8 +445,15 @@ async def insert_postings(
         batch.system_account(counterparty_id, account.unit)
         batch.postings.extend(rows)
         return
-    await ensure_system_account(session, counterparty_id, account.unit)
-    await session.execute(insert(postings), rows)
+    # The system account made if it is new by the same statement: its row is there for
+    # the postings' foreign key, which is checked once the whole statement has run.
+    system_account = (
+        insert(ledger_accounts)
+        .values(id=counterparty_id, unit=account.unit, kind="system", allow_negative=True)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .cte("system_account")
+    )
+    await session.execute(insert(postings).values(rows).add_cte(system_account))
 
 
 def _transaction(row: Any) -> Transaction:

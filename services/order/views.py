@@ -73,11 +73,8 @@ class OrderState:
 
 
 async def load(session: AsyncSession, order: Any) -> OrderState:
-    return OrderState(
-        order=order,
-        lines=await db.lines_of(session, order.id),
-        credits=await db.credits_of(session, order.id),
-    )
+    lines, credits = await db.parts_of(session, order.id)
+    return OrderState(order=order, lines=lines, credits=credits)
 
 
 def line_view(li: Any) -> LineItemView:
@@ -166,6 +163,8 @@ async def order_event(
     ``lines`` and ``credits`` are the order's line items and applied credits when the
     caller has them as they are now; whatever is not given is read.
     """
+    if lines is None and credits is None:
+        lines, credits = await db.parts_of(session, order.id)
     state = OrderState(
         order=order,
         lines=await db.lines_of(session, order.id) if lines is None else lines,

@@ -174,6 +174,11 @@ class RejectAndKeep(Exception):
         self.keep = keep
 
 
+class _RefusedWithoutSavepoint(Exception):
+    """A handler run without a savepoint refused its command: the transaction is given
+    up, and the command handled again with one (its changes go, its inbox row stays)."""
+
+
 def _retry_of_retryable(claim: inbox.ClaimOutcome, envelope: RawEnvelope) -> bool:
     """A new message with a key whose first answer was a retryable rejection."""
     return (
@@ -213,14 +218,31 @@ class CommandProcessor:
         return {name: route.model for name, route in self._routes.items()}
 
     async def process(self, incoming: Incoming[Any], key: str) -> None:
-        """One command in a transaction of its own."""
-        async with self._sessions() as session, session.begin():
-            outcome, code = await self._process_in(
-                session, incoming, key, inbox.Immediate(self.consumer), outbox.DIRECT
-            )
+        """One command in a transaction of its own.
+
+        Its handler runs first without a savepoint (two round trips fewer): most commands
+        are accepted, and a refused one is handled again, from the start, in a new
+        transaction with the savepoint that undoes the handler's changes."""
+        try:
+            outcome, code = await self._process_alone(incoming, key, optimistic=True)
+        except _RefusedWithoutSavepoint:
+            outcome, code = await self._process_alone(incoming, key, optimistic=False)
         self.metrics.command(incoming.envelope.type, outcome, code)  # counted once committed
         crash_point("after_commit")
         self._after_commit()
+
+    async def _process_alone(
+        self, incoming: Incoming[Any], key: str, *, optimistic: bool
+    ) -> tuple[CommandOutcome, str | None]:
+        async with self._sessions() as session, session.begin():
+            return await self._process_in(
+                session,
+                incoming,
+                key,
+                inbox.Immediate(self.consumer),
+                outbox.DIRECT,
+                optimistic=optimistic,
+            )
 
     async def process_batch(self, commands: list[tuple[Incoming[Any], str]]) -> None:
         """Commands (with their result keys), in order, in one transaction.
@@ -228,8 +250,24 @@ class CommandProcessor:
         Each is handled exactly as :meth:`process` would (a savepoint undoes a rejected
         one's changes), but the inbox keys are claimed in one statement, the results
         recorded in one, and every outbox row written in one, and there is one commit.
-        If anything raises, nothing of the batch is kept.
+        If anything raises, nothing of the batch is kept. A batch of one command is tried
+        without its savepoint first, as :meth:`process` does (a batch of more is not: a
+        refusal would redo all of it).
         """
+        optimistic = len(commands) == 1
+        try:
+            counted = await self._batch_transaction(commands, optimistic=optimistic)
+        except _RefusedWithoutSavepoint:
+            counted = await self._batch_transaction(commands, optimistic=False)
+        for command_type, outcome, code in counted:
+            self.metrics.command(command_type, outcome, code)
+        crash_point("after_commit")
+        self._after_commit()
+
+    async def _batch_transaction(
+        self, commands: list[tuple[Incoming[Any], str]], *, optimistic: bool
+    ) -> list[tuple[str, CommandOutcome, str | None]]:
+        """The batch's transaction; each command's type, outcome and code."""
         claims = inbox.BatchInbox(self.consumer)
         rows = outbox.BatchRows()
         counted: list[tuple[str, CommandOutcome, str | None]] = []
@@ -245,7 +283,7 @@ class CommandProcessor:
                 token = correlation_id_var.set(incoming.envelope.correlation_id)
                 try:
                     outcome, code = await self._process_in(
-                        session, incoming, key, claims, rows, state
+                        session, incoming, key, claims, rows, state, optimistic=optimistic
                     )
                 finally:
                     correlation_id_var.reset(token)
@@ -254,10 +292,7 @@ class CommandProcessor:
                 await state.flush(session)
             await claims.flush(session)
             await rows.flush(session)
-        for command_type, outcome, code in counted:
-            self.metrics.command(command_type, outcome, code)
-        crash_point("after_commit")
-        self._after_commit()
+        return counted
 
     async def _process_in(
         self,
@@ -267,9 +302,13 @@ class CommandProcessor:
         claims: inbox.Claims,
         sink: outbox.Sink,
         state: BatchState | None = None,
+        *,
+        optimistic: bool = False,
     ) -> tuple[CommandOutcome, str | None]:
         """Claim, handle and answer one command in the caller's transaction; the outcome
-        and the code of a rejection written now (not of a replayed one)."""
+        and the code of a rejection written now (not of a replayed one). ``optimistic``:
+        its handler runs without a savepoint, and a refusal raises
+        ``_RefusedWithoutSavepoint`` for the caller to start again without it."""
         envelope = incoming.envelope
         fingerprint = payload_fingerprint(incoming)
         claim = await claims.claim(session, envelope, fingerprint)
@@ -290,7 +329,7 @@ class CommandProcessor:
             )
             await self._write(session, envelope, key, result, [], sink)
             return CommandOutcome.KEY_REUSED, code
-        result, remembered, messages = await self._handle(session, incoming, state)
+        result, remembered, messages = await self._handle(session, incoming, state, optimistic)
         await claims.record_result(session, envelope, remembered.model_dump(mode="json"))
         await self._write(session, envelope, key, result, messages, sink)
         outcome = CommandOutcome.ACCEPTED if result.code is None else CommandOutcome.REJECTED
@@ -315,16 +354,22 @@ class CommandProcessor:
         return CommandOutcome.REPLAYED
 
     async def _handle(
-        self, session: AsyncSession, incoming: Incoming[Any], state: BatchState | None
+        self,
+        session: AsyncSession,
+        incoming: Incoming[Any],
+        state: BatchState | None,
+        optimistic: bool,
     ) -> tuple[CommandResult, CommandResult, list[Outgoing]]:
         """The result to publish, the result to remember, and the messages to send."""
         envelope = incoming.envelope
         route = self._routes[envelope.type]
         try:
             if state is None:
-                accepted = await self._run_in_savepoint(session, incoming, route, self.context)
+                accepted = await self._run_in_savepoint(
+                    session, incoming, route, self.context, optimistic
+                )
             else:
-                accepted = await self._run_in_batch(session, incoming, route, state)
+                accepted = await self._run_in_batch(session, incoming, route, state, optimistic)
         except Rejected as rejection:
             log.info("command rejected", extra={"type": envelope.type, "code": rejection.code})
             check_code(envelope.type, rejection.code, strict=self._settings.strict_contracts)
@@ -351,8 +396,18 @@ class CommandProcessor:
         incoming: Incoming[Any],
         route: CommandRoute,
         context: HandlerContext,
+        optimistic: bool = False,
     ) -> Accepted:
-        """The handler's changes are kept only if it accepts (a savepoint undoes them)."""
+        """The handler's changes are kept only if it accepts (a savepoint undoes them;
+        ``optimistic``: none, and a refusal gives up the whole transaction)."""
+        if optimistic:
+            try:
+                accepted = await route.handle(session, incoming, context)
+                for message in accepted.messages:
+                    outbox.check_fits(message.payload)
+            except (Rejected, RejectAndKeep) as refusal:
+                raise _RefusedWithoutSavepoint() from refusal
+            return accepted
         try:
             async with session.begin_nested():
                 accepted = await route.handle(session, incoming, context)
@@ -364,7 +419,12 @@ class CommandProcessor:
         return accepted
 
     async def _run_in_batch(
-        self, session: AsyncSession, incoming: Incoming[Any], route: CommandRoute, state: BatchState
+        self,
+        session: AsyncSession,
+        incoming: Incoming[Any],
+        route: CommandRoute,
+        state: BatchState,
+        optimistic: bool,
     ) -> Accepted:
         """As :meth:`_run_in_savepoint`, with the batch's state undone on a rejection too;
         a deferrable handler's writes are all in that state, so it needs no savepoint."""
@@ -379,7 +439,7 @@ class CommandProcessor:
                 for message in accepted.messages:
                     outbox.check_fits(message.payload)
                 return accepted
-            return await self._run_in_savepoint(session, incoming, route, context)
+            return await self._run_in_savepoint(session, incoming, route, context, optimistic)
         except RejectAndKeep as refusal:
             state.undo(mark)
             await refusal.keep(session)
