@@ -182,15 +182,21 @@ async def touch(session: AsyncSession, order_id: str, **changes: Any) -> Any:
     ).one()
 
 
-_INSERT_ITEMS = insert(items).returning(items, sort_by_parameter_order=True)
-"""One statement for any number of items, each returned as stored, in the rows' order."""
-
-
-async def insert_items(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Any]:
-    """Store the items; they are returned as stored (defaults filled in), in order."""
+async def insert_items_and_sources(
+    session: AsyncSession, rows: list[dict[str, Any]], sources: list[dict[str, Any]]
+) -> list[Any]:
+    """Store a new fulfillment's items and the money that paid its order, in one
+    statement (the sources' INSERT as a data-modifying CTE); the items are returned as
+    stored (defaults filled in), by position."""
     if not rows:
+        if sources:
+            await session.execute(insert(money_sources).values(sources))
         return []
-    return list((await session.execute(_INSERT_ITEMS, rows)).all())
+    query = insert(items).values(rows).returning(items)
+    if sources:
+        query = query.add_cte(insert(money_sources).values(sources).cte("sources"))
+    stored = (await session.execute(query)).all()
+    return sorted(stored, key=lambda item: item.position)
 
 
 async def items_of(session: AsyncSession, order_id: str) -> list[Any]:
@@ -209,6 +215,51 @@ async def update_item(session: AsyncSession, item_id: str, **changes: Any) -> An
     return (await session.execute(query)).one()
 
 
+class Columns:
+    """Some of a statement's columns as a row of one table: by attribute, and as
+    ``_mapping``, as a row of a query has them."""
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+_ITEM_PREFIX = "item__"
+
+
+async def update_item_and_touch(
+    session: AsyncSession, order_id: str, item_id: str, **changes: Any
+) -> tuple[Any, Any]:
+    """Change the order's item and count a new version of its fulfillment, in one
+    statement (the item's UPDATE as a data-modifying CTE): the item and the
+    fulfillment's row, as they are now."""
+    changed = (
+        update(items)
+        .where(items.c.order_id == order_id)
+        .where(items.c.id == item_id)
+        .values(**changes)
+        .returning(*items.c)
+        .cte("changed_item")
+    )
+    query = (
+        update(fulfillments)
+        .where(fulfillments.c.order_id == changed.c.order_id)
+        .values(version=fulfillments.c.version + 1, updated_at=func.now())
+        .returning(
+            *fulfillments.c, *(column.label(_ITEM_PREFIX + column.name) for column in changed.c)
+        )
+    )
+    row = (await session.execute(query)).one()._mapping
+    item = {c.name: row[_ITEM_PREFIX + c.name] for c in items.c}
+    fulfillment = {c.name: row[c.name] for c in fulfillments.c}
+    return Columns(item), Columns(fulfillment)
+
+
 async def lock_by_item_command(session: AsyncSession, command_id: uuid.UUID) -> Any | None:
     """The fulfillment (locked) one of whose items sent this command, if any.
 
@@ -218,11 +269,6 @@ async def lock_by_item_command(session: AsyncSession, command_id: uuid.UUID) -> 
     owner = select(items.c.order_id).where(items.c.command_id == command_id).scalar_subquery()
     query = select(fulfillments).where(fulfillments.c.order_id == owner).with_for_update()
     return (await session.execute(query)).first()
-
-
-async def insert_sources(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(money_sources), rows)
 
 
 async def sources_of(session: AsyncSession, order_id: str) -> list[Any]:

@@ -163,8 +163,7 @@ async def on_order_checked_out(
         if captures and row["kind"] in domain.CREDIT_KINDS:
             continue  # no points given before the payment is captured
         messages.append(_send(row, 1))
-    stored_items = await db.insert_items(session, rows)
-    await db.insert_sources(session, _sources(order))
+    stored_items = await db.insert_items_and_sources(session, rows, _sources(order))
     view = await views.fulfillment_view(session, stored, stored_items)  # its first version
     return [Outgoing(FULFILLMENT_EVENTS, order.order_id, view), *messages]
 
@@ -320,8 +319,9 @@ async def on_item_answer(
     if item.status != FulfillmentItemStatus.COMMITTING:
         return []  # answered before
     if accepted:
-        fulfilled = await db.update_item(
+        fulfilled, touched = await db.update_item_and_touch(
             session,
+            item.order_id,
             item.id,
             status=FulfillmentItemStatus.FULFILLED.value,
             fulfilled_at=datetime.now(UTC),
@@ -330,9 +330,14 @@ async def on_item_answer(
         if item.kind not in domain.PAYMENT_KINDS or payment_of(fulfillment, items_now) is not (
             PaymentStatus.CAPTURED
         ):
-            return [await views.fulfillment_event(session, item.order_id, items=items_now)]
+            event = await views.fulfillment_event(
+                session, item.order_id, items=items_now, touched=touched
+            )
+            return [event]
         items_now, released = await _credits_released(session, items_now)
-        event = await views.fulfillment_event(session, item.order_id, items=items_now)
+        event = await views.fulfillment_event(
+            session, item.order_id, items=items_now, touched=touched
+        )
         mended = any(i.attempts > 1 for i in items_now if i.kind in domain.PAYMENT_KINDS)
         told = [_tell_order(event, PaymentStatus.CAPTURED)] if mended else []
         return [event, *released, *told]
@@ -345,11 +350,16 @@ async def on_item_answer(
         attempt=item.attempts,
     )
     was = payment_of(fulfillment, order_items)
-    refused = await db.update_item(
-        session, item.id, status=FulfillmentItemStatus.FAILED.value, code=code, reason=reason
+    refused, touched = await db.update_item_and_touch(
+        session,
+        item.order_id,
+        item.id,
+        status=FulfillmentItemStatus.FAILED.value,
+        code=code,
+        reason=reason,
     )
     items_now = _replacing(order_items, refused)
-    event = await views.fulfillment_event(session, item.order_id, items=items_now)
+    event = await views.fulfillment_event(session, item.order_id, items=items_now, touched=touched)
     messages = [event, Outgoing(FULFILLMENT_EVENTS, item.order_id, failed)]
     if item.kind in domain.PAYMENT_KINDS and was is not PaymentStatus.FAILED:
         messages.append(_tell_order(event, PaymentStatus.FAILED))

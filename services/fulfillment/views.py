@@ -68,15 +68,22 @@ def return_view(row: Any, parts: list[Any]) -> ReturnView:
 
 
 async def fulfillment_event(
-    session: AsyncSession, order_id: str, *, items: list[Any] | None = None, **changes: Any
+    session: AsyncSession,
+    order_id: str,
+    *,
+    items: list[Any] | None = None,
+    touched: Any = None,
+    **changes: Any,
 ) -> Outgoing:
     """Count a new version of the order's fulfillment and publish it whole.
 
     ``items`` are the order's items as they are now, when the caller has them (else
-    they are read). Returns are read only if an item has some quantity returned: a
-    return always counts its quantity (at least 1) on its item in the same transaction.
+    they are read); ``touched``, the fulfillment's row when the caller counted the new
+    version already (``db.update_item_and_touch``). Returns are read only if an item has
+    some quantity returned: a return always counts its quantity (at least 1) on its item
+    in the same transaction.
     """
-    row = await db.touch(session, order_id, **changes)
+    row = touched if touched is not None else await db.touch(session, order_id, **changes)
     view = await fulfillment_view(session, row, items)
     return Outgoing(FULFILLMENT_EVENTS, order_id, view)
 
