@@ -308,7 +308,7 @@ class CommandProcessor:
         """Claim, handle and answer one command in the caller's transaction; the outcome
         and the code of a rejection written now (not of a replayed one). ``optimistic``:
         its handler runs without a savepoint, and a refusal raises
-        ``_RefusedWithoutSavepoint`` for the caller to start again without it."""
+        ``_RefusedWithoutSavepoint`` for the caller to start again with one."""
         envelope = incoming.envelope
         fingerprint = payload_fingerprint(incoming)
         claim = await claims.claim(session, envelope, fingerprint)
