@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.runtime.columns import created_at, timestamps
+from shared.runtime.row_values import RowValues
 
 metadata = MetaData()
 
@@ -215,20 +216,6 @@ async def update_item(session: AsyncSession, item_id: str, **changes: Any) -> An
     return (await session.execute(query)).one()
 
 
-class Columns:
-    """Some of a statement's columns as a row of one table: by attribute, and as
-    ``_mapping``, as a row of a query has them."""
-
-    def __init__(self, mapping: dict[str, Any]) -> None:
-        self._mapping = mapping
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._mapping[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
 _ITEM_PREFIX = "item__"
 
 
@@ -257,7 +244,7 @@ async def update_item_and_touch(
     row = (await session.execute(query)).one()._mapping
     item = {c.name: row[_ITEM_PREFIX + c.name] for c in items.c}
     fulfillment = {c.name: row[c.name] for c in fulfillments.c}
-    return Columns(item), Columns(fulfillment)
+    return RowValues(item), RowValues(fulfillment)
 
 
 async def lock_by_item_command(session: AsyncSession, command_id: uuid.UUID) -> Any | None:

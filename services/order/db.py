@@ -9,7 +9,6 @@ saga steps and the abandoned-cart job never interleave on one order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +35,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.runtime.columns import created_at, timestamps
+from shared.runtime.row_values import RowValues
 
 metadata = MetaData()
 
@@ -283,25 +283,6 @@ def _one_part(query: Any, table: Table, order_id: str, part_id: str) -> Any:
     return query.where(table.c.order_id == order_id).where(table.c.id == part_id)
 
 
-class Part:
-    """A line item or applied credit read inside an array (:func:`parts_of`): its
-    columns as attributes, as a row of a query has them."""
-
-    __slots__ = ("_columns",)
-
-    def __init__(self, columns: Mapping[str, Any]) -> None:
-        self._columns = columns
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._columns[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __repr__(self) -> str:
-        return f"Part({dict(self._columns)!r})"
-
-
 _PARTS = text(
     "SELECT ARRAY(SELECT line FROM line_items line WHERE line.order_id = :order_id"
     " ORDER BY line.position) AS lines,"
@@ -316,7 +297,9 @@ async def parts_of(session: AsyncSession, order_id: str) -> tuple[list[Any], lis
     decodes every column by its type, as for a plain query). Read after ``lock_order``,
     in a statement of its own, so they are as committed once the lock was had."""
     found = (await session.execute(_PARTS, {"order_id": order_id})).one()
-    return [Part(line) for line in found.lines], [Part(credit) for credit in found.credits]
+    return [RowValues(line) for line in found.lines], [
+        RowValues(credit) for credit in found.credits
+    ]
 
 
 async def lines_of(session: AsyncSession, order_id: str) -> list[Any]:
