@@ -1,18 +1,22 @@
 """The outbox relay: publishes committed outbox rows in order, retries failures.
 
-One relay per service publishes at a time (a PostgreSQL advisory lock held for
-each batch), rows go out in id order, and a row's mark as published commits only
-after Kafka confirmed it and every row before it (a pass reads and marks its rows in
-one statement, sends them, puts back in the same transaction those Kafka did not
-confirm, and commits: three round trips). A failure stops the batch, so a
-later row of the same key never overtakes an earlier one; rows confirmed after
-the failed one are sent again (consumers are idempotent: at-least-once).
-Rows survive restarts: whatever was committed and not marked is sent next time.
-It looks for rows when its process commits some (``wake``), and on its own every
-``STORECREDIT_OUTBOX_POLL_MS``, less and less often while nothing happens (up to
-``STORECREDIT_OUTBOX_IDLE_POLL_MS``: :func:`idle_delay`).
+One relay per service publishes at a time: the leader, whose own connection holds a
+PostgreSQL advisory lock for as long as it lives (its process gone, the connection
+closes and another instance's relay takes the lead at its next look). Rows go out in
+id order; a row is marked published only after Kafka confirmed it and every row
+before it. A pass is one statement on that connection, outside any transaction: it
+marks the rows the pass before sent and reads the next ones. Rows a pass sent are
+marked by the next pass if one comes within ``STORECREDIT_OUTBOX_POLL_MS``, and by a
+statement of their own if none does. A failure stops the pass, so a later row of the
+same key never overtakes an earlier one; rows confirmed after the failed one are sent
+again (consumers are idempotent: at-least-once). Rows survive restarts: whatever was
+committed and not marked (sent, and the process died before its mark) is sent again.
+It looks for rows when its process commits some (``wake``), when another instance of
+the service did (a follower's wake is a ``NOTIFY`` the leader listens for), and on its
+own every ``STORECREDIT_OUTBOX_POLL_MS``, less and less often while nothing happens (up
+to ``STORECREDIT_OUTBOX_IDLE_POLL_MS``: :func:`idle_delay`).
 A row that carries a secret (a sealed code or token: ``outbox.carries_secret``)
-is emptied as it is marked published.
+is emptied as it is marked published, and a pass that sent one marks it at once.
 """
 
 from __future__ import annotations
@@ -29,17 +33,19 @@ from sqlalchemy import (
     Boolean,
     LargeBinary,
     Text,
+    any_,
     bindparam,
     case,
     func,
+    literal,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.envelope import HEADER_CORRELATION_ID
-from shared.runtime.db import SessionFactory
 from shared.runtime.messaging_tables import outbox
 from shared.runtime.metrics import ServiceMetrics
 
@@ -53,9 +59,8 @@ def idle_delay(poll: float, idle_poll: float, quiet: int) -> float:
     """How long the relay waits for a wake after ``quiet`` passes in a row that found
     nothing and were not woken: ``poll``, doubled each quiet pass up to ``idle_poll``.
 
-    A pass that was woken (a commit of this process) or sent rows sets ``quiet`` back to
-    0: rows another instance committed while it held the relay lock are then looked for
-    again after ``poll``, and only a system at rest is looked at rarely."""
+    A pass that was woken (a commit of this process, or a follower's ``NOTIFY``) or sent
+    rows sets ``quiet`` back to 0: only a system at rest is looked at rarely."""
     return min(poll * float(2 ** min(quiet, 16)), idle_poll)
 
 
@@ -64,49 +69,59 @@ def advisory_lock_id(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-_TAKE_ROWS = text(
-    """
-    WITH lock AS (SELECT pg_try_advisory_xact_lock(:lock_id) AS locked),
-    taken AS (
-        SELECT id, topic, key, headers, value FROM outbox
-        WHERE published_at IS NULL AND (SELECT locked FROM lock)
-        ORDER BY id LIMIT :limit
-    ),
-    marked AS (
+_TAKE_ROWS = (
+    text(
+        """
+    WITH marked AS (
         UPDATE outbox SET
             published_at = now(),
             attempts = outbox.attempts + 1,
             value = CASE WHEN outbox.secret THEN ''::bytea ELSE outbox.value END
-        FROM taken WHERE outbox.id = taken.id
+        WHERE outbox.id = ANY(:sent) AND outbox.published_at IS NULL
     )
-    SELECT id, topic, key, headers, value FROM taken ORDER BY id
+    SELECT id, topic, key, headers, value, secret FROM outbox
+    WHERE published_at IS NULL AND id <> ALL(:sent)
+    ORDER BY id LIMIT :limit
     """
-).columns(id=BigInteger, topic=Text, key=Text, headers=JSONB, value=LargeBinary)
-"""A secret (even sealed) is kept no longer than it is needed: its value is emptied as
-it is marked published (``taken`` still holds it, to be sent)."""
+    )
+    .bindparams(bindparam("sent", type_=ARRAY(BigInteger)))
+    .columns(id=BigInteger, topic=Text, key=Text, headers=JSONB, value=LargeBinary, secret=Boolean)
+)
+"""Mark published the rows Kafka confirmed (``sent``) and read the oldest of the others,
+in one statement (both see the table as it was before it: ``sent`` are left out of the
+read). A secret (even sealed) is kept no longer than it is needed: its value is emptied
+as it is marked published, and a pass that sent one marks it at once."""
 
-_PUT_BACK = (
+_MARK_SENT = (
     update(outbox)
-    .where(outbox.c.id == bindparam("p_id"))
+    .where(outbox.c.id == any_(bindparam("sent", type_=ARRAY(BigInteger))))
+    .where(outbox.c.published_at.is_(None))
     .values(
-        published_at=None,
-        value=bindparam("p_value", type_=LargeBinary),
-        attempts=outbox.c.attempts - case((bindparam("p_failed", type_=Boolean), 0), else_=1),
-        last_error=case(
-            (bindparam("p_failed", type_=Boolean), bindparam("p_error", type_=Text)),
-            else_=outbox.c.last_error,
-        ),
+        published_at=func.now(),
+        attempts=outbox.c.attempts + 1,
+        value=case((outbox.c.secret, literal(b"", LargeBinary)), else_=outbox.c.value),
     )
 )
-"""A row Kafka did not confirm, as it was before it was taken; the one that failed
-keeps its attempt and says why."""
+"""The marks of :data:`_TAKE_ROWS` alone, when no pass comes to carry them."""
+
+_RECORD_FAILURE = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("p_id"))
+    .values(attempts=outbox.c.attempts + 1, last_error=bindparam("p_error", type_=Text))
+)
+"""The row Kafka did not take counts the attempt and says why (those after it are left
+as they were, to be sent after it)."""
+
+_TRY_LEAD = text("SELECT pg_try_advisory_lock(:lock_id)")
+_GIVE_UP_LEAD = text("SELECT pg_advisory_unlock(:lock_id)")
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
 
 
 class OutboxRelay:
     def __init__(
         self,
         name: str,
-        sessions: SessionFactory,
+        engine: AsyncEngine,
         broker: KafkaBroker,
         *,
         poll_interval: float = 0.5,
@@ -115,8 +130,9 @@ class OutboxRelay:
         metrics: ServiceMetrics | None = None,
     ) -> None:
         self._lock_id = advisory_lock_id(name)
+        self._channel = f"outbox_relay_{self._lock_id & 0xFFFFFFFFFFFFFFFF:016x}"
         self.metrics = metrics or ServiceMetrics(name, process_metrics=False)
-        self._sessions = sessions
+        self._engine = engine
         self._broker = broker
         self._poll_interval = poll_interval
         self._idle_poll = max(idle_poll, poll_interval)
@@ -124,51 +140,105 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._take_rows = _TAKE_ROWS.bindparams(lock_id=self._lock_id, limit=batch_size)
-        """The oldest unpublished rows, marked published as they are read, if this relay
-        gets the lock: one round trip (the transaction stays open while Kafka confirms)."""
+        self._connection: AsyncConnection | None = None
+        self._leader = False
+        self._sent: list[int] = []
+        """Rows Kafka confirmed, in order, not yet marked published."""
+        self._take_rows = _TAKE_ROWS.bindparams(limit=batch_size)
+
+    @property
+    def leads(self) -> bool:
+        """Whether this relay holds the service's lead (the one that publishes)."""
+        return self._leader
 
     def wake(self) -> None:
         """Look for new rows now (called after a handler commits)."""
         self._wake.set()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unpublished rows; return how many were confirmed."""
-        confirmed, failed = await self._publish_batch()
-        self.metrics.published(confirmed)  # counted once marked published (committed)
-        if failed:
-            self.metrics.publish_failed()
-        return confirmed
+        """Publish one batch of unpublished rows and mark them; return how many Kafka
+        confirmed (0 if another instance's relay leads)."""
+        try:
+            sent = await self._pass(woken=True)
+            await self._mark_sent()
+        except Exception:
+            await self.close()
+            raise
+        return sent
 
-    async def _publish_batch(self) -> tuple[int, bool]:
-        """One batch: how many rows were confirmed, and whether one failed. The rows are
-        marked published by the statement that reads them; those Kafka did not confirm
-        are put back as they were, in the same transaction, before it commits."""
-        async with self._sessions() as session, session.begin():
-            rows = (await session.execute(self._take_rows)).all()
-            if not rows:  # none, or another relay holds the lock
-                return 0, False
-            confirmed, failure = await self._send(rows)
-            failed_id, error = failure if failure is not None else (None, None)
-            unconfirmed = rows[len(confirmed) :]
-            if unconfirmed:
-                await session.execute(
-                    _PUT_BACK,
-                    [
-                        {
-                            "p_id": row.id,
-                            "p_value": row.value,
-                            "p_failed": row.id == failed_id,
-                            "p_error": repr(error)[:2000] if row.id == failed_id else None,
-                        }
-                        for row in unconfirmed
-                    ],
-                )
-            if failure is not None:
-                log.warning(
-                    "outbox publish failed", extra={"outbox_id": failed_id, "error": repr(error)}
-                )
-            return len(confirmed), failure is not None
+    async def _pass(self, *, woken: bool) -> int:
+        """Mark what the pass before sent, read the next rows and send them: how many Kafka
+        confirmed (kept in ``_sent`` for the next pass to mark). A follower tells the
+        leader about its process's commits instead (``woken``)."""
+        connection = await self._lead()
+        if connection is None:
+            self._sent = []  # the leader sends them again
+            if woken:
+                assert self._connection is not None  # made by _lead
+                await self._connection.execute(_NOTIFY, {"channel": self._channel})
+            return 0
+        rows = (await connection.execute(self._take_rows, {"sent": self._sent})).all()
+        self.metrics.published(len(self._sent))  # counted once marked published
+        self._sent = []
+        if not rows:
+            return 0
+        confirmed, failure = await self._send(rows)
+        self._sent = confirmed
+        if any(row.secret for row in rows[: len(confirmed)]):
+            await self._mark_sent()
+        if failure is not None:
+            failed_id, error = failure
+            log.warning(
+                "outbox publish failed", extra={"outbox_id": failed_id, "error": repr(error)}
+            )
+            self.metrics.publish_failed()
+            await connection.execute(
+                _RECORD_FAILURE, {"p_id": failed_id, "p_error": repr(error)[:2000]}
+            )
+        return len(confirmed)
+
+    async def _mark_sent(self) -> None:
+        if self._sent and self._connection is not None and self._leader:
+            await self._connection.execute(_MARK_SENT, {"sent": self._sent})
+            self.metrics.published(len(self._sent))
+        self._sent = []
+
+    async def _lead(self) -> AsyncConnection | None:
+        """The relay's own connection if this relay leads (it tries to, if not yet), else
+        None. The leader listens there for its followers' wakes."""
+        connection = self._connection
+        if connection is None:
+            connection = await self._engine.connect()
+            try:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                await connection.close()
+                raise
+            self._connection = connection
+        if not self._leader:
+            self._leader = bool(await connection.scalar(_TRY_LEAD, {"lock_id": self._lock_id}))
+            if self._leader:
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None  # an open connection
+                await driver.add_listener(self._channel, self._on_notify)
+        return connection if self._leader else None
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Give up the lead and the connection: it is closed, not returned to the pool, so
+        the lock and the listener end with it (if the unlock did not reach the database)."""
+        connection, leader = self._connection, self._leader
+        self._connection, self._leader = None, False
+        if connection is not None:
+            if leader:  # at once: the backend of a closed connection ends a moment later
+                with contextlib.suppress(Exception):
+                    await connection.execute(_GIVE_UP_LEAD, {"lock_id": self._lock_id})
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def measure_lag(self) -> None:
         """Set the outbox gauges: unpublished rows and the age of the oldest one.
@@ -178,9 +248,11 @@ class OutboxRelay:
         the database's clock, as ``created_at`` was.
         """
         unpublished = outbox.c.published_at.is_(None)
-        async with self._sessions() as session:
-            rows = await session.scalar(select(func.count()).select_from(outbox).where(unpublished))
-            oldest = await session.scalar(
+        async with self._engine.connect() as connection:
+            rows = await connection.scalar(
+                select(func.count()).select_from(outbox).where(unpublished)
+            )
+            oldest = await connection.scalar(
                 select(func.extract("epoch", func.now() - outbox.c.created_at))
                 .where(unpublished)
                 .order_by(outbox.c.id)
@@ -221,12 +293,13 @@ class OutboxRelay:
             woken = self._wake.is_set()
             self._wake.clear()
             try:
-                sent = await self.publish_pending()
+                sent = await self._pass(woken=woken)
                 failures = 0
             except Exception:
                 failures += 1
                 sent = 0
                 log.exception("outbox relay pass failed", extra={"failures": failures})
+                await self.close()
             if sent >= self._batch_size:
                 continue
             quiet = 0 if sent or woken else quiet + 1
@@ -235,8 +308,23 @@ class OutboxRelay:
                 if failures == 0
                 else min(0.2 * 2**failures, 10.0)
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            if self._sent:
+                carried = min(delay, self._poll_interval)
+                if await self._woken_within(carried):
+                    continue  # the next pass marks them with its read
+                delay -= carried
+                try:
+                    await self._mark_sent()
+                except Exception:
+                    log.exception("outbox relay could not mark rows published")
+                    await self.close()
+            await self._woken_within(delay)
+
+    async def _woken_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+            return True
+        return False
 
     def start(self) -> None:
         if self._task is None:
@@ -260,3 +348,4 @@ class OutboxRelay:
         self._stopping = False
         with contextlib.suppress(Exception):
             await self.publish_pending()
+        await self.close()

@@ -76,7 +76,7 @@ class ServiceRuntime:
         )
         self.relay = OutboxRelay(
             definition.name,
-            self.sessions,
+            self.engine,
             self.broker,
             poll_interval=settings.outbox_poll_ms / 1000,
             idle_poll=settings.outbox_idle_poll_ms / 1000,

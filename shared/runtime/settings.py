@@ -18,7 +18,8 @@ Environment variables:
 - ``STORECREDIT_LOG_LEVEL`` (INFO), ``STORECREDIT_LOG_FORMAT`` (``text`` or ``json``).
 - ``STORECREDIT_OUTBOX_POLL_MS``: how often the outbox relay looks for rows
   when nothing woke it (default 500), doubling while nothing happens up to
-  ``STORECREDIT_OUTBOX_IDLE_POLL_MS`` (default 5000).
+  ``STORECREDIT_OUTBOX_IDLE_POLL_MS`` (default 5000); rows it sent wait as long
+  at most for a look to mark them published.
 - ``STORECREDIT_BATCH_SIZE``: the most records a command or event consumer
   takes from Kafka at once and handles in one database transaction (default
   500). ``1`` handles each message in a transaction of its own and commits its
@@ -182,7 +183,8 @@ class Settings(BaseSettings):
         validation_alias=_env("STORECREDIT_OUTBOX_POLL_MS"),
         description=(
             "How often, in milliseconds, the outbox relay looks for unsent rows when "
-            "nothing woke it."
+            "nothing woke it; rows it sent are marked published by its next look, or "
+            "after this long by a statement of their own."
         ),
     )
     outbox_idle_poll_ms: int = Field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -53,7 +55,7 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
     ]
     relay = OutboxRelay(
         random_id("relay"),
-        ledger.sessions,
+        ledger.engine,
         RefusesOnce(ledger.broker, values[keys[0]][2]),  # type: ignore[arg-type]
         batch_size=1000,
     )
@@ -88,6 +90,7 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
                 )
             ).all()
     finally:
+        await relay.close()
         await ledger.start_background()
 
     assert first_pass == 4  # stopped at the refused row: nothing after it overtook it
@@ -108,10 +111,10 @@ async def test_relay_keeps_per_key_order_and_retries_what_failed(
 async def test_a_relay_publishes_nothing_while_another_holds_the_lock(
     ledger: ServiceRuntime, settings: Settings
 ) -> None:
-    """One relay per service at a time (order per key): a second relay of the same name
-    finds nothing to do while the lock is held, and publishes once it is released."""
+    """One relay per service at a time (order per key): a relay finds nothing to do while
+    another holds the lock, and leads once it is released."""
     name = random_id("relay")
-    second = OutboxRelay(name, ledger.sessions, ledger.broker)
+    second = OutboxRelay(name, ledger.engine, ledger.broker)
     row = {
         "message_id": uuid4(),
         "topic": settings.topic(LEDGER_EVENTS),
@@ -130,6 +133,7 @@ async def test_a_relay_publishes_nothing_while_another_holds_the_lock(
         after = await second.publish_pending()
         published = await published_at(ledger, row["message_id"])
     finally:
+        await second.close()
         await ledger.start_background()
 
     assert (while_held, waiting) == (0, None)
@@ -141,3 +145,85 @@ async def published_at(ledger: ServiceRuntime, message_id: Any) -> Any:
         return await session.scalar(
             select(outbox.c.published_at).where(outbox.c.message_id == message_id)
         )
+
+
+async def test_a_follower_wakes_the_leader_and_takes_the_lead_when_it_is_gone(
+    ledger: ServiceRuntime, settings: Settings, watch: Any
+) -> None:
+    """Two instances of a service: the one that leads publishes what the other commits, as
+    soon as the other's relay is woken (not at its next poll, a minute away here); once
+    the leader is gone, the other leads."""
+    name = random_id("relay")
+    leader = OutboxRelay(name, ledger.engine, ledger.broker, poll_interval=60, idle_poll=60)
+    follower = OutboxRelay(name, ledger.engine, ledger.broker, poll_interval=60, idle_poll=60)
+    rows = [outbox_row(settings) for _ in range(2)]
+    await ledger.stop_background()  # the service's own relay must not publish these rows
+    try:
+        events = await watch(settings.topic(LEDGER_EVENTS))
+        leader.start()
+        await wait_until(lambda: leader.leads)
+        await insert_rows(ledger, [rows[0]])
+        assert await follower.publish_pending() == 0  # it does not lead: it wakes the leader
+        await events.wait_for(lambda r: r.key == rows[0]["key"].encode(), within_s=20)
+
+        await leader.stop()  # it marks what it sent, and gives up the lead
+        assert await published_at(ledger, rows[0]["message_id"]) is not None
+        await insert_rows(ledger, [rows[1]])
+        assert await follower.publish_pending() == 1
+        assert follower.leads
+        assert await published_at(ledger, rows[1]["message_id"]) is not None
+    finally:
+        await leader.stop()
+        await follower.close()
+        await ledger.start_background()
+
+
+async def test_rows_sent_but_not_yet_marked_are_sent_again_by_the_next_leader(
+    ledger: ServiceRuntime, settings: Settings
+) -> None:
+    """A pass's rows are marked published by the pass after it: a relay gone between the
+    two (its process died) leaves them unmarked, and the next leader sends them again
+    (at least once, never lost)."""
+    name = random_id("relay")
+    row = outbox_row(settings)
+    gone = OutboxRelay(name, ledger.engine, ledger.broker)
+    successor = OutboxRelay(name, ledger.engine, ledger.broker)
+    await ledger.stop_background()
+    try:
+        await insert_rows(ledger, [row])
+        assert await gone._pass(woken=True) == 1  # sent, its mark left for the next pass
+        await gone.close()  # as a process gone: its connection closed, the mark never made
+        unmarked = await published_at(ledger, row["message_id"])
+        assert await successor.publish_pending() == 1
+        marked = await published_at(ledger, row["message_id"])
+    finally:
+        await gone.close()
+        await successor.close()
+        await ledger.start_background()
+
+    assert unmarked is None and marked is not None
+    records = await read_all(
+        settings.kafka_bootstrap_servers, row["topic"], **kafka_client_options(settings)
+    )
+    assert [r.value for r in records if r.key == row["key"].encode()] == [row["value"]] * 2
+
+
+def outbox_row(settings: Settings) -> dict[str, Any]:
+    return {
+        "message_id": uuid4(),
+        "topic": settings.topic(LEDGER_EVENTS),
+        "key": random_id("k"),
+        "headers": {"type": "Test"},
+        "value": random_id("v").encode(),
+    }
+
+
+async def insert_rows(ledger: ServiceRuntime, rows: list[dict[str, Any]]) -> None:
+    async with ledger.sessions() as session, session.begin():
+        await session.execute(insert(outbox), rows)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
