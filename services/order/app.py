@@ -71,18 +71,24 @@ def _copy(model: type[Message], handle: EventHandler) -> EventRoute:
     return EventRoute(model, handle, deduplicate=False)
 
 
+def _single_write(model: type[Message], handle: EventHandler) -> EventRoute:
+    """A copy that is one idempotent statement and publishes nothing: an event alone is
+    handled outside a transaction (the statement commits by itself)."""
+    return EventRoute(model, handle, deduplicate=False, in_transaction=False)
+
+
 subscriptions = (
     Subscription(
         "point-accounts",
         STORE_CREDIT_EVENTS,
-        by_type(_copy(PointAccount, copies.on_point_account)),
+        by_type(_single_write(PointAccount, copies.on_point_account)),
     ),
     Subscription(
         "ledger-events",
         LEDGER_EVENTS,
         by_type(
-            _copy(PointTransactionCreated, copies.on_transaction_created),
-            _copy(PointTransactionCommitted, copies.on_transaction_committed),
+            _single_write(PointTransactionCreated, copies.on_transaction_created),
+            _single_write(PointTransactionCommitted, copies.on_transaction_committed),
             _copy(PointTransactionVoided, copies.on_transaction_voided),
         ),
     ),

@@ -231,7 +231,10 @@ async def on_customer_created(
 async def on_balance_changed(
     session: AsyncSession, event: Incoming[BalanceChanged], _: HandlerContext
 ) -> list[Outgoing]:
-    """Keep the ledger's balance of our point accounts and store credits (newer only)."""
+    """Keep the ledger's balance of our point accounts and store credits (newer only).
+
+    Each statement is whole by itself (its route runs it outside a transaction when the
+    event comes alone): a redelivery after either comes out the same."""
     change = event.payload
     args = (change.account_id, change.balance, change.holds, change.version)
     if not await db.record_balance(session, *args):

@@ -54,7 +54,14 @@ subscriptions = (
     Subscription(
         "ledger-balances",
         LEDGER_BALANCES,
-        by_type(EventRoute(BalanceChanged, accounts.on_balance_changed, deduplicate=False)),
+        by_type(
+            EventRoute(
+                BalanceChanged,
+                accounts.on_balance_changed,
+                deduplicate=False,
+                in_transaction=False,
+            )
+        ),
     ),
 )
 
