@@ -20,6 +20,7 @@ from contracts.envelope import Actor, ActorKind, Command, Envelope, Message, Raw
 from contracts.results import CommandResult, RejectionCode, ResultStatus
 from contracts.topics import TopicSpec
 from shared.runtime import inbox, outbox
+from shared.runtime.closing_writes import write_results_and_rows
 from shared.runtime.codec import Incoming, payload_fingerprint
 from shared.runtime.contract_checks import check_code, check_produced
 from shared.runtime.db import SessionFactory
@@ -290,8 +291,7 @@ class CommandProcessor:
                 counted.append((incoming.envelope.type, outcome, code))
             if state is not None:
                 await state.flush(session)
-            await claims.flush(session)
-            await rows.flush(session)
+            await write_results_and_rows(session, claims, rows)
         return counted
 
     async def _process_in(

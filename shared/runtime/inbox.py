@@ -246,27 +246,39 @@ class BatchInbox:
         self._bound[scoped].result = result
         self._changed.add(scoped)
 
+    @property
+    def bound_unwritten(self) -> bool:
+        """Whether the batch bound message ids or results not written yet."""
+        return bool(self._changed)
+
+    def take_bound(self) -> list[dict[str, Any]]:
+        """The message ids and results the batch bound and has not written (as the
+        parameters of :data:`_WRITE_BOUND`), forgotten as written: the caller writes them."""
+        bound = [
+            {
+                "bound_scope": scope,
+                "key": key,
+                "bound_id": uuid.UUID(self._bound[(scope, key)].message_id),
+                "bound_result": self._bound[(scope, key)].result,
+            }
+            for scope, key in sorted(self._changed)
+        ]
+        self._changed.clear()
+        return bound
+
     async def flush(self, session: AsyncSession) -> None:
         """Write the message ids and results the batch bound, in one statement."""
-        if not self._changed:
-            return
-        await session.execute(
-            update(inbox)
-            .where(inbox.c.consumer == self.consumer)
-            .where(inbox.c.scope == bindparam("bound_scope"))
-            .where(inbox.c.idempotency_key == bindparam("key"))
-            .values(message_id=bindparam("bound_id"), result=bindparam("bound_result")),
-            [
-                {
-                    "bound_scope": scope,
-                    "key": key,
-                    "bound_id": uuid.UUID(self._bound[(scope, key)].message_id),
-                    "bound_result": self._bound[(scope, key)].result,
-                }
-                for scope, key in sorted(self._changed)
-            ],
-        )
-        self._changed.clear()
+        bound = self.take_bound()
+        if bound:
+            await session.execute(_WRITE_BOUND.where(inbox.c.consumer == self.consumer), bound)
+
+
+_WRITE_BOUND = (
+    update(inbox)
+    .where(inbox.c.scope == bindparam("bound_scope"))
+    .where(inbox.c.idempotency_key == bindparam("key"))
+    .values(message_id=bindparam("bound_id"), result=bindparam("bound_result"))
+)
 
 
 class Immediate:

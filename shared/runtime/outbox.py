@@ -152,10 +152,15 @@ class BatchRows:
     ) -> None:
         self.rows.append(row_for(topic, key, envelope, signer))
 
+    def take(self) -> list[dict[str, Any]]:
+        """The rows not written yet, forgotten as written: the caller writes them."""
+        rows, self.rows = self.rows, []
+        return rows
+
     async def flush(self, session: AsyncSession) -> None:
-        if self.rows:
-            await session.execute(_INSERT, self.rows)
-            self.rows = []
+        rows = self.take()
+        if rows:
+            await session.execute(_INSERT, rows)
 
 
 _NAMESPACE = uuid.UUID("6f1c2a52-8f0e-4c61-9d55-1f4b8f7c2d10")
