@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import PointTransactionKind, PointTransactionStatus
+from services.ledger import batch_writes
 from services.ledger.batch import (
     LedgerBatch,
     TransactionChange,
@@ -201,30 +202,35 @@ async def prepare_batch(session: AsyncSession, commands: list[Incoming[Any]]) ->
 
 
 async def flush_batch(session: AsyncSession, state: LedgerBatch) -> None:
-    """Write what the batch deferred, parents before children (postings name both)."""
+    """Write what the batch deferred: the system accounts its postings name first (if
+    new), then the rest in one statement (``batch_writes``), and the changes of
+    transactions that statement created in one after it."""
     await _insert_system_accounts(session, state.system_accounts)
-    if state.transactions:
-        await session.execute(_INSERT_TRANSACTION, state.transactions)
-    if state.postings:
-        await session.execute(insert(postings), state.postings)
-    if state.altered:
+    changes = [
+        _transaction_change(state.held[id_], change) for id_, change in state.altered.items()
+    ]
+    inserted = {row["id"] for row in state.transactions}
+    after = [change for change in changes if change["t_id"] in inserted]
+    balances = [
+        {"id": a.account_id, "balance": a.balance, "holds": a.holds, "version": a.version}
+        for a in state.changed.values()
+    ]
+    if state.transactions or state.postings or len(after) < len(changes) or balances:
         await session.execute(
-            _WRITE_TRANSACTIONS,
-            [_transaction_change(state.held[id_], change) for id_, change in state.altered.items()],
+            batch_writes.WRITE_BATCH,
+            batch_writes.parameters(
+                state.transactions,
+                state.postings,
+                [
+                    {name.removeprefix("t_"): value for name, value in change.items()}
+                    for change in changes
+                    if change["t_id"] not in inserted
+                ],
+                balances,
+            ),
         )
-    if state.changed:
-        await session.execute(
-            _WRITE_BALANCES,
-            [
-                {
-                    "b_id": a.account_id,
-                    "b_balance": a.balance,
-                    "b_holds": a.holds,
-                    "b_version": a.version,
-                }
-                for a in state.changed.values()
-            ],
-        )
+    if after:
+        await session.execute(_WRITE_TRANSACTIONS, after)
     state.written()
 
 
@@ -253,18 +259,6 @@ async def _insert_system_accounts(session: AsyncSession, wanted: dict[str, str])
         [{"id": account_id, "unit": unit} for account_id, unit in new.items()],
     )
     there.update(set(new) - set(inserted.scalars()))
-
-
-_WRITE_BALANCES = (
-    update(ledger_accounts)
-    .where(ledger_accounts.c.id == bindparam("b_id"))
-    .values(
-        balance=bindparam("b_balance"),
-        holds=bindparam("b_holds"),
-        version=bindparam("b_version"),
-        updated_at=func.now(),
-    )
-)
 
 
 _WRITE_TRANSACTIONS = (
