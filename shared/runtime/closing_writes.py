@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.runtime.inbox import BatchInbox
-from shared.runtime.outbox import BatchRows
+from shared.runtime.outbox import BatchRows, written_rows
 
 _RESULTS_AND_ROWS = text(
     """
@@ -44,6 +44,7 @@ _RESULTS_AND_ROWS = text(
     ) WITH ORDINALITY AS added(message_id, topic, key, headers, value, secret, position)
     ORDER BY position
     ON CONFLICT (message_id) DO NOTHING
+    RETURNING id, message_id
     """
 )
 """A message id already in the outbox is the same message written again: kept once (as
@@ -59,7 +60,7 @@ async def write_results_and_rows(
         await rows.flush(session)
         return
     bound, added = claims.take_bound(), rows.take()
-    await session.execute(
+    ids = await session.execute(
         _RESULTS_AND_ROWS,
         {
             "consumer": claims.consumer,
@@ -75,3 +76,4 @@ async def write_results_and_rows(
             "secrets": [row["secret"] for row in added],
         },
     )
+    rows.written += written_rows(added, ids)

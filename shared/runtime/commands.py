@@ -10,7 +10,7 @@ answer without being evaluated again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -202,6 +202,7 @@ class CommandProcessor:
         after_commit: Callable[[], None],
         metrics: ServiceMetrics | None = None,
         prepare_batch: BatchPreparer | None = None,
+        hand_over: Callable[[Sequence[outbox.OutboxRow]], None] | None = None,
     ) -> None:
         self.service = service
         self._prepare_batch = prepare_batch
@@ -213,6 +214,15 @@ class CommandProcessor:
         self._routes = routes
         self._results_topic = results_topic
         self._after_commit = after_commit
+        self._hand_over = hand_over
+
+    def _committed(self, written: list[outbox.OutboxRow]) -> None:
+        """After a batch's commit: hand the rows it wrote (all of them) to the relay, or
+        tell it to look (``after_commit``) if there is no one to hand them to."""
+        if self._hand_over is not None:
+            self._hand_over(written)
+        else:
+            self._after_commit()
 
     @property
     def known_types(self) -> dict[str, type[Message]]:
@@ -257,18 +267,19 @@ class CommandProcessor:
         """
         optimistic = len(commands) == 1
         try:
-            counted = await self._batch_transaction(commands, optimistic=optimistic)
+            counted, written = await self._batch_transaction(commands, optimistic=optimistic)
         except _RefusedWithoutSavepoint:
-            counted = await self._batch_transaction(commands, optimistic=False)
+            counted, written = await self._batch_transaction(commands, optimistic=False)
         for command_type, outcome, code in counted:
             self.metrics.command(command_type, outcome, code)
         crash_point("after_commit")
-        self._after_commit()
+        self._committed(written)
 
     async def _batch_transaction(
         self, commands: list[tuple[Incoming[Any], str]], *, optimistic: bool
-    ) -> list[tuple[str, CommandOutcome, str | None]]:
-        """The batch's transaction; each command's type, outcome and code."""
+    ) -> tuple[list[tuple[str, CommandOutcome, str | None]], list[outbox.OutboxRow]]:
+        """The batch's transaction; each command's type, outcome and code, and the outbox
+        rows it wrote (every one: its messages all go through ``rows``)."""
         claims = inbox.BatchInbox(self.consumer)
         rows = outbox.BatchRows()
         counted: list[tuple[str, CommandOutcome, str | None]] = []
@@ -292,7 +303,7 @@ class CommandProcessor:
             if state is not None:
                 await state.flush(session)
             await write_results_and_rows(session, claims, rows)
-        return counted
+        return counted, rows.written
 
     async def _process_in(
         self,

@@ -91,6 +91,7 @@ def carries_secret(payload: Message) -> bool:
 
 _INSERT = insert(outbox).on_conflict_do_nothing(index_elements=["message_id"])
 """A message id already in the outbox is the same message written again: kept once."""
+_INSERT_RETURNING = _INSERT.returning(outbox.c.id, outbox.c.message_id)
 
 
 async def add(
@@ -135,12 +136,46 @@ class Direct:
 DIRECT = Direct()
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """A row as written, with the id the outbox gave it: what the relay sends."""
+
+    id: int
+    topic: str
+    key: str | None
+    headers: dict[str, str]
+    value: bytes
+    secret: bool
+
+
+def written_rows(rows: list[dict[str, Any]], ids: Any) -> list[OutboxRow]:
+    """The rows an INSERT wrote, from its ``RETURNING id, message_id`` (a message id that
+    was there already wrote nothing), in id order."""
+    by_message = {row["message_id"]: row for row in rows}
+    return sorted(
+        (
+            OutboxRow(
+                id=found.id,
+                topic=by_message[found.message_id]["topic"],
+                key=by_message[found.message_id]["key"],
+                headers=by_message[found.message_id]["headers"],
+                value=by_message[found.message_id]["value"],
+                secret=by_message[found.message_id]["secret"],
+            )
+            for found in ids
+        ),
+        key=lambda row: row.id,
+    )
+
+
 @dataclass
 class BatchRows:
     """A batch's messages, written by ``flush`` in one statement, in the order added
-    (the outbox's ids, and so the relay's order per key, follow that order)."""
+    (the outbox's ids, and so the relay's order per key, follow that order). What it
+    wrote is kept in ``written``, for the relay once the transaction commits."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    written: list[OutboxRow] = field(default_factory=list)
 
     async def add(
         self,
@@ -160,7 +195,8 @@ class BatchRows:
     async def flush(self, session: AsyncSession) -> None:
         rows = self.take()
         if rows:
-            await session.execute(_INSERT, rows)
+            ids = await session.execute(_INSERT_RETURNING, rows)
+            self.written += written_rows(rows, ids)
 
 
 _NAMESPACE = uuid.UUID("6f1c2a52-8f0e-4c61-9d55-1f4b8f7c2d10")

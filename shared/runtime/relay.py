@@ -11,6 +11,11 @@ statement of their own if none does. A failure stops the pass, so a later row of
 same key never overtakes an earlier one; rows confirmed after the failed one are sent
 again (consumers are idempotent: at-least-once). Rows survive restarts: whatever was
 committed and not marked (sent, and the process died before its mark) is sent again.
+Rows its own process committed are handed over once committed (``hand_over``: every row
+the transaction wrote) and sent without being read back; their marks wait for the next
+statement (at most :data:`MARKS_WAIT_FOR_ROWS` rows or ``STORECREDIT_OUTBOX_POLL_MS``).
+Whenever older rows may be waiting (a follower's wake, a commit that handed nothing over,
+a refused row, a full pass, a new lead, its own timer) the next pass reads instead.
 It looks for rows when its process commits some (``wake``), when another instance of
 the service did (a follower's wake is a ``NOTIFY`` the leader listens for), and on its
 own every ``STORECREDIT_OUTBOX_POLL_MS``, less and less often while nothing happens (up
@@ -25,6 +30,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -48,11 +54,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from contracts.envelope import HEADER_CORRELATION_ID
 from shared.runtime.messaging_tables import outbox
 from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
 STOP_WAIT_S = 10.0
 """How long a stop waits for the pass under way (Kafka unreachable: it is cut short)."""
+
+
+MARKS_WAIT_FOR_ROWS = 100
+"""Rows sent from memory whose marks may wait for a later statement: beyond it the next
+pass reads (and marks them). Under load this keeps each mark small, as a pass's own
+marks were (a thousand at a time took the relay's connection for 100 ms and more)."""
 
 
 def idle_delay(poll: float, idle_poll: float, quiet: int) -> float:
@@ -144,6 +157,13 @@ class OutboxRelay:
         self._leader = False
         self._sent: list[int] = []
         """Rows Kafka confirmed, in order, not yet marked published."""
+        self._sent_since = 0.0
+        """When the oldest of ``_sent`` was confirmed (the event loop's clock)."""
+        self._handed: list[OutboxRow] = []
+        """Rows this process committed, handed over in commit order, not sent yet."""
+        self._must_read = True
+        """Whether rows may be waiting that were not handed over (a commit that did not
+        hand its rows over, a follower's, a failure, a new lead): the next pass reads."""
         self._take_rows = _TAKE_ROWS.bindparams(limit=batch_size)
 
     @property
@@ -152,7 +172,21 @@ class OutboxRelay:
         return self._leader
 
     def wake(self) -> None:
-        """Look for new rows now (called after a handler commits)."""
+        """Look for new rows now (called after a handler commits rows it does not hand
+        over)."""
+        self._must_read = True
+        self._wake.set()
+
+    def hand_over(self, rows: Sequence[OutboxRow]) -> None:
+        """Rows this process has just committed, every one its transaction wrote: the
+        leader sends them without reading them back, unless older rows may be waiting (then
+        it reads, and finds these too). Only after the commit: a row handed over is sent."""
+        if not rows:
+            return
+        if self._leader and not self._must_read:
+            self._handed.extend(rows)
+        else:
+            self._must_read = True
         self._wake.set()
 
     async def publish_pending(self) -> int:
@@ -172,21 +206,35 @@ class OutboxRelay:
         leader about its process's commits instead (``woken``)."""
         connection = await self._lead()
         if connection is None:
-            self._sent = []  # the leader sends them again
+            self._sent, self._handed = [], []  # the leader sends them again
             if woken:
                 assert self._connection is not None  # made by _lead
                 await self._connection.execute(_NOTIFY, {"channel": self._channel})
             return 0
-        rows = (await connection.execute(self._take_rows, {"sent": self._sent})).all()
-        self.metrics.published(len(self._sent))  # counted once marked published
-        self._sent = []
+        rows: Sequence[Any]
+        if woken and self._handed and not self._must_read and self._marks_can_wait():
+            rows = self._handed[: self._batch_size]  # no statement: marked by a later one
+            del self._handed[: self._batch_size]
+        else:
+            self._must_read, self._handed = False, []
+            rows = (await connection.execute(self._take_rows, {"sent": self._sent})).all()
+            self.metrics.published(len(self._sent))  # counted once marked published
+            self._sent = []
+            if len(rows) >= self._batch_size:
+                self._must_read = True  # older rows than those handed over may be left
+            if self._handed:  # handed over while the statement ran: it may have read them
+                read = {row.id for row in rows}
+                self._handed = [row for row in self._handed if row.id not in read]
         if not rows:
             return 0
         confirmed, failure = await self._send(rows)
-        self._sent = confirmed
+        if confirmed and not self._sent:
+            self._sent_since = asyncio.get_running_loop().time()
+        self._sent += confirmed
         if any(row.secret for row in rows[: len(confirmed)]):
             await self._mark_sent()
         if failure is not None:
+            self._must_read, self._handed = True, []  # the rest go in id order, read
             failed_id, error = failure
             log.warning(
                 "outbox publish failed", extra={"outbox_id": failed_id, "error": repr(error)}
@@ -196,6 +244,14 @@ class OutboxRelay:
                 _RECORD_FAILURE, {"p_id": failed_id, "p_error": repr(error)[:2000]}
             )
         return len(confirmed)
+
+    def _marks_can_wait(self) -> bool:
+        """Whether the rows sent and not marked may wait for a later statement: fewer than
+        a batch, the oldest sent less than ``poll_interval`` ago."""
+        if not self._sent:
+            return True
+        waited = asyncio.get_running_loop().time() - self._sent_since
+        return len(self._sent) < MARKS_WAIT_FOR_ROWS and waited < self._poll_interval
 
     async def _mark_sent(self) -> None:
         if self._sent and self._connection is not None and self._leader:
@@ -224,6 +280,7 @@ class OutboxRelay:
         return connection if self._leader else None
 
     def _on_notify(self, *_: Any) -> None:
+        self._must_read = True  # a follower's rows: only a read finds them
         self._wake.set()
 
     async def close(self) -> None:
@@ -231,6 +288,7 @@ class OutboxRelay:
         the lock and the listener end with it (if the unlock did not reach the database)."""
         connection, leader = self._connection, self._leader
         self._connection, self._leader = None, False
+        self._handed, self._must_read = [], True  # whoever leads next reads them
         if connection is not None:
             if leader:  # at once: the backend of a closed connection ends a moment later
                 with contextlib.suppress(Exception):
@@ -309,7 +367,8 @@ class OutboxRelay:
                 else min(0.2 * 2**failures, 10.0)
             )
             if self._sent:
-                carried = min(delay, self._poll_interval)
+                waited = asyncio.get_running_loop().time() - self._sent_since
+                carried = min(delay, max(self._poll_interval - waited, 0.0))
                 if await self._woken_within(carried):
                     continue  # the next pass marks them with its read
                 delay -= carried

@@ -89,6 +89,7 @@ class ServiceRuntime:
             routes=definition.routes,
             results_topic=definition.results,
             after_commit=self.relay.wake,
+            hand_over=self.relay.hand_over,
             metrics=self.metrics,
             prepare_batch=definition.prepare_batch,
         )
@@ -122,6 +123,7 @@ class ServiceRuntime:
                     settings=settings,
                     sessions=self.sessions,
                     after_commit=self.relay.wake,
+                    hand_over=self.relay.hand_over,
                     metrics=self.metrics,
                 ),
                 dead_letters=definition.dead_letters,

@@ -20,7 +20,7 @@ retried after a pause, a handler's bug parked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +85,7 @@ class EventProcessor:
         sessions: SessionFactory,
         after_commit: Callable[[], None],
         metrics: ServiceMetrics | None = None,
+        hand_over: Callable[[Sequence[outbox.OutboxRow]], None] | None = None,
     ) -> None:
         self.service = service
         self.subscription = subscription
@@ -94,6 +95,7 @@ class EventProcessor:
         self._settings = settings
         self._sessions = sessions
         self._after_commit = after_commit
+        self._hand_over = hand_over
         self.known = {name: route.model for name, route in subscription.routes.items()}
         self.context = HandlerContext(service, settings)
 
@@ -116,8 +118,8 @@ class EventProcessor:
         if not first_time:
             return
         crash_point(f"event_after_commit:{envelope.type}")
-        if messages:
-            self._after_commit()
+        if rows.written:
+            self._committed(rows.written)
 
     async def _process_outside_transaction(
         self, incoming: Incoming[Any], route: EventRoute
@@ -165,14 +167,21 @@ class EventProcessor:
                 counted.append(
                     (envelope.type, EventOutcome.HANDLED if first_time else EventOutcome.DUPLICATE)
                 )
-            wrote = bool(rows.rows)
             await rows.flush(session)
         for event_type, outcome in counted:
             self.metrics.event(self.metrics_consumer, event_type, outcome)  # once committed
         for event_type, outcome in counted:
             if outcome is EventOutcome.HANDLED:
                 crash_point(f"event_after_commit:{event_type}")
-        if wrote:
+        if rows.written:
+            self._committed(rows.written)
+
+    def _committed(self, written: list[outbox.OutboxRow]) -> None:
+        """After a commit that wrote outbox rows: hand them (all of them) to the relay, or
+        tell it to look (``after_commit``) if there is no one to hand them to."""
+        if self._hand_over is not None:
+            self._hand_over(written)
+        else:
             self._after_commit()
 
     async def _claim(self, session: AsyncSession, incoming: Incoming[Any]) -> bool:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import uuid4
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
 from contracts.topics import LEDGER_EVENTS
 from shared.runtime.broker import kafka_client_options
 from shared.runtime.messaging_tables import outbox
+from shared.runtime.outbox import BatchRows, OutboxRow
 from shared.runtime.relay import OutboxRelay, advisory_lock_id
 from shared.runtime.service import ServiceRuntime
 from shared.runtime.settings import Settings
@@ -227,3 +229,117 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> No
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
+
+
+async def commit_handed(ledger: ServiceRuntime, rows: list[dict[str, Any]]) -> list[OutboxRow]:
+    """Rows written as a batch writes them, committed: what it hands to the relay."""
+    batch = BatchRows(rows=[{**row, "secret": False} for row in rows])
+    async with ledger.sessions() as session, session.begin():
+        await batch.flush(session)
+    return batch.written
+
+
+@contextmanager
+def reads_taken(ledger: ServiceRuntime) -> Iterator[list[str]]:
+    """The relay passes that read the outbox (its one statement), on the ledger's engine."""
+    taken: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "WITH marked AS" in statement:
+            taken.append(statement)
+
+    event.listen(ledger.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        yield taken
+    finally:
+        event.remove(ledger.engine.sync_engine, "before_cursor_execute", seen)
+
+
+async def test_rows_handed_over_after_their_commit_are_sent_without_being_read(
+    ledger: ServiceRuntime, settings: Settings, watch: Any
+) -> None:
+    """The leader sends what its own process committed and handed over without reading it
+    back, and marks it by a later statement; a commit that hands nothing over (``wake``)
+    is read, and so is everything once a row is refused, in id order."""
+    relay = OutboxRelay(random_id("relay"), ledger.engine, ledger.broker, poll_interval=60)
+    handed_rows = [outbox_row(settings) for _ in range(3)]
+    woken_row = outbox_row(settings)
+    await ledger.stop_background()
+    try:
+        events = await watch(settings.topic(LEDGER_EVENTS))
+        with reads_taken(ledger) as reads:
+            relay.start()
+            await wait_until(lambda: relay.leads and len(reads) == 1)  # the first pass reads
+            relay.hand_over(await commit_handed(ledger, handed_rows))
+            for row in handed_rows:
+                await events.wait_for(lambda r, row=row: r.key == row["key"].encode(), within_s=20)
+            assert len(reads) == 1  # sent from memory: no statement yet
+            assert await published_at(ledger, handed_rows[0]["message_id"]) is None
+
+            await insert_rows(ledger, [woken_row])
+            relay.wake()  # rows not handed over: only a read finds them (and marks the rest)
+            await events.wait_for(lambda r: r.key == woken_row["key"].encode(), within_s=20)
+            assert len(reads) == 2
+            assert await published_at(ledger, handed_rows[0]["message_id"]) is not None
+    finally:
+        await relay.stop()
+        await ledger.start_background()
+
+
+async def test_a_refused_handed_row_and_those_behind_it_are_read_again_in_order(
+    ledger: ServiceRuntime, settings: Settings
+) -> None:
+    key = random_id("k")
+    rows = [{**outbox_row(settings), "key": key, "value": f"{key}:{n}".encode()} for n in range(4)]
+    relay = OutboxRelay(
+        random_id("relay"),
+        ledger.engine,
+        RefusesOnce(ledger.broker, rows[1]["value"]),  # type: ignore[arg-type]
+        poll_interval=60,
+    )
+    await ledger.stop_background()
+    try:
+        await relay.publish_pending()  # it leads
+        relay.hand_over(await commit_handed(ledger, rows))
+        with reads_taken(ledger) as reads:
+            assert await relay.publish_pending() == 1  # from memory, stopped at the refused
+            assert reads == []
+            assert await relay.publish_pending() == 3  # read: the refused one and the rest
+            assert len(reads) == 1
+        left = [await published_at(ledger, row["message_id"]) for row in rows]
+    finally:
+        await relay.close()
+        await ledger.start_background()
+
+    assert None not in left
+    records = await read_all(
+        settings.kafka_bootstrap_servers, rows[0]["topic"], **kafka_client_options(settings)
+    )
+    assert [r.value for r in records if r.key == key.encode()] == [row["value"] for row in rows]
+
+
+async def test_a_follower_hands_nothing_over_and_the_next_leader_reads_what_one_gone_held(
+    ledger: ServiceRuntime, settings: Settings
+) -> None:
+    """Rows handed to a relay that does not lead are for the leader to read; a leader that
+    is gone before it sent what it held leaves it to the next leader, who reads it."""
+    name = random_id("relay")
+    first = OutboxRelay(name, ledger.engine, ledger.broker, poll_interval=60)
+    second = OutboxRelay(name, ledger.engine, ledger.broker, poll_interval=60)
+    row = outbox_row(settings)
+    await ledger.stop_background()
+    try:
+        await first.publish_pending()
+        assert first.leads
+        handed = await commit_handed(ledger, [row])
+        first.hand_over(handed)
+        second.hand_over(handed)  # a follower: the rows are the leader's to send
+        await first.close()  # gone before it sent what it was handed
+        with reads_taken(ledger) as reads:
+            assert await second.publish_pending() >= 1  # leads, reads: the row is found
+            assert len(reads) == 1
+        assert await published_at(ledger, row["message_id"]) is not None
+    finally:
+        await first.close()
+        await second.close()
+        await ledger.start_background()
