@@ -10,7 +10,7 @@ answer without being evaluated again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -202,7 +202,7 @@ class CommandProcessor:
         after_commit: Callable[[], None],
         metrics: ServiceMetrics | None = None,
         prepare_batch: BatchPreparer | None = None,
-        hand_over: Callable[[Sequence[outbox.OutboxRow]], None] | None = None,
+        hand_over: outbox.HandOver | None = None,
     ) -> None:
         self.service = service
         self._prepare_batch = prepare_batch
@@ -216,11 +216,14 @@ class CommandProcessor:
         self._after_commit = after_commit
         self._hand_over = hand_over
 
-    def _committed(self, written: list[outbox.OutboxRow]) -> None:
+    def _hand_over_token(self) -> int:
+        return self._hand_over.hand_over_token() if self._hand_over is not None else 0
+
+    def _committed(self, written: list[outbox.OutboxRow], token: int) -> None:
         """After a batch's commit: hand the rows it wrote (all of them) to the relay, or
         tell it to look (``after_commit``) if there is no one to hand them to."""
         if self._hand_over is not None:
-            self._hand_over(written)
+            self._hand_over.hand_over(written, token)
         else:
             self._after_commit()
 
@@ -266,6 +269,7 @@ class CommandProcessor:
         refusal would redo all of it).
         """
         optimistic = len(commands) == 1
+        token = self._hand_over_token()
         try:
             counted, written = await self._batch_transaction(commands, optimistic=optimistic)
         except _RefusedWithoutSavepoint:
@@ -273,7 +277,7 @@ class CommandProcessor:
         for command_type, outcome, code in counted:
             self.metrics.command(command_type, outcome, code)
         crash_point("after_commit")
-        self._committed(written)
+        self._committed(written, token)
 
     async def _batch_transaction(
         self, commands: list[tuple[Incoming[Any], str]], *, optimistic: bool

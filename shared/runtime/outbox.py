@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -166,6 +167,15 @@ def written_rows(rows: list[dict[str, Any]], ids: Any) -> list[OutboxRow]:
         ),
         key=lambda row: row.id,
     )
+
+
+class HandOver(Protocol):
+    """Where committed rows go to be sent (the relay): a token before the transaction,
+    the rows it wrote with the token after its commit."""
+
+    def hand_over_token(self) -> int: ...
+
+    def hand_over(self, rows: Sequence[OutboxRow], token: int) -> None: ...
 
 
 @dataclass

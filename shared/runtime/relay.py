@@ -161,6 +161,8 @@ class OutboxRelay:
         """When the oldest of ``_sent`` was confirmed (the event loop's clock)."""
         self._handed: list[OutboxRow] = []
         """Rows this process committed, handed over in commit order, not sent yet."""
+        self._reads = 0
+        """Reads begun plus reads ended: odd while one is under way (see ``hand_over``)."""
         self._must_read = True
         """Whether rows may be waiting that were not handed over (a commit that did not
         hand its rows over, a follower's, a failure, a new lead): the next pass reads."""
@@ -177,13 +179,22 @@ class OutboxRelay:
         self._must_read = True
         self._wake.set()
 
-    def hand_over(self, rows: Sequence[OutboxRow]) -> None:
+    def hand_over_token(self) -> int:
+        """Taken before a transaction whose rows will be handed over begins (see
+        ``hand_over``)."""
+        return self._reads
+
+    def hand_over(self, rows: Sequence[OutboxRow], token: int) -> None:
         """Rows this process has just committed, every one its transaction wrote: the
         leader sends them without reading them back, unless older rows may be waiting (then
-        it reads, and finds these too). Only after the commit: a row handed over is sent."""
+        it reads, and finds these too). Only after the commit: a row handed over is sent.
+
+        A read that ran at any time between ``token`` (taken before the transaction) and now
+        may have read these rows, and sent them: then they are not kept, the next pass reads
+        (it leaves out what was sent), and none is sent twice."""
         if not rows:
             return
-        if self._leader and not self._must_read:
+        if self._leader and not self._must_read and token == self._reads and token % 2 == 0:
             self._handed.extend(rows)
         else:
             self._must_read = True
@@ -217,7 +228,11 @@ class OutboxRelay:
             del self._handed[: self._batch_size]
         else:
             self._must_read, self._handed = False, []
-            rows = (await connection.execute(self._take_rows, {"sent": self._sent})).all()
+            self._reads += 1
+            try:
+                rows = (await connection.execute(self._take_rows, {"sent": self._sent})).all()
+            finally:
+                self._reads += 1
             self.metrics.published(len(self._sent))  # counted once marked published
             self._sent = []
             if len(rows) >= self._batch_size:

@@ -89,7 +89,7 @@ class ServiceRuntime:
             routes=definition.routes,
             results_topic=definition.results,
             after_commit=self.relay.wake,
-            hand_over=self.relay.hand_over,
+            hand_over=self.relay,
             metrics=self.metrics,
             prepare_batch=definition.prepare_batch,
         )
@@ -123,7 +123,7 @@ class ServiceRuntime:
                     settings=settings,
                     sessions=self.sessions,
                     after_commit=self.relay.wake,
-                    hand_over=self.relay.hand_over,
+                    hand_over=self.relay,
                     metrics=self.metrics,
                 ),
                 dead_letters=definition.dead_letters,

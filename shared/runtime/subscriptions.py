@@ -20,7 +20,7 @@ retried after a pause, a handler's bug parked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +85,7 @@ class EventProcessor:
         sessions: SessionFactory,
         after_commit: Callable[[], None],
         metrics: ServiceMetrics | None = None,
-        hand_over: Callable[[Sequence[outbox.OutboxRow]], None] | None = None,
+        hand_over: outbox.HandOver | None = None,
     ) -> None:
         self.service = service
         self.subscription = subscription
@@ -107,6 +107,7 @@ class EventProcessor:
             return
         messages: list[Outgoing] = []
         rows = outbox.BatchRows()
+        handing = self._hand_over_token()
         async with self._sessions() as session, session.begin():
             first_time = not route.deduplicate or await self._claim(session, incoming)
             if first_time:
@@ -119,7 +120,7 @@ class EventProcessor:
             return
         crash_point(f"event_after_commit:{envelope.type}")
         if rows.written:
-            self._committed(rows.written)
+            self._committed(rows.written, handing)
 
     async def _process_outside_transaction(
         self, incoming: Incoming[Any], route: EventRoute
@@ -149,6 +150,7 @@ class EventProcessor:
                 correlation_id_var.reset(token)
             return
         rows = outbox.BatchRows()
+        handing = self._hand_over_token()
         counted: list[tuple[str, EventOutcome]] = []
         async with self._sessions() as session, session.begin():
             for incoming in events:
@@ -174,13 +176,16 @@ class EventProcessor:
             if outcome is EventOutcome.HANDLED:
                 crash_point(f"event_after_commit:{event_type}")
         if rows.written:
-            self._committed(rows.written)
+            self._committed(rows.written, handing)
 
-    def _committed(self, written: list[outbox.OutboxRow]) -> None:
+    def _hand_over_token(self) -> int:
+        return self._hand_over.hand_over_token() if self._hand_over is not None else 0
+
+    def _committed(self, written: list[outbox.OutboxRow], token: int) -> None:
         """After a commit that wrote outbox rows: hand them (all of them) to the relay, or
         tell it to look (``after_commit``) if there is no one to hand them to."""
         if self._hand_over is not None:
-            self._hand_over(written)
+            self._hand_over.hand_over(written, token)
         else:
             self._after_commit()
 

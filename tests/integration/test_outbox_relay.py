@@ -270,7 +270,8 @@ async def test_rows_handed_over_after_their_commit_are_sent_without_being_read(
         with reads_taken(ledger) as reads:
             relay.start()
             await wait_until(lambda: relay.leads and len(reads) == 1)  # the first pass reads
-            relay.hand_over(await commit_handed(ledger, handed_rows))
+            token = relay.hand_over_token()
+            relay.hand_over(await commit_handed(ledger, handed_rows), token)
             for row in handed_rows:
                 await events.wait_for(lambda r, row=row: r.key == row["key"].encode(), within_s=20)
             assert len(reads) == 1  # sent from memory: no statement yet
@@ -300,7 +301,8 @@ async def test_a_refused_handed_row_and_those_behind_it_are_read_again_in_order(
     await ledger.stop_background()
     try:
         await relay.publish_pending()  # it leads
-        relay.hand_over(await commit_handed(ledger, rows))
+        token = relay.hand_over_token()
+        relay.hand_over(await commit_handed(ledger, rows), token)
         with reads_taken(ledger) as reads:
             assert await relay.publish_pending() == 1  # from memory, stopped at the refused
             assert reads == []
@@ -331,9 +333,10 @@ async def test_a_follower_hands_nothing_over_and_the_next_leader_reads_what_one_
     try:
         await first.publish_pending()
         assert first.leads
+        tokens = first.hand_over_token(), second.hand_over_token()
         handed = await commit_handed(ledger, [row])
-        first.hand_over(handed)
-        second.hand_over(handed)  # a follower: the rows are the leader's to send
+        first.hand_over(handed, tokens[0])
+        second.hand_over(handed, tokens[1])  # a follower: the rows are the leader's to send
         await first.close()  # gone before it sent what it was handed
         with reads_taken(ledger) as reads:
             assert await second.publish_pending() >= 1  # leads, reads: the row is found
@@ -343,3 +346,32 @@ async def test_a_follower_hands_nothing_over_and_the_next_leader_reads_what_one_
         await first.close()
         await second.close()
         await ledger.start_background()
+
+
+async def test_rows_a_read_found_before_they_were_handed_over_are_not_sent_twice(
+    ledger: ServiceRuntime, settings: Settings
+) -> None:
+    """Between a commit and its hand-over, the relay may read (and send) the rows: rows
+    handed over after such a read are not kept, and the next pass reads instead."""
+    relay = OutboxRelay(random_id("relay"), ledger.engine, ledger.broker, poll_interval=60)
+    row = outbox_row(settings)
+    await ledger.stop_background()
+    try:
+        await relay.publish_pending()  # it leads
+        token = relay.hand_over_token()  # before the transaction
+        handed = await commit_handed(ledger, [row])
+        await relay._pass(woken=False)  # its timer: a read, which finds and sends the row
+        relay.hand_over(handed, token)  # late: the read may have had them
+        with reads_taken(ledger) as reads:
+            await relay.publish_pending()
+            assert len(reads) == 1  # read, not sent from memory
+        marked = await published_at(ledger, row["message_id"])
+    finally:
+        await relay.close()
+        await ledger.start_background()
+
+    assert marked is not None
+    records = await read_all(
+        settings.kafka_bootstrap_servers, row["topic"], **kafka_client_options(settings)
+    )
+    assert [r.value for r in records if r.key == row["key"].encode()] == [row["value"]]
