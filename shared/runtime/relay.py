@@ -212,9 +212,11 @@ class OutboxRelay:
         return sent
 
     async def _pass(self, *, woken: bool) -> int:
-        """Mark what the pass before sent, read the next rows and send them: how many Kafka
-        confirmed (kept in ``_sent`` for the next pass to mark). A follower tells the
-        leader about its process's commits instead (``woken``)."""
+        """Mark what the passes before sent, read the next rows and send them, or, woken
+        with rows handed over and nothing older waiting, send those with no statement: how
+        many Kafka confirmed (kept in ``_sent`` for a later statement to mark). A follower
+        tells the leader about its process's commits instead (``woken``). A read drops
+        what was handed over and not sent (it finds those rows itself)."""
         connection = await self._lead()
         if connection is None:
             self._sent, self._handed = [], []  # the leader sends them again
@@ -237,9 +239,6 @@ class OutboxRelay:
             self._sent = []
             if len(rows) >= self._batch_size:
                 self._must_read = True  # older rows than those handed over may be left
-            if self._handed:  # handed over while the statement ran: it may have read them
-                read = {row.id for row in rows}
-                self._handed = [row for row in self._handed if row.id not in read]
         if not rows:
             return 0
         confirmed, failure = await self._send(rows)
