@@ -214,18 +214,7 @@ class CommandProcessor:
         self._routes = routes
         self._results_topic = results_topic
         self._after_commit = after_commit
-        self._hand_over = hand_over
-
-    def _hand_over_token(self) -> int:
-        return self._hand_over.hand_over_token() if self._hand_over is not None else 0
-
-    def _committed(self, written: list[outbox.OutboxRow], token: int) -> None:
-        """After a batch's commit: hand the rows it wrote (all of them) to the relay, or
-        tell it to look (``after_commit``) if there is no one to hand them to."""
-        if self._hand_over is not None:
-            self._hand_over.hand_over(written, token)
-        else:
-            self._after_commit()
+        self._notice = outbox.AfterCommit(after_commit, hand_over)
 
     @property
     def known_types(self) -> dict[str, type[Message]]:
@@ -269,7 +258,7 @@ class CommandProcessor:
         refusal would redo all of it).
         """
         optimistic = len(commands) == 1
-        token = self._hand_over_token()
+        token = self._notice.token()
         try:
             counted, written = await self._batch_transaction(commands, optimistic=optimistic)
         except _RefusedWithoutSavepoint:
@@ -277,7 +266,7 @@ class CommandProcessor:
         for command_type, outcome, code in counted:
             self.metrics.command(command_type, outcome, code)
         crash_point("after_commit")
-        self._committed(written, token)
+        self._notice.committed(written, token)
 
     async def _batch_transaction(
         self, commands: list[tuple[Incoming[Any], str]], *, optimistic: bool

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -176,6 +176,26 @@ class HandOver(Protocol):
     def hand_over_token(self) -> int: ...
 
     def hand_over(self, rows: Sequence[OutboxRow], token: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class AfterCommit:
+    """What a processor tells the relay once a transaction committed: the rows it wrote
+    (every one), handed over with the token taken before the transaction, or a ``wake``
+    if there is no relay to hand them to."""
+
+    wake: Callable[[], None]
+    relay: HandOver | None = None
+
+    def token(self) -> int:
+        """Taken before the transaction begins."""
+        return self.relay.hand_over_token() if self.relay is not None else 0
+
+    def committed(self, written: Sequence[OutboxRow], token: int) -> None:
+        if self.relay is not None:
+            self.relay.hand_over(written, token)
+        else:
+            self.wake()
 
 
 @dataclass

@@ -94,8 +94,7 @@ class EventProcessor:
         self.metrics_consumer = events_consumer(subscription.name)
         self._settings = settings
         self._sessions = sessions
-        self._after_commit = after_commit
-        self._hand_over = hand_over
+        self._notice = outbox.AfterCommit(after_commit, hand_over)
         self.known = {name: route.model for name, route in subscription.routes.items()}
         self.context = HandlerContext(service, settings)
 
@@ -107,7 +106,7 @@ class EventProcessor:
             return
         messages: list[Outgoing] = []
         rows = outbox.BatchRows()
-        handing = self._hand_over_token()
+        handing = self._notice.token()
         async with self._sessions() as session, session.begin():
             first_time = not route.deduplicate or await self._claim(session, incoming)
             if first_time:
@@ -120,7 +119,7 @@ class EventProcessor:
             return
         crash_point(f"event_after_commit:{envelope.type}")
         if rows.written:
-            self._committed(rows.written, handing)
+            self._notice.committed(rows.written, handing)
 
     async def _process_outside_transaction(
         self, incoming: Incoming[Any], route: EventRoute
@@ -150,7 +149,7 @@ class EventProcessor:
                 correlation_id_var.reset(token)
             return
         rows = outbox.BatchRows()
-        handing = self._hand_over_token()
+        handing = self._notice.token()
         counted: list[tuple[str, EventOutcome]] = []
         async with self._sessions() as session, session.begin():
             for incoming in events:
@@ -176,18 +175,7 @@ class EventProcessor:
             if outcome is EventOutcome.HANDLED:
                 crash_point(f"event_after_commit:{event_type}")
         if rows.written:
-            self._committed(rows.written, handing)
-
-    def _hand_over_token(self) -> int:
-        return self._hand_over.hand_over_token() if self._hand_over is not None else 0
-
-    def _committed(self, written: list[outbox.OutboxRow], token: int) -> None:
-        """After a commit that wrote outbox rows: hand them (all of them) to the relay, or
-        tell it to look (``after_commit``) if there is no one to hand them to."""
-        if self._hand_over is not None:
-            self._hand_over.hand_over(written, token)
-        else:
-            self._after_commit()
+            self._notice.committed(rows.written, handing)
 
     async def _claim(self, session: AsyncSession, incoming: Incoming[Any]) -> bool:
         """Record the event in the inbox; False if it was handled before (a redelivery)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from contracts.ledger import OpenLedgerAccount
 from shared.runtime.closing_writes import write_results_and_rows
@@ -19,6 +19,7 @@ from shared.runtime.outbox import BatchRows
 from shared.runtime.service import ServiceRuntime
 from tests.kafka_tools import command
 from tests.random_refs import random_id
+from tests.statements import statements_sent
 
 
 def _row(topic: str, key: str | None, value: bytes, *, secret: bool = False) -> dict[str, Any]:
@@ -43,12 +44,7 @@ async def test_results_and_rows_in_one_statement(ledger: ServiceRuntime) -> None
     added = [first, _row(topic, None, b"{}"), dict(first), _row(topic, "k-1", b"2", secret=True)]
     results = [{"status": "accepted", "n": n, "text": "naïve ✓"} for n in range(2)]
 
-    statements: list[str] = []
     ours: list[Any] = []
-
-    def seen(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if connection in ours:  # not the ledger's relay, on the same engine
-            statements.append(statement)
 
     claims = BatchInbox(consumer)
     async with ledger.sessions() as session:  # rolled back: the relay never sees the rows
@@ -60,11 +56,11 @@ async def test_results_and_rows_in_one_statement(ledger: ServiceRuntime) -> None
             await claims.record_result(session, incoming.envelope, result)
         rows = BatchRows(rows=list(added))
         ours.append((await session.connection()).sync_connection)
-        event.listen(ledger.engine.sync_engine, "before_cursor_execute", seen)
-        try:
+        # not the ledger's relay, on the same engine
+        with statements_sent(
+            ledger.engine, lambda connection, _sql: connection in ours
+        ) as statements:
             await write_results_and_rows(session, claims, rows)
-        finally:
-            event.remove(ledger.engine.sync_engine, "before_cursor_execute", seen)
         written = (
             await session.execute(
                 select(outbox.c.message_id, outbox.c.key, outbox.c.headers, outbox.c.value)

@@ -10,12 +10,11 @@ result, and what a ``RejectAndKeep`` keeps; never the handler's own writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ledger import OpenLedgerAccount
@@ -34,6 +33,7 @@ from shared.runtime.rules import Rejected
 from shared.runtime.service import ServiceRuntime
 from tests.kafka_tools import command
 from tests.random_refs import random_id
+from tests.statements import statements_sent
 
 UNIT = "points:savepoints"
 
@@ -71,19 +71,8 @@ def _processor(ledger: ServiceRuntime) -> CommandProcessor:
     )
 
 
-@contextmanager
-def savepoints_taken(ledger: ServiceRuntime) -> Iterator[list[str]]:
-    taken: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SAVEPOINT"):
-            taken.append(statement)
-
-    event.listen(ledger.engine.sync_engine, "before_cursor_execute", seen)
-    try:
-        yield taken
-    finally:
-        event.remove(ledger.engine.sync_engine, "before_cursor_execute", seen)
+def savepoints_taken(ledger: ServiceRuntime) -> AbstractContextManager[list[str]]:
+    return statements_sent(ledger.engine, lambda _connection, sql: sql.startswith("SAVEPOINT"))
 
 
 async def _state(ledger: ServiceRuntime, account_id: str, key: str) -> tuple[set[str], Any]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 from uuid import uuid4
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from contracts.topics import LEDGER_EVENTS
 from shared.runtime.broker import kafka_client_options
@@ -20,6 +20,7 @@ from shared.runtime.service import ServiceRuntime
 from shared.runtime.settings import Settings
 from tests.kafka_tools import read_all
 from tests.random_refs import random_id
+from tests.statements import statements_sent
 
 
 class RefusesOnce:
@@ -239,20 +240,9 @@ async def commit_handed(ledger: ServiceRuntime, rows: list[dict[str, Any]]) -> l
     return batch.written
 
 
-@contextmanager
-def reads_taken(ledger: ServiceRuntime) -> Iterator[list[str]]:
+def reads_taken(ledger: ServiceRuntime) -> AbstractContextManager[list[str]]:
     """The relay passes that read the outbox (its one statement), on the ledger's engine."""
-    taken: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "WITH marked AS" in statement:
-            taken.append(statement)
-
-    event.listen(ledger.engine.sync_engine, "before_cursor_execute", seen)
-    try:
-        yield taken
-    finally:
-        event.remove(ledger.engine.sync_engine, "before_cursor_execute", seen)
+    return statements_sent(ledger.engine, lambda _connection, sql: "WITH marked AS" in sql)
 
 
 async def test_rows_handed_over_after_their_commit_are_sent_without_being_read(
